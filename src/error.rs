@@ -1,0 +1,97 @@
+//! The one error type of the core. Every failure a user can cause (a bad file, a missing model,
+//! an impossible size) is a variant with a one-sentence message; the CLI prints it on one line
+//! and the web facade turns it into a `JsError`.
+
+use thiserror::Error;
+
+/// Errors of the Impasto core.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The bytes are empty.
+    #[error("{what} is empty (0 bytes)")]
+    EmptyInput {
+        /// Which input ("the content image", ...).
+        what: String,
+    },
+    /// The bytes are not an image format we decode.
+    #[error("{what} is not a supported image (JPEG, PNG, WebP, GIF or BMP){detail}")]
+    UnsupportedFormat {
+        /// Which input.
+        what: String,
+        /// What the sniffer recognised, if anything (", it looks like a PDF").
+        detail: String,
+    },
+    /// The decoder failed part way (truncated or corrupt file).
+    #[error("{what} could not be decoded: {reason}")]
+    Decode {
+        /// Which input.
+        what: String,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// The image is larger than the decode cap (a decompression bomb, or simply too big).
+    #[error("{what} is too large: {width}x{height} pixels (the limit is {max} pixels on a side and {max_pixels} megapixels)")]
+    TooLarge {
+        /// Which input.
+        what: String,
+        /// Declared width.
+        width: u64,
+        /// Declared height.
+        height: u64,
+        /// Largest side accepted.
+        max: u32,
+        /// Largest area accepted, in megapixels.
+        max_pixels: u32,
+    },
+    /// The image (or the working size) is too small for VGG's five pooling stages.
+    #[error("{what} is too small: {width}x{height} pixels (each side must be at least {min} pixels)")]
+    TooSmall {
+        /// Which input.
+        what: String,
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// Smallest side accepted.
+        min: u32,
+    },
+    /// An option is out of range.
+    #[error("invalid setting: {0}")]
+    InvalidConfig(String),
+    /// Model weights are missing or do not fit the architecture.
+    #[error("model weights: {0}")]
+    Weights(String),
+    /// The model asked for is not available.
+    #[error("{0}")]
+    ModelUnavailable(String),
+    /// The compute device failed (GPU missing, device lost, readback failed).
+    #[error("compute device: {0}")]
+    Device(String),
+    /// The optimization produced a non-finite loss.
+    #[error("the optimization diverged (loss is {0}); try a smaller learning rate or another start image")]
+    Diverged(f64),
+    /// Encoding the output image failed.
+    #[error("could not encode the result: {0}")]
+    Encode(String),
+    /// File system errors (native only), with the path in the message.
+    #[error("{path}: {reason}")]
+    Io {
+        /// The path involved.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Fetching or converting the teacher weights failed (native only).
+    #[error("teacher weights: {0}")]
+    Fetch(String),
+}
+
+/// Result alias of the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An I/O error with its path, phrased for one line of output.
+    pub fn io(path: impl AsRef<std::path::Path>, err: impl std::fmt::Display) -> Self {
+        Error::Io { path: path.as_ref().display().to_string(), reason: err.to_string() }
+    }
+}

