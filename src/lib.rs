@@ -17,6 +17,9 @@ pub mod rng;
 pub mod stylize;
 pub mod vgg;
 
+#[cfg(target_family = "wasm")]
+pub mod web;
+
 #[cfg(not(target_family = "wasm"))]
 pub mod cli;
 #[cfg(not(target_family = "wasm"))]

@@ -91,6 +91,7 @@ impl Config {
 
 /// What one iteration did.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StepRecord {
     /// 1 for the first iteration.
     pub iteration: u32,

@@ -1,3 +1,4 @@
+#![cfg(not(target_family = "wasm"))]
 //! The `impasto` binary end to end: a real stylization of two sample images at a tiny size, the
 //! judge, the model list, and one-line errors with a non-zero exit.
 

@@ -1,3 +1,4 @@
+#![cfg(not(target_family = "wasm"))]
 //! Gradients, optimizers and the stepping API.
 
 mod common;

@@ -1,3 +1,4 @@
+#![cfg(not(target_family = "wasm"))]
 //! The teacher against the ONNX model's own computation (onnxruntime), and the losses against
 //! hand-computed values.
 

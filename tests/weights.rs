@@ -1,3 +1,4 @@
+#![cfg(not(target_family = "wasm"))]
 //! The weight loader: the teacher's file decodes into the architecture; damaged files are refused
 //! with a message.
 

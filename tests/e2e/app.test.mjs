@@ -1,0 +1,194 @@
+// End-to-end: Debian's Chromium (headless) driven by playwright-core against scripts/serve.py.
+// Tiny working size and few iterations: in CI WebGPU runs on SwiftShader, a CPU emulation.
+import { test, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import net from 'node:net';
+import { chromium } from 'playwright-core';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const IMAGES = process.env.IMPASTO_SHARED_IMAGES || path.join(ROOT, '..', 'shared', 'images');
+const CONTENT = path.join(IMAGES, 'tubingen.jpg');
+const STYLE = path.join(IMAGES, 'starry_night.jpg');
+const BASE_FLAGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+const STEP_TIMEOUT = 240_000;
+const T0 = Date.now();
+// Milestones on stderr, so a slow CI run shows where it is.
+const log = (m) => console.error(`[e2e ${((Date.now() - T0) / 1000).toFixed(1)} s] ${m}`);
+
+let server;
+let origin;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+before(async () => {
+  assert.ok(existsSync(path.join(ROOT, 'pkg', 'impasto_bg.wasm')), 'run scripts/build-web first');
+  const port = await freePort();
+  origin = `http://127.0.0.1:${port}`;
+  server = spawn('python3', [path.join(ROOT, 'scripts', 'serve.py'), '--port', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve, reject) => {
+    server.stdout.on('data', (d) => { if (String(d).includes('http://')) resolve(); });
+    server.on('exit', (code) => reject(new Error(`server exited ${code}`)));
+  });
+});
+
+after(() => server?.kill());
+afterEach(async () => { while (browsers.length) await browsers.pop().close().catch(() => {}); });
+
+const browsers = [];
+
+/** A headless Chromium, closed after each test even when an assertion fails. */
+async function launch(extraFlags) {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...BASE_FLAGS, ...extraFlags] });
+  browsers.push(browser);
+  return browser;
+}
+
+/** Watch every request the page and its workers make. */
+function recordRequests(context) {
+  const urls = [];
+  context.on('request', (r) => urls.push(r.url()));
+  return urls;
+}
+
+async function ready(page) {
+  await page.getByText(/^Ready/).waitFor({ timeout: 120_000 });
+}
+
+async function iteration(page) {
+  return Number(await page.getByRole('progressbar').getAttribute('aria-valuenow'));
+}
+
+async function waitIteration(page, n) {
+  const deadline = Date.now() + STEP_TIMEOUT;
+  let lastLog = Date.now();
+  while ((await iteration(page)) < n) {
+    if (Date.now() > deadline) assert.fail(`iteration ${n} not reached: ${await page.locator('#status').textContent()}`);
+    if (Date.now() - lastLog > 20_000) {
+      lastLog = Date.now();
+      log(`waiting for iteration ${n}: ${await page.locator('#status').textContent()} ${await page.locator('#error').textContent()}`);
+    }
+    await page.waitForTimeout(100);
+  }
+}
+
+async function canvasDigest(page) {
+  return page.evaluate(() => {
+    const c = document.querySelector('canvas');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let h = 0;
+    for (let i = 0; i < d.length; i++) h = (h * 31 + d[i]) >>> 0;
+    return `${c.width}x${c.height}:${h}`;
+  });
+}
+
+async function configure(page, { size, iterations }) {
+  await page.getByLabel('Content image').setInputFiles(CONTENT);
+  await page.getByLabel('Style image').setInputFiles(STYLE);
+  await page.getByLabel('Size').fill(String(size));
+  await page.getByLabel('Iterations').fill(String(iterations));
+}
+
+const totalLoss = async (page) => Number(await page.locator('#loss-total').textContent());
+
+test('a run on WebGPU: progress, live result, pause, download, offline second visit', async () => {
+  const browser = await launch(['--enable-unsafe-webgpu']);
+  const context = await browser.newContext({ acceptDownloads: true });
+  const urls = recordRequests(context);
+  const page = await context.newPage();
+  const navigated = Date.now();
+  await page.goto(origin + '/');
+  await ready(page);
+  assert.match(await page.locator('#engine').textContent(), /GPU \(WebGPU\)/, 'runs on WebGPU');
+
+  log('ready on WebGPU');
+  await configure(page, { size: 32, iterations: 60 });
+  await page.getByRole('button', { name: 'Start' }).click();
+  await waitIteration(page, 2);
+  const firstFrameMs = Date.now() - navigated;
+  const early = await canvasDigest(page);
+  const earlyLoss = await totalLoss(page);
+  log('first frames drawn');
+  await waitIteration(page, 20);
+  const late = await canvasDigest(page);
+  const lateLoss = await totalLoss(page);
+  assert.notEqual(early, late, 'the Result canvas changes between iterations');
+  assert.ok(lateLoss < earlyLoss, `the displayed loss falls (${earlyLoss} → ${lateLoss})`);
+  assert.equal(await page.getByRole('progressbar').getAttribute('aria-valuemax'), '60');
+
+  log('20 iterations');
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await page.getByText(/^Paused at iteration/).waitFor({ timeout: STEP_TIMEOUT });
+  const pausedAt = await iteration(page);
+  await page.waitForTimeout(3000);
+  assert.equal(await iteration(page), pausedAt, 'Pause stops the counter');
+
+  log('paused');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download' }).click()]);
+  const png = readFileSync(await download.path());
+  assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'Download is a PNG');
+  assert.equal(png.readUInt32BE(16), 32, 'PNG width');
+  assert.equal(png.readUInt32BE(20), 24, 'PNG height');
+
+  log('downloaded');
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await waitIteration(page, pausedAt + 1);
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await page.getByText(/^Stopped at iteration/).waitFor({ timeout: STEP_TIMEOUT });
+
+  // Second visit with the network off: the service worker serves the app, the wasm and the model.
+  log('stopped');
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await context.setOffline(true);
+  await page.reload();
+  await ready(page);
+  log('offline page ready');
+  await configure(page, { size: 32, iterations: 3 });
+  await page.getByRole('button', { name: 'Start' }).click();
+  await page.getByText(/^Done: 3 iterations/).waitFor({ timeout: STEP_TIMEOUT });
+
+  const foreign = urls.filter((u) => !u.startsWith(origin) && !u.startsWith('blob:') && !u.startsWith('data:'));
+  assert.deepEqual(foreign, [], 'no request outside the origin');
+  console.log(`first iteration on screen ${firstFrameMs} ms after navigation (cold, including the model download)`);
+  await browser.close();
+});
+
+test('without WebGPU the page says so and runs on the CPU', async () => {
+  const browser = await launch(['--disable-features=WebGPU,Vulkan', '--disable-gpu']);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(origin + '/#dev');
+  await ready(page);
+  const engine = await page.locator('#engine').textContent();
+  assert.match(engine, /Running on the CPU: /, engine);
+  await configure(page, { size: 32, iterations: 5 });
+  await page.getByRole('button', { name: 'Start' }).click();
+  await page.getByText(/^Done: 5 iterations/).waitFor({ timeout: STEP_TIMEOUT });
+  assert.equal(await iteration(page), 5);
+  await browser.close();
+});
+
+test('a file that is not an image gets one clear sentence and the page stays usable', async () => {
+  const browser = await launch(['--enable-unsafe-webgpu']);
+  const page = await browser.newPage();
+  await page.goto(origin + '/#dev');
+  await ready(page);
+  await page.getByLabel('Content image').setInputFiles({ name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('just text, not a picture') });
+  await page.getByLabel('Style image').setInputFiles(STYLE);
+  await page.getByLabel('Size').fill('32');
+  await page.getByRole('button', { name: 'Start' }).click();
+  const error = page.getByRole('alert').filter({ hasText: 'not a supported image' });
+  await error.waitFor({ timeout: 120_000 });
+  assert.match(await error.textContent(), /^The content image is not a supported image .*looks like text\.$/);
+  assert.equal(await page.getByRole('button', { name: 'Start' }).isEnabled(), true);
+  await browser.close();
+});

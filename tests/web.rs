@@ -1,0 +1,59 @@
+//! The core in a browser (headless Chromium through wasm-bindgen-test): on WebGPU (SwiftShader in
+//! CI) the forward pass, the losses and the image gradient agree with burn-flex running in the
+//! same wasm module, and a few optimization steps lower the loss.
+//!
+//! Run: `cargo test --release --target wasm32-unknown-unknown --test web` (scripts/test does,
+//! with chromedriver and `webdriver.json` passing `--enable-unsafe-webgpu`).
+#![cfg(target_family = "wasm")]
+
+use burn::tensor::Device;
+use impasto::image_io::Image;
+use impasto::loss::{LossWeights, Targets};
+use impasto::stylize::{loss_and_gradient, read, to_tensor};
+use impasto::{Config, Pooling, Stylizer, Vgg};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_dedicated_worker);
+
+const TEACHER: &[u8] = include_bytes!("../models/vgg16-teacher.bpk");
+
+fn pattern(width: u32, height: u32, seed: u64) -> Image {
+    let mut rng = impasto::rng::SplitMix64::new(seed);
+    let pixels = (0..3 * width * height).map(|_| rng.uniform(0.0, 255.0)).collect();
+    Image::from_planar(width, height, pixels).unwrap()
+}
+
+async fn webgpu() -> Device {
+    Device::wgpu_options()
+        .graphics_api(burn::tensor::wgpu::WgpuBackend::WebGpu)
+        .init_async()
+        .await
+        .expect("WebGPU adapter (Chromium needs --enable-unsafe-webgpu)")
+}
+
+async fn losses_and_gradient(device: &Device) -> (Vec<f32>, Vec<f32>) {
+    let model = Vgg::from_bytes(TEACHER.to_vec(), device).unwrap();
+    let (w, h) = (24, 16);
+    let targets = Targets::new(&model, to_tensor(&pattern(w, h, 1), device), to_tensor(&pattern(w, h, 2), device), Pooling::Avg);
+    let weights = LossWeights { content: 0.01, style: 1.0, tv: 0.1 };
+    let (parts, g) = loss_and_gradient(&model, &targets, to_tensor(&pattern(w, h, 3), device), weights, Pooling::Avg).unwrap();
+    (read(parts.stacked()).await.unwrap(), read(g).await.unwrap())
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_agrees_with_cpu_and_optimizes() {
+    let gpu = webgpu().await;
+    let (lg, gg) = losses_and_gradient(&gpu).await;
+    let (lc, gc) = losses_and_gradient(&impasto::device::cpu()).await;
+    for (a, b) in lc.iter().zip(&lg) {
+        assert!((a - b).abs() <= 1e-3 * a.abs().max(1e-6), "loss {a} (cpu) vs {b} (webgpu)");
+    }
+    let scale = gc.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let worst = gc.iter().zip(&gg).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(scale > 0.0 && worst <= 1e-3 * scale, "image gradient differs by {worst} (scale {scale})");
+
+    let model = Vgg::from_bytes(TEACHER.to_vec(), &gpu).unwrap();
+    let mut s = Stylizer::new(Config::default(), &pattern(24, 16, 4), &pattern(24, 16, 5), model, gpu).unwrap();
+    let records = s.step(8).await.unwrap();
+    assert!(records[7].total < records[0].total, "{} → {}", records[0].total, records[7].total);
+}

@@ -1,0 +1,385 @@
+// The page: files in, settings, buttons, progress, and drawing every iteration the worker sends.
+// No optimization runs here.
+
+const $ = (id) => document.getElementById(id);
+const SETTINGS_KEY = 'impasto.settings.v1';
+const MODELS = { teacher: { url: 'models/vgg16-teacher.bpk', label: 'VGG16 full quality' } };
+const FIELDS = ['size', 'iterations', 'strength', 'tv', 'init', 'model', 'optimizer', 'seed', 'device'];
+
+const state = {
+  files: { content: null, style: null },
+  worker: null,
+  ready: false,
+  backend: null,
+  runId: 0,
+  running: false,
+  paused: false,
+  total: 0,
+  iteration: 0,
+  firstStepAt: 0,
+  firstIteration: 0,
+  weights: new Map(), // model name → ArrayBuffer
+  hasResult: false,
+};
+
+// ---------- settings ----------
+
+function loadSettings() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) || '{}');
+    for (const f of FIELDS) if (saved[f] !== undefined && $(f)) $(f).value = saved[f];
+  } catch { /* a corrupt entry: keep the defaults */ }
+  showStrength();
+}
+
+function saveSettings() {
+  const s = {};
+  for (const f of FIELDS) s[f] = $(f).value;
+  try { localStorage.setItem(SETTINGS_KEY, JSON.stringify(s)); } catch { /* private mode */ }
+}
+
+// Style strength is one slider over α/β (Joshi et al. 2017, "Bringing Impressionism to Life with
+// Neural Style Transfer in Come Swim"): s = log10 of how much more the style counts than in CS20.
+function strengthWeights() {
+  const s = Number($('strength').value);
+  return { contentWeight: 0.01 * Math.pow(10, -s), styleWeight: 1 };
+}
+
+function showStrength() {
+  const s = Number($('strength').value);
+  $('strength-out').textContent = s === 0 ? 'CS20 default' : `${s > 0 ? '×' : '÷'}${Math.pow(10, Math.abs(s)).toPrecision(2)}`;
+}
+
+function readOptions() {
+  const size = Number($('size').value);
+  const iterations = Number($('iterations').value);
+  const tv = Number($('tv').value);
+  const seed = Number($('seed').value);
+  if (!Number.isInteger(size) || size < 16 || size > 4096) throw new Error('Size must be a whole number of pixels between 16 and 4096.');
+  if (!Number.isInteger(iterations) || iterations < 1 || iterations > 100000) throw new Error('Iterations must be a whole number between 1 and 100000.');
+  if (!(tv >= 0)) throw new Error('The smoothing weight must be a number ≥ 0.');
+  if (!Number.isInteger(seed) || seed < 0) throw new Error('The seed must be a whole number ≥ 0.');
+  return {
+    iterations,
+    options: {
+      size, ...strengthWeights(), tvWeight: tv, init: $('init').value, optimizer: $('optimizer').value, seed,
+    },
+  };
+}
+
+// ---------- messages ----------
+
+function showError(message) {
+  const el = $('error');
+  el.textContent = message;
+  el.hidden = !message;
+}
+
+function setStatus(text) { $('status').textContent = text; }
+
+function updateButtons() {
+  const haveBoth = state.files.content && state.files.style;
+  $('start').disabled = !(state.ready && haveBoth);
+  $('pause').disabled = !state.running;
+  $('pause').textContent = state.paused ? 'Resume' : 'Pause';
+  $('stop').disabled = !state.running;
+  $('download').disabled = !state.hasResult;
+}
+
+// ---------- files: every input path ends in onFile ----------
+
+async function onFile(file, slot) {
+  showError('');
+  if (!file) return;
+  if (!slot) slot = !state.files.content ? 'content' : !state.files.style ? 'style' : 'content';
+  if (file.size === 0) {
+    showError(`The ${slot} image "${file.name}" is empty.`);
+    return;
+  }
+  state.files[slot] = file;
+  const thumb = $(`${slot}-thumb`);
+  if (thumb.src) URL.revokeObjectURL(thumb.src);
+  thumb.src = URL.createObjectURL(file);
+  thumb.alt = `${slot === 'content' ? 'Content' : 'Style'} image: ${file.name}`;
+  thumb.hidden = false;
+  // The browser may not preview a file the engine decodes (or the reverse); the engine's verdict
+  // on Start is what counts.
+  thumb.onerror = () => { thumb.hidden = true; };
+  updateButtons();
+}
+
+function wireInputs() {
+  for (const slot of ['content', 'style']) {
+    const input = $(`${slot}-file`);
+    input.addEventListener('change', () => onFile(input.files[0], slot));
+    const zone = $(`drop-${slot}`);
+    zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
+    zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+    zone.addEventListener('drop', (e) => {
+      e.preventDefault();
+      e.stopPropagation();
+      zone.classList.remove('over');
+      onFile(e.dataTransfer.files[0], slot);
+    });
+  }
+  // Dropping anywhere else fills the first empty slot.
+  document.addEventListener('dragover', (e) => e.preventDefault());
+  document.addEventListener('drop', (e) => {
+    e.preventDefault();
+    const files = [...(e.dataTransfer?.files || [])];
+    for (const f of files.slice(0, 2)) onFile(f, null);
+  });
+  document.addEventListener('paste', (e) => {
+    const item = [...(e.clipboardData?.items || [])].find((i) => i.kind === 'file');
+    if (item) onFile(item.getAsFile(), null);
+  });
+}
+
+// ---------- weights: fetched from our origin with progress (the service worker caches them) ----------
+
+async function fetchWeights(name) {
+  if (state.weights.has(name)) return state.weights.get(name);
+  const model = MODELS[name];
+  const response = await fetch(model.url);
+  if (!response.ok) throw new Error(`The ${model.label} weights could not be loaded (HTTP ${response.status}).`);
+  const total = Number(response.headers.get('content-length')) || 0;
+  const reader = response.body.getReader();
+  const chunks = [];
+  let received = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    received += value.length;
+    setStatus(total
+      ? `Loading the ${model.label} model… ${Math.round((100 * received) / total)}%`
+      : `Loading the ${model.label} model… ${(received / 1e6).toFixed(1)} MB`);
+  }
+  const bytes = new Uint8Array(received);
+  let offset = 0;
+  for (const c of chunks) { bytes.set(c, offset); offset += c.length; }
+  state.weights.set(name, bytes.buffer);
+  return bytes.buffer;
+}
+
+// ---------- worker ----------
+
+function startWorker() {
+  state.ready = false;
+  updateButtons();
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  state.worker = worker;
+  state.loadedModel = null;
+  worker.onmessage = (e) => onWorkerMessage(e.data);
+  worker.onerror = (e) => onCrash(e.message || 'the worker failed to load');
+  worker.postMessage({ type: 'init', useGpu: $('device').value === 'gpu' });
+  setStatus('Starting the engine…');
+}
+
+function onCrash(message) {
+  $('crash-message').textContent = message ? `(${message})` : '';
+  $('crash').hidden = false;
+  state.running = false;
+  state.paused = false;
+  state.worker?.terminate();
+  startWorker();
+}
+
+function onWorkerMessage(msg) {
+  if (msg.runId !== undefined && msg.runId !== state.runId) return; // a stale run
+  switch (msg.type) {
+    case 'ready':
+      state.ready = true;
+      state.backend = msg.backend;
+      $('engine').textContent = msg.backend === 'wgpu'
+        ? 'Running on your GPU (WebGPU).'
+        : `Running on the CPU: ${msg.fallbackReason}. This is much slower; try a small size.`;
+      setStatus(state.hasResult ? 'Ready. Your last result is kept.' : 'Ready: add a content and a style image, then press Start.');
+      updateButtons();
+      break;
+    case 'started':
+      setStatus(`Painting at ${msg.width}×${msg.height}…`);
+      break;
+    case 'step':
+      draw(msg);
+      progress(msg.record);
+      break;
+    case 'paused':
+      setStatus(`Paused at iteration ${msg.iteration}.`);
+      break;
+    case 'done':
+      state.running = false;
+      state.paused = false;
+      setStatus(`Done: ${msg.iteration} iterations.`);
+      updateButtons();
+      break;
+    case 'stopped':
+      state.running = false;
+      state.paused = false;
+      setStatus(`Stopped at iteration ${msg.iteration}.`);
+      updateButtons();
+      break;
+    case 'error':
+      state.running = false;
+      state.paused = false;
+      showError(sentence(msg.message));
+      setStatus(state.hasResult ? 'Stopped. Your last result is kept.' : 'Stopped.');
+      updateButtons();
+      break;
+    case 'crash':
+      onCrash(msg.message);
+      break;
+    default:
+      break;
+  }
+}
+
+function sentence(message) {
+  const m = String(message).trim();
+  return m.charAt(0).toUpperCase() + m.slice(1) + (/[.!?]$/.test(m) ? '' : '.');
+}
+
+// ---------- drawing and progress ----------
+
+function draw({ rgba, width, height }) {
+  const canvas = $('result');
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
+  }
+  canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(rgba), width, height), 0, 0);
+  state.hasResult = true;
+}
+
+function fmt(v) { return Number.isFinite(v) ? v.toExponential(3) : '–'; }
+
+function progress(record) {
+  state.iteration = record.iteration;
+  const now = performance.now();
+  if (!state.firstStepAt) { state.firstStepAt = now; state.firstIteration = record.iteration; }
+  const bar = $('progress');
+  bar.setAttribute('aria-valuenow', String(record.iteration));
+  bar.setAttribute('aria-valuemax', String(state.total));
+  $('progress-fill').style.width = `${Math.min(100, (100 * record.iteration) / state.total)}%`;
+  const rate = record.iteration / Math.max(record.elapsedMs / 1000, 1e-9);
+  const left = Math.max(0, state.total - record.iteration) / rate;
+  bar.setAttribute('aria-valuetext', `${record.iteration} of ${state.total}`);
+  setStatus(`Iteration ${record.iteration} / ${state.total} · ${rate.toFixed(2)} it/s · ${formatTime(left)} left`);
+  $('loss-total').textContent = fmt(record.total);
+  $('loss-content').textContent = fmt(record.content);
+  $('loss-style').textContent = fmt(record.style);
+  updateButtons();
+}
+
+function formatTime(seconds) {
+  if (!Number.isFinite(seconds)) return '–';
+  const s = Math.round(seconds);
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
+// ---------- buttons ----------
+
+async function start() {
+  showError('');
+  let settings;
+  try { settings = readOptions(); } catch (err) { showError(err.message); return; }
+  saveSettings();
+  const modelName = $('model').value;
+  state.runId += 1;
+  const runId = state.runId;
+  state.running = true;
+  state.paused = false;
+  state.total = settings.iterations;
+  state.firstStepAt = 0;
+  updateButtons();
+  try {
+    const [content, style] = await Promise.all([state.files.content.arrayBuffer(), state.files.style.arrayBuffer()]);
+    let weights = null;
+    if (state.loadedModel !== modelName) {
+      weights = (await fetchWeights(modelName)).slice(0);
+      state.loadedModel = modelName;
+    }
+    if (runId !== state.runId) return;
+    setStatus('Preparing…');
+    state.worker.postMessage({
+      type: 'start', runId, weights, weightsKey: modelName, content, style,
+      options: settings.options, iterations: settings.iterations,
+    }, [content, style, ...(weights ? [weights] : [])]);
+  } catch (err) {
+    state.running = false;
+    showError(err.message || String(err));
+    updateButtons();
+  }
+}
+
+function pause() {
+  if (!state.running) return;
+  if (state.paused) {
+    state.paused = false;
+    state.worker.postMessage({ type: 'resume' });
+    setStatus('Resuming…');
+  } else {
+    state.paused = true;
+    state.worker.postMessage({ type: 'pause' });
+  }
+  updateButtons();
+}
+
+function stop() {
+  if (!state.running) return;
+  state.worker.postMessage({ type: 'stop' });
+}
+
+function download() {
+  $('result').toBlob((blob) => {
+    if (!blob) { showError('The result could not be encoded as PNG.'); return; }
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = `impasto-${state.iteration}.png`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  }, 'image/png');
+}
+
+// ---------- service worker ----------
+
+function registerServiceWorker() {
+  if (!('serviceWorker' in navigator) || location.hash === '#dev') return;
+  let reloading = false;
+  navigator.serviceWorker.addEventListener('controllerchange', () => {
+    if (state.updateAccepted && !reloading) { reloading = true; location.reload(); }
+  });
+  navigator.serviceWorker.register('sw.js').then((reg) => {
+    const offer = () => {
+      $('update').hidden = false;
+      $('update-reload').onclick = () => {
+        state.updateAccepted = true;
+        reg.waiting?.postMessage('skip-waiting');
+      };
+    };
+    if (reg.waiting && navigator.serviceWorker.controller) offer();
+    reg.addEventListener('updatefound', () => {
+      const next = reg.installing;
+      next?.addEventListener('statechange', () => {
+        if (next.state === 'installed' && navigator.serviceWorker.controller) offer();
+      });
+    });
+  }).catch(() => { /* no offline support; the app still works online */ });
+}
+
+// ---------- boot ----------
+
+loadSettings();
+wireInputs();
+for (const f of FIELDS) $(f).addEventListener('change', saveSettings);
+$('strength').addEventListener('input', showStrength);
+$('device').addEventListener('change', () => { state.worker?.terminate(); state.running = false; startWorker(); });
+$('start').addEventListener('click', start);
+$('pause').addEventListener('click', pause);
+$('stop').addEventListener('click', stop);
+$('download').addEventListener('click', download);
+$('crash-dismiss').addEventListener('click', () => { $('crash').hidden = true; });
+startWorker();
+registerServiceWorker();

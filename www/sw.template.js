@@ -1,0 +1,41 @@
+// Impasto's service worker (generated into /sw.js by scripts/build-web, which fills in BUILD and
+// PRECACHE). Precaches the app shell and the wasm under a cache named by a hash of the build,
+// deletes other builds' caches on activate, caches model weights on first use, and serves only
+// same-origin GET requests: everything else goes to the network untouched.
+
+const BUILD = '__BUILD__';
+const CACHE = `impasto-${BUILD}`;
+const PRECACHE = __PRECACHE__;
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(PRECACHE)));
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil((async () => {
+    for (const key of await caches.keys()) {
+      if (key.startsWith('impasto-') && key !== CACHE) await caches.delete(key);
+    }
+    await self.clients.claim();
+  })());
+});
+
+self.addEventListener('message', (event) => {
+  if (event.data === 'skip-waiting') self.skipWaiting();
+});
+
+self.addEventListener('fetch', (event) => {
+  const request = event.request;
+  const url = new URL(request.url);
+  if (request.method !== 'GET' || url.origin !== self.location.origin) return;
+  event.respondWith((async () => {
+    const cache = await caches.open(CACHE);
+    const key = request.mode === 'navigate' ? './' : request;
+    const hit = await cache.match(key, { ignoreSearch: request.mode === 'navigate' });
+    if (hit) return hit;
+    const response = await fetch(request);
+    // Model weights are large: cache them the first time they are used.
+    if (response.ok && url.pathname.endsWith('.bpk')) await cache.put(request, response.clone());
+    return response;
+  })());
+});
