@@ -44,6 +44,105 @@ enum Command {
     FetchTeacher,
     /// Time iterations (forward, losses, backward to the image, Adam step) and write JSON.
     Bench(BenchArgs),
+    /// Build the distilled model from the teacher: factorised PCA initialisation, then
+    /// fine-tuning (docs/distilled-vgg.md).
+    Distill(DistillArgs),
+    /// Resize images to a long side with the project's resampling filter, as PNG files in a
+    /// directory (unreadable files are reported and skipped).
+    Resize {
+        /// Image files or directories (searched recursively).
+        inputs: Vec<PathBuf>,
+        /// Long side in pixels; smaller images are kept at their size.
+        #[arg(long)]
+        size: u32,
+        /// Output directory (NAME.png for each input NAME.*).
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
+    /// Stylize with the teacher and the distilled model, judge both with the teacher, and write
+    /// both results and a side-by-side image (content, style, teacher, distilled).
+    Compare(CompareArgs),
+}
+
+#[derive(Parser, Debug)]
+struct DistillArgs {
+    /// Directory of training images (scripts/fetch-training-images fills data/train).
+    #[arg(long, default_value = "data/train")]
+    images: PathBuf,
+    /// Where to write the student's weights (f16).
+    #[arg(short, long, default_value = "models/vgg16-distilled.bpk")]
+    output: PathBuf,
+    /// Continue fine-tuning this student instead of initialising one from the teacher.
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Budget of a forward pass at 512x512, GMAC (the teacher: 75.3).
+    #[arg(long, default_value_t = 12.5)]
+    max_gmacs: f64,
+    /// Budget of parameters (2 bytes each in the f16 file).
+    #[arg(long, default_value_t = 1_450_000)]
+    max_params: u64,
+    /// Ranks are multiples of this.
+    #[arg(long, default_value_t = 8)]
+    rank_step: usize,
+    /// Batches of crops for the PCA statistics.
+    #[arg(long, default_value_t = 16)]
+    pca_batches: usize,
+    /// Fine-tuning steps (0: PCA initialisation only).
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    /// Crops per batch.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Crop side, pixels.
+    #[arg(long, default_value_t = 128)]
+    crop: usize,
+    /// Adam's learning rate for the weights.
+    #[arg(long, default_value_t = 1e-4)]
+    learning_rate: f32,
+    /// Weight of the Gram term.
+    #[arg(long, default_value_t = 1.0)]
+    gram_weight: f32,
+    /// Training images are first resized to at most this long side.
+    #[arg(long, default_value_t = 384)]
+    max_side: u32,
+    /// Fixed batches for the validation loss before and after fine-tuning.
+    #[arg(long, default_value_t = 8)]
+    validation_batches: usize,
+    /// A log line every this many steps.
+    #[arg(long, default_value_t = 50)]
+    log_every: usize,
+    /// Stop fine-tuning after this many seconds (and write the student as it is).
+    #[arg(long)]
+    max_seconds: Option<f64>,
+    /// Seed of crops, flips and noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    backend: BackendArg,
+}
+
+#[derive(Parser, Debug)]
+struct CompareArgs {
+    /// The content photo.
+    content: PathBuf,
+    /// The style painting.
+    style: PathBuf,
+    /// Working size (long side).
+    #[arg(long, default_value_t = 384)]
+    size: u32,
+    /// Iterations (CS20 settings otherwise, seed 0).
+    #[arg(long, default_value_t = 300)]
+    iterations: u32,
+    /// Directory for NAME-teacher.png, NAME-distilled.png and NAME-side.png.
+    #[arg(long, default_value = "out/compare")]
+    out_dir: PathBuf,
+    /// NAME (default: CONTENT's and STYLE's file stems).
+    #[arg(long)]
+    name: Option<String>,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    backend: BackendArg,
 }
 
 #[derive(Parser, Debug)]
@@ -63,8 +162,8 @@ struct StylizeArgs {
     /// Iterations.
     #[arg(long, default_value_t = 300)]
     iterations: u32,
-    /// Feature extractor.
-    #[arg(long, value_enum, default_value_t = ModelArg::Teacher)]
+    /// Feature extractor: the distilled VGG (fast) or the VGG16 teacher (full quality).
+    #[arg(long, value_enum, default_value_t = ModelArg::Distilled)]
     model: ModelArg,
     /// Optimizer.
     #[arg(long, value_enum, default_value_t = OptimizerArg::Adam)]
@@ -115,9 +214,9 @@ struct BenchArgs {
     /// Timed iterations per point (after one untimed warm-up).
     #[arg(long, default_value_t = 3)]
     iterations: u32,
-    /// Feature extractor.
-    #[arg(long, value_enum, default_value_t = ModelArg::Teacher)]
-    model: ModelArg,
+    /// Feature extractors to time.
+    #[arg(long, value_delimiter = ',', value_enum, default_values_t = [ModelArg::Distilled, ModelArg::Teacher])]
+    models: Vec<ModelArg>,
     /// JSON output file.
     #[arg(long, default_value = "bench.json")]
     out: PathBuf,
@@ -133,7 +232,7 @@ enum BackendArg {
     Cpu,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
 enum ModelArg {
     Teacher,
     Distilled,
@@ -243,6 +342,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Models => models_cmd(),
         Command::FetchTeacher => crate::teacher::ensure(&mut |m| eprintln!("impasto: {m}")).map(|_| ()),
         Command::Bench(args) => bench_cmd(args),
+        Command::Distill(args) => distill_cmd(args),
+        Command::Compare(args) => compare_cmd(args),
+        Command::Resize { inputs, size, out_dir } => resize_cmd(&inputs, size, &out_dir),
     }
 }
 
@@ -276,8 +378,7 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     config.validate()?;
     let content_d = decode_file(&a.content, "the content image")?;
     let style_d = decode_file(&a.style, "the style image")?;
-    let content = content_d.to_working(a.size, "the content image at this size")?;
-    let style = style_d.to_size(content.width, content.height, "the style image at this size")?;
+    let (content, style) = image_io::working_pair(&content_d, &style_d, a.size)?;
     check_writable(&a.output)?;
     let (device, backend) = pick_device(a.backend)?;
     let model = models::load(a.model.into(), &device)?;
@@ -403,7 +504,6 @@ fn pattern(size: u32, phase: f32) -> Image {
 }
 
 fn bench_cmd(a: BenchArgs) -> Result<()> {
-    let kind: ModelKind = a.model.into();
     let mut points = Vec::new();
     for &b in &a.backends {
         let (device, backend) = match pick_device(b) {
@@ -413,6 +513,8 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
                 continue;
             }
         };
+        for &m in &a.models {
+        let kind: ModelKind = m.into();
         let model = models::load(kind, &device)?;
         for &size in &a.sizes {
             let (content, style) = (pattern(size, 0.0), pattern(size, 1.3));
@@ -426,9 +528,183 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
             eprintln!("impasto: {} {} {size}px: {ms:.1} ms/iteration", backend.name(), kind.name());
             points.push(BenchPoint { backend: backend.name(), model: kind.name(), size, ms_per_iteration: ms, iterations: a.iterations });
         }
+        }
     }
     let json = serde_json::to_string_pretty(&points).map_err(|e| Error::Encode(e.to_string()))?;
     std::fs::write(&a.out, json + "\n").map_err(|e| Error::io(&a.out, e))?;
     println!("{}", a.out.display());
+    Ok(())
+}
+
+fn distill_cmd(a: DistillArgs) -> Result<()> {
+    use crate::distill::{self, DistillConfig, TrainingImages};
+    use crate::rng::SplitMix64;
+    let config = DistillConfig {
+        max_gmacs: a.max_gmacs,
+        max_params: a.max_params,
+        rank_step: a.rank_step.max(1),
+        pca_batches: a.pca_batches.max(1),
+        steps: a.steps,
+        batch: a.batch.max(1),
+        crop: a.crop.max(32),
+        learning_rate: a.learning_rate,
+        gram_weight: a.gram_weight,
+        seed: a.seed,
+        pooling: Pooling::Avg,
+        max_seconds: a.max_seconds,
+    };
+    check_writable(&a.output)?;
+    let t0 = crate::clock::now_ms();
+    let (device, backend) = pick_device(a.backend)?;
+    let teacher = models::load(ModelKind::Teacher, &device)?;
+    let images = TrainingImages::load(&a.images, a.max_side, config.crop as u32)?;
+    eprintln!(
+        "impasto: {} training images ({} skipped) on {}",
+        images.images.len(),
+        images.skipped.len(),
+        backend.name()
+    );
+    let mut rng = SplitMix64::new(config.seed);
+    let student = match &a.init {
+        Some(path) => crate::vgg::Vgg::from_bytes(read_file(path)?, &device)?,
+        None => {
+            let stats = distill::response_stats(&teacher, &images, &config, &mut rng, &device)?;
+            let eigen = distill::eigen(&stats);
+            let eigenvalues: Vec<Vec<f64>> = eigen.iter().map(|(v, _)| v.clone()).collect();
+            let ranks = distill::allocate_ranks(&eigenvalues, (config.max_gmacs * 1e9) as u64, config.max_params, config.rank_step)?;
+            distill::factorize(&teacher, &stats, &eigen, &ranks, &device)?
+        }
+    };
+    let gmacs = student.macs(512, 512) as f64 / 1e9;
+    let ranks: Vec<String> = crate::vgg::VGG16
+        .iter()
+        .zip(student.ranks())
+        .map(|(s, r)| format!("{}:{}", s.name, r.map_or("full".to_string(), |r| r.to_string())))
+        .collect();
+    eprintln!("impasto: student {gmacs:.2} GMAC at 512x512, {} parameters; ranks {}", student.num_params(), ranks.join(" "));
+    let seed = config.seed ^ 0x5eed;
+    let before = distill::validation_loss(&teacher, &student, &images, &config, a.validation_batches.max(1), seed, &device)?;
+    eprintln!("impasto: validation loss before fine-tuning {:.5} (features {:.5}, gram {:.5})", before.0, before.1, before.2);
+    let (student, history) = distill::fine_tune(&teacher, student, &images, &config, &mut rng, &device, a.log_every, &mut |l| {
+        eprintln!(
+            "impasto: step {:>5}  loss {:.5}  features {:.5}  gram {:.5}  lr {:.2e}  {:.0}s",
+            l.step, l.loss, l.feature, l.gram, l.learning_rate, l.seconds
+        )
+    })?;
+    let after = distill::validation_loss(&teacher, &student, &images, &config, a.validation_batches.max(1), seed, &device)?;
+    eprintln!("impasto: validation loss after fine-tuning {:.5} (features {:.5}, gram {:.5})", after.0, after.1, after.2);
+    let seconds = (crate::clock::now_ms() - t0) / 1000.0;
+    let report = serde_json::json!({
+        "config": config,
+        "backend": backend.name(),
+        "init": a.init.as_ref().map(|p| p.display().to_string()),
+        "training_images": images.files.len(),
+        "ranks": ranks,
+        "gmacs_512": gmacs,
+        "parameters": student.num_params(),
+        "validation_before": before,
+        "validation_after": after,
+        "last_log": history.last(),
+        "seconds": seconds,
+    });
+    let report_text = report.to_string();
+    let bytes = crate::vgg::encode_weights(
+        &student.to_layer_weights()?,
+        crate::vgg::Storage::F16,
+        &[
+            ("impasto.model", "distilled"),
+            ("impasto.distill", &report_text),
+            ("impasto.license", "derived from VGG16 ImageNet weights, Simonyan & Zisserman 2015, CC BY 4.0"),
+            ("impasto.input", "BGR 0..255 minus mean (103.939, 116.779, 123.68)"),
+        ],
+    )?;
+    crate::teacher::write_atomic(&a.output, &bytes)?;
+    println!("{report_text}");
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct CompareSide {
+    content: f32,
+    style: f32,
+    total: f32,
+    ms_per_iteration: f64,
+}
+
+fn compare_cmd(a: CompareArgs) -> Result<()> {
+    let content_d = decode_file(&a.content, "the content image")?;
+    let style_d = decode_file(&a.style, "the style image")?;
+    let (content, style) = image_io::working_pair(&content_d, &style_d, a.size)?;
+    let stem = |p: &Path| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = a.name.clone().unwrap_or_else(|| format!("{}_{}", stem(&a.content), stem(&a.style)));
+    std::fs::create_dir_all(&a.out_dir).map_err(|e| Error::io(&a.out_dir, e))?;
+    let (device, backend) = pick_device(a.backend)?;
+    let teacher = models::load(ModelKind::Teacher, &device)?;
+    let mut results = Vec::new();
+    for kind in [ModelKind::Teacher, ModelKind::Distilled] {
+        let model = if kind == ModelKind::Teacher { teacher.clone() } else { models::load(kind, &device)? };
+        let mut s = Stylizer::new(Config::default(), &content, &style, model, device.clone())?;
+        let t0 = crate::clock::now_ms();
+        pollster::block_on(s.step(a.iterations))?;
+        let ms = (crate::clock::now_ms() - t0) / a.iterations.max(1) as f64;
+        let out = pollster::block_on(s.image())?;
+        // Judge the image as saved (8 bits per channel), like `impasto eval` of the PNG.
+        let out = Image::from_planar(out.width, out.height, out.pixels.iter().map(|v| v.round().clamp(0.0, 255.0)).collect())?;
+        write_png(&a.out_dir.join(format!("{name}-{}.png", kind.name())), &out)?;
+        let (c, st, t) = pollster::block_on(stylize::evaluate(&teacher, &device, &content, &style, &out))?;
+        eprintln!("impasto: {name} {}: content {c:.4e} style {st:.4e} ({ms:.1} ms/iteration on {})", kind.name(), backend.name());
+        results.push((out, CompareSide { content: c, style: st, total: t, ms_per_iteration: ms }));
+    }
+    let side = image_io::side_by_side(&[&content, &style, &results[0].0, &results[1].0], 8)?;
+    write_png(&a.out_dir.join(format!("{name}-side.png")), &side)?;
+    let (t, d) = (&results[0].1, &results[1].1);
+    let report = serde_json::json!({
+        "name": name,
+        "width": content.width,
+        "height": content.height,
+        "iterations": a.iterations,
+        "backend": backend.name(),
+        "teacher": t,
+        "distilled": d,
+        "style_ratio": d.style / t.style,
+        "content_ratio": d.content / t.content,
+    });
+    println!("{report}");
+    Ok(())
+}
+
+fn resize_cmd(inputs: &[PathBuf], size: u32, out_dir: &Path) -> Result<()> {
+    if size < image_io::MIN_SIDE {
+        return Err(Error::InvalidConfig(format!("--size must be at least {}", image_io::MIN_SIDE)));
+    }
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            crate::distill::collect_files(input, &mut files)?;
+        } else {
+            files.push(input.clone());
+        }
+    }
+    files.sort();
+    let (mut written, mut skipped) = (0, 0);
+    for file in files {
+        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let result = decode_file(&file, "the image").and_then(|d| {
+            let long = d.width().max(d.height()).min(size);
+            d.to_working(long, "the image")
+        });
+        match result {
+            Ok(img) => {
+                write_png(&out_dir.join(format!("{stem}.png")), &img)?;
+                written += 1;
+            }
+            Err(e) => {
+                eprintln!("impasto: skipping {}: {e}", file.display());
+                skipped += 1;
+            }
+        }
+    }
+    eprintln!("impasto: {written} images written to {} ({skipped} skipped)", out_dir.display());
     Ok(())
 }

@@ -139,6 +139,37 @@ impl Decoded {
     }
 }
 
+/// The working images of a run: the content scaled to a long side of `long_side`, the style
+/// resized to exactly the content's working size (CS20). One function for the CLI and the page.
+pub fn working_pair(content: &Decoded, style: &Decoded, long_side: u32) -> Result<(Image, Image)> {
+    let content = content.to_working(long_side, "the content image at this size")?;
+    let style = style.to_size(content.width, content.height, "the style image at this size")?;
+    Ok((content, style))
+}
+
+/// Images of equal height side by side, left to right, with `gap` white pixels between them.
+pub fn side_by_side(images: &[&Image], gap: u32) -> Result<Image> {
+    let height = images.first().map_or(0, |i| i.height);
+    if images.iter().any(|i| i.height != height) {
+        return Err(Error::InvalidConfig("side-by-side images must have the same height".into()));
+    }
+    let width = images.iter().map(|i| i.width).sum::<u32>() + gap * images.len().saturating_sub(1) as u32;
+    let (w, h) = (width as usize, height as usize);
+    let mut pixels = vec![255.0; 3 * w * h];
+    let mut x0 = 0usize;
+    for img in images {
+        let iw = img.width as usize;
+        for c in 0..3 {
+            for y in 0..h {
+                let src = &img.pixels[(c * h + y) * iw..(c * h + y + 1) * iw];
+                pixels[(c * h + y) * w + x0..(c * h + y) * w + x0 + iw].copy_from_slice(src);
+            }
+        }
+        x0 += iw + gap as usize;
+    }
+    Ok(Image { width, height, pixels })
+}
+
 /// The working size for an image of `width`×`height` scaled to a long side of `long_side`.
 pub fn working_size(width: u32, height: u32, long_side: u32) -> (u32, u32) {
     let long = width.max(height).max(1) as f64;

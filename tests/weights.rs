@@ -41,3 +41,41 @@ fn a_file_missing_a_layer_is_refused() {
     let e = Vgg::from_bytes(bytes, &impasto::device::cpu()).err().unwrap().to_string();
     assert_eq!(e, "model weights: conv5_1 is missing");
 }
+
+/// The committed distilled model (docs/distilled-vgg.md): decodes into the factorised
+/// architecture with the teacher's layer names, within issue 4's budgets, with finite features
+/// that track the teacher's.
+#[test]
+fn distilled_file_decodes_within_budget() {
+    use burn::tensor::{Tensor, TensorData};
+    use impasto::vgg::{Layer, Pooling, VGG16};
+    let path = weights_path(ModelKind::Distilled);
+    let size = std::fs::metadata(&path).expect("models/vgg16-distilled.bpk is committed").len();
+    assert!(size <= 3_000_000, "{size} bytes");
+    let device = impasto::device::cpu();
+    let student = impasto::models::load(ModelKind::Distilled, &device).unwrap();
+    let teacher_macs = impasto::models::teacher_cost(512, 512).1;
+    assert!(student.macs(512, 512) * 6 <= teacher_macs, "{} MACs", student.macs(512, 512));
+    let ranks = student.ranks();
+    assert_eq!(ranks[0], None, "conv1_1 is the teacher's");
+    assert!(ranks[1..].iter().all(Option::is_some), "{ranks:?}");
+    // Finite features at every layer, close in direction to the teacher's on a photo.
+    let img = common::shared_working("tubingen.jpg", 96);
+    let x = Tensor::<4>::from_data(
+        TensorData::new(img.pixels.clone(), [1, 3, img.height as usize, img.width as usize]),
+        &device,
+    );
+    let layers: Vec<Layer> = VGG16.iter().map(|s| s.layer).collect();
+    let teacher = common::teacher(&device);
+    let fs = student.features(x.clone(), &layers, Pooling::Avg);
+    let ft = teacher.features(x, &layers, Pooling::Avg);
+    for ((s, t), spec) in fs.into_iter().zip(ft).zip(VGG16) {
+        let s: Vec<f32> = s.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        let t: Vec<f32> = t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        assert!(s.iter().all(|v| v.is_finite()), "{}", spec.name);
+        let dot: f64 = s.iter().zip(&t).map(|(a, b)| (*a as f64) * (*b as f64)).sum();
+        let norm = |v: &[f32]| v.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
+        let cosine = dot / (norm(&s) * norm(&t)).max(1e-30);
+        assert!(cosine > 0.6, "{}: cosine {cosine:.3} with the teacher's features", spec.name);
+    }
+}

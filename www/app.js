@@ -3,7 +3,12 @@
 
 const $ = (id) => document.getElementById(id);
 const SETTINGS_KEY = 'impasto.settings.v1';
-const MODELS = { teacher: { url: 'models/vgg16-teacher.bpk', label: 'VGG16 full quality' } };
+// The distilled VGG ships with the app (docs/distilled-vgg.md); the teacher is the full-quality
+// option, 20 MB, fetched on first use.
+const MODELS = {
+  distilled: { url: 'models/vgg16-distilled.bpk', label: 'Distilled VGG (fast)' },
+  teacher: { url: 'models/vgg16-teacher.bpk', label: 'VGG16 full quality' },
+};
 const FIELDS = ['size', 'iterations', 'strength', 'tv', 'init', 'model', 'optimizer', 'seed', 'device'];
 
 const state = {
