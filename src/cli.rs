@@ -150,11 +150,21 @@ struct CompareArgs {
 struct StylizeArgs {
     /// The content photo.
     content: PathBuf,
-    /// The style painting.
-    style: PathBuf,
+    /// The style painting(s): several are blended (see --style-weights).
+    #[arg(required = true, num_args = 1..)]
+    style: Vec<PathBuf>,
     /// Where to write the PNG.
     #[arg(short, long)]
     output: PathBuf,
+    /// Blend weights of the style images, comma-separated, one per style (default: equal).
+    #[arg(long, value_delimiter = ',')]
+    style_weights: Vec<f32>,
+    /// Style image size relative to the content's working size: larger paints larger strokes.
+    #[arg(long, default_value_t = 1.0)]
+    style_scale: f32,
+    /// Keep the content's colours (luminance-only transfer).
+    #[arg(long)]
+    original_colors: bool,
     /// Working size: the long side in pixels (aspect kept; the style image is resized to the
     /// content's working size, as CS20 does).
     #[arg(long, default_value_t = 512)]
@@ -374,15 +384,30 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
             PoolingArg::Max => Pooling::Max,
         },
         seed: a.seed,
+        original_colors: a.original_colors,
     };
     config.validate()?;
+    let weights = match a.style_weights.len() {
+        0 => vec![1.0; a.style.len()],
+        n if n == a.style.len() => a.style_weights.clone(),
+        n => {
+            return Err(Error::InvalidConfig(format!(
+                "--style-weights has {n} values for {} style images",
+                a.style.len()
+            )));
+        }
+    };
     let content_d = decode_file(&a.content, "the content image")?;
-    let style_d = decode_file(&a.style, "the style image")?;
-    let (content, style) = image_io::working_pair(&content_d, &style_d, a.size)?;
+    let content = content_d.to_working(a.size, "the content image at this size")?;
+    let mut styles = Vec::with_capacity(a.style.len());
+    for path in &a.style {
+        styles.push(image_io::working_style(&decode_file(path, "the style image")?, &content, a.style_scale)?);
+    }
     check_writable(&a.output)?;
     let (device, backend) = pick_device(a.backend)?;
     let model = models::load(a.model.into(), &device)?;
-    let mut stylizer = Stylizer::new(config, &content, &style, model, device)?;
+    let blend: Vec<(&Image, f32)> = styles.iter().zip(weights).collect();
+    let mut stylizer = Stylizer::with_styles(config, &content, &blend, model, device)?;
     let bar = progress_bar(a.iterations, a.quiet);
     bar.set_message(format!("{}x{} on {}", content.width, content.height, backend.name()));
     let result = (|| -> Result<()> {
@@ -552,6 +577,7 @@ fn distill_cmd(a: DistillArgs) -> Result<()> {
         seed: a.seed,
         pooling: Pooling::Avg,
         max_seconds: a.max_seconds,
+        log_every: a.log_every,
     };
     check_writable(&a.output)?;
     let t0 = crate::clock::now_ms();
@@ -585,7 +611,7 @@ fn distill_cmd(a: DistillArgs) -> Result<()> {
     let seed = config.seed ^ 0x5eed;
     let before = distill::validation_loss(&teacher, &student, &images, &config, a.validation_batches.max(1), seed, &device)?;
     eprintln!("impasto: validation loss before fine-tuning {:.5} (features {:.5}, gram {:.5})", before.0, before.1, before.2);
-    let (student, history) = distill::fine_tune(&teacher, student, &images, &config, &mut rng, &device, a.log_every, &mut |l| {
+    let (student, history) = distill::fine_tune(&teacher, student, &images, &config, &mut rng, &device, &mut |l| {
         eprintln!(
             "impasto: step {:>5}  loss {:.5}  features {:.5}  gram {:.5}  lr {:.2e}  {:.0}s",
             l.step, l.loss, l.feature, l.gram, l.learning_rate, l.seconds

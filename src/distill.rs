@@ -55,6 +55,8 @@ pub struct DistillConfig {
     /// Stop fine-tuning after this many seconds, if given; the learning rate then decays over
     /// whichever of the steps and the time runs out first, and the log says where it stopped.
     pub max_seconds: Option<f64>,
+    /// A log line every this many steps.
+    pub log_every: usize,
 }
 
 impl Default for DistillConfig {
@@ -72,6 +74,7 @@ impl Default for DistillConfig {
             seed: 0,
             pooling: Pooling::Avg,
             max_seconds: None,
+            log_every: 50,
         }
     }
 }
@@ -523,7 +526,8 @@ pub struct StepLog {
     pub seconds: f64,
 }
 
-/// Fine-tune `student` against `teacher` (module docs); `log` gets a line every `log_every` steps.
+/// Fine-tune `student` against `teacher` (module docs); `log` gets a line every
+/// `config.log_every` steps.
 pub fn fine_tune(
     teacher: &Vgg,
     student: Vgg,
@@ -531,7 +535,6 @@ pub fn fine_tune(
     config: &DistillConfig,
     rng: &mut SplitMix64,
     device: &Device,
-    log_every: usize,
     log: &mut dyn FnMut(&StepLog),
 ) -> Result<(Vgg, Vec<StepLog>)> {
     let frozen = &student.layers[0].convs;
@@ -586,7 +589,7 @@ pub fn fine_tune(
         acc_g += values[2] as f64;
         count += 1;
         let out_of_time = config.max_seconds.is_some_and(|m| (crate::clock::now_ms() - t0) / 1000.0 >= m);
-        if step % log_every.max(1) == 0 || step == config.steps || out_of_time {
+        if step % config.log_every.max(1) == 0 || step == config.steps || out_of_time {
             let line = StepLog {
                 step,
                 loss: acc / count as f64,

@@ -147,6 +147,57 @@ pub fn working_pair(content: &Decoded, style: &Decoded, long_side: u32) -> Resul
     Ok((content, style))
 }
 
+/// The style image for a run at a style scale (jcjohnson/neural-style `-style_scale`): resized
+/// to the content's working size times `scale` (CS20's convention, the content's size, at 1), so
+/// that a larger scale paints larger brush strokes.
+pub fn working_style(style: &Decoded, content: &Image, scale: f32) -> Result<Image> {
+    if !(scale.is_finite() && (0.1..=4.0).contains(&scale)) {
+        return Err(Error::InvalidConfig(format!("the style scale must be between 0.1 and 4, not {scale}")));
+    }
+    let w = (content.width as f32 * scale).round().max(1.0) as u32;
+    let h = (content.height as f32 * scale).round().max(1.0) as u32;
+    style.to_size(w, h, "the style image at this style scale")
+}
+
+/// BT.601 full-range YCbCr of one RGB pixel (0..255), chroma centred on 0.
+fn ycbcr(r: f32, g: f32, b: f32) -> (f32, f32, f32) {
+    (
+        0.299 * r + 0.587 * g + 0.114 * b,
+        -0.168_736 * r - 0.331_264 * g + 0.5 * b,
+        0.5 * r - 0.418_688 * g - 0.081_312 * b,
+    )
+}
+
+/// Keep the photo's colours (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style
+/// Transfer", luminance-only transfer as jcjohnson/neural-style's `-original_colors`): the
+/// luminance (BT.601 Y) of `output` with the chroma (Cb, Cr) of `content`, same size.
+pub fn original_colors(output: &Image, content: &Image) -> Result<Image> {
+    if (output.width, output.height) != (content.width, content.height) {
+        return Err(Error::InvalidConfig("original colours need the output at the content's size".into()));
+    }
+    let n = (output.width * output.height) as usize;
+    let (o, c) = (&output.pixels, &content.pixels);
+    let mut pixels = vec![0.0; 3 * n];
+    for i in 0..n {
+        let (y, _, _) = ycbcr(o[i], o[n + i], o[2 * n + i]);
+        let (_, cb, cr) = ycbcr(c[i], c[n + i], c[2 * n + i]);
+        pixels[i] = (y + 1.402 * cr).clamp(0.0, 255.0);
+        pixels[n + i] = (y - 0.344_136 * cb - 0.714_136 * cr).clamp(0.0, 255.0);
+        pixels[2 * n + i] = (y + 1.772 * cb).clamp(0.0, 255.0);
+    }
+    Ok(Image { width: output.width, height: output.height, pixels })
+}
+
+/// Chroma planes (Cb, Cr) of an image: for tests and checks.
+pub fn chroma(img: &Image) -> (Vec<f32>, Vec<f32>) {
+    let n = (img.width * img.height) as usize;
+    let p = &img.pixels;
+    (0..n).map(|i| {
+        let (_, cb, cr) = ycbcr(p[i], p[n + i], p[2 * n + i]);
+        (cb, cr)
+    }).unzip()
+}
+
 /// Images of equal height side by side, left to right, with `gap` white pixels between them.
 pub fn side_by_side(images: &[&Image], gap: u32) -> Result<Image> {
     let height = images.first().map_or(0, |i| i.height);

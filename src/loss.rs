@@ -91,6 +91,32 @@ impl Targets {
         let grams = model.features(style, &style_layers, pooling).into_iter().map(gram).collect();
         Targets { content, grams }
     }
+
+    /// Targets for a blend of styles (jcjohnson/neural-style `-style_blend_weights`): the Gram
+    /// target of each layer is Σᵢ wᵢ·Aᵢ·(M/Mᵢ) / Σᵢ wᵢ, where `Mᵢ` is style i's number of positions
+    /// at that layer and `M` the content's, so that styles of any size mix on the output's scale.
+    /// With one style of the content's size this is [`Targets::new`] exactly.
+    pub fn blend(model: &Vgg, content: Tensor<4>, styles: &[(Tensor<4>, f32)], pooling: Pooling) -> Targets {
+        let [_, _, h, w] = content.dims();
+        let content = model.features(content, &[CONTENT_LAYER], pooling).remove(0);
+        let style_layers: Vec<Layer> = STYLE_LAYERS.iter().map(|(l, _)| *l).collect();
+        let total: f32 = styles.iter().map(|(_, wt)| wt).sum();
+        let mut grams: Vec<Option<Tensor<2>>> = vec![None; style_layers.len()];
+        for (style, weight) in styles {
+            let feats = model.features(style.clone(), &style_layers, pooling);
+            for ((slot, f), layer) in grams.iter_mut().zip(feats).zip(&style_layers) {
+                let [_, _, fh, fw] = f.dims();
+                let (sh, sw) = crate::vgg::spatial(*layer, h, w);
+                let scale = weight / total * (sh * sw) as f32 / (fh * fw).max(1) as f32;
+                let g = gram(f).mul_scalar(scale);
+                *slot = Some(match slot.take() {
+                    Some(acc) => acc + g,
+                    None => g,
+                });
+            }
+        }
+        Targets { content, grams: grams.into_iter().flatten().collect() }
+    }
 }
 
 /// The terms of the loss of one image, each a one-element tensor.

@@ -182,7 +182,7 @@ fn tensor(b: &[u8]) -> Result<Option<(String, FloatTensor)>, OnnxError> {
 }
 
 fn le_floats(b: &[u8]) -> Result<Vec<f32>, OnnxError> {
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return Err(OnnxError("float data is not a multiple of 4 bytes".into()));
     }
     Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())

@@ -46,6 +46,9 @@ pub struct Config {
     pub pooling: Pooling,
     /// Seed of the start noise.
     pub seed: u64,
+    /// Keep the content's colours: the displayed and saved image takes its luminance from the
+    /// optimised image and its chroma from the content ([`image_io::original_colors`]).
+    pub original_colors: bool,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Default for Config {
             noise_ratio: 0.6,
             pooling: Pooling::Avg,
             seed: 0,
+            original_colors: false,
         }
     }
 }
@@ -124,6 +128,8 @@ pub struct Stylizer {
     elapsed_ms: f64,
     width: u32,
     height: u32,
+    /// Kept for [`Config::original_colors`].
+    content: Option<Image>,
 }
 
 /// An image as a `[1, 3, H, W]` tensor on `device`.
@@ -160,9 +166,23 @@ impl Stylizer {
     /// A stylizer for `content` in the style of `style` (both working images; the style image
     /// is usually the content's size, CS20). Targets are computed here, once.
     pub fn new(config: Config, content: &Image, style: &Image, model: Vgg, device: Device) -> Result<Self> {
+        Self::with_styles(config, content, &[(style, 1.0)], model, device)
+    }
+
+    /// A stylizer for a blend of styles, each with a weight (normalised to sum 1; see
+    /// [`Targets::blend`]). Style images may have any size (a style scale).
+    pub fn with_styles(config: Config, content: &Image, styles: &[(&Image, f32)], model: Vgg, device: Device) -> Result<Self> {
         config.validate()?;
+        if styles.is_empty() {
+            return Err(Error::InvalidConfig("at least one style image is needed".into()));
+        }
+        if styles.iter().any(|(_, w)| !(w.is_finite() && *w >= 0.0)) || styles.iter().map(|(_, w)| w).sum::<f32>() <= 0.0 {
+            return Err(Error::InvalidConfig("style weights must be non-negative and not all zero".into()));
+        }
         let device = device.inner();
-        let targets = Targets::new(&model, to_tensor(content, &device), to_tensor(style, &device), config.pooling);
+        let kept_content = config.original_colors.then(|| content.clone());
+        let style_tensors: Vec<(Tensor<4>, f32)> = styles.iter().map(|(img, w)| (to_tensor(img, &device), *w)).collect();
+        let targets = Targets::blend(&model, to_tensor(content, &device), &style_tensors, config.pooling);
         let x = to_tensor(&start_image(&config, content), &device);
         let optimizer = match config.optimizer {
             OptimizerKind::Adam => Optimizer::Adam(Adam::new(config.learning_rate)),
@@ -179,6 +199,7 @@ impl Stylizer {
             elapsed_ms: 0.0,
             width: content.width,
             height: content.height,
+            content: kept_content,
         })
     }
 
@@ -238,9 +259,14 @@ impl Stylizer {
     }
 
     /// The current image (async readback: the only kind the web allows).
+    /// With [`Config::original_colors`], the content's colours are put back here.
     pub async fn image(&self) -> Result<Image> {
         let pixels = read(self.x.clone().reshape([-1])).await?;
-        Image::from_planar(self.width, self.height, pixels)
+        let img = Image::from_planar(self.width, self.height, pixels)?;
+        match &self.content {
+            Some(content) => crate::image_io::original_colors(&img, content),
+            None => Ok(img),
+        }
     }
 
     /// The device the run is on.

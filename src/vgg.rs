@@ -99,6 +99,13 @@ impl std::fmt::Display for Layer {
     }
 }
 
+/// The feature map size `(height, width)` at `layer` for an input of `height`×`width` (each
+/// 2×2 pooling halves it, rounding down).
+pub fn spatial(layer: Layer, height: usize, width: usize) -> (usize, usize) {
+    let pools = VGG16[..=layer as usize].iter().filter(|s| s.pool_before).count();
+    (height >> pools, width >> pools)
+}
+
 /// Pooling between blocks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -85,7 +85,8 @@ impl Engine {
 
     /// Start a run: `content` and `style` are the files' bytes (any supported format), `options`
     /// an object `{size, contentWeight, styleWeight, tvWeight, optimizer, learningRate, init,
-    /// noiseRatio, pooling, seed}` whose missing fields take CS20's defaults.
+    /// noiseRatio, pooling, seed, originalColors, styleScale}` whose missing fields take CS20's
+    /// defaults (and no colour preservation, style scale 1).
     pub fn stylizer(&self, content: &[u8], style: &[u8], options: JsValue) -> Result<WebStylizer, JsError> {
         let model = self.model.clone().ok_or_else(|| Error::Weights("no model is loaded".into()))?;
         let options: WebOptions = if options.is_undefined() || options.is_null() {
@@ -105,7 +106,8 @@ impl Engine {
         config.validate()?;
         let content = image_io::decode(content, "the content image", Limits::default())?;
         let style = image_io::decode(style, "the style image", Limits::default())?;
-        let (content, style) = image_io::working_pair(&content, &style, options.size)?;
+        let content = content.to_working(options.size, "the content image at this size")?;
+        let style = image_io::working_style(&style, &content, options.style_scale)?;
         Ok(WebStylizer { inner: Stylizer::new(config, &content, &style, model, self.device.clone())? })
     }
 }
@@ -130,6 +132,8 @@ struct WebOptions {
     noise_ratio: f32,
     pooling: Pooling,
     seed: u64,
+    original_colors: bool,
+    style_scale: f32,
 }
 
 impl Default for WebOptions {
@@ -146,6 +150,8 @@ impl Default for WebOptions {
             noise_ratio: c.noise_ratio,
             pooling: c.pooling,
             seed: c.seed,
+            original_colors: c.original_colors,
+            style_scale: 1.0,
         }
     }
 }
@@ -160,6 +166,7 @@ impl WebOptions {
             noise_ratio: self.noise_ratio,
             pooling: self.pooling,
             seed: self.seed,
+            original_colors: self.original_colors,
         }
     }
 }

@@ -22,7 +22,7 @@ fn training_dir() -> std::path::PathBuf {
 }
 
 fn tiny_config() -> DistillConfig {
-    DistillConfig { pca_batches: 2, steps: 30, batch: 4, crop: 64, learning_rate: 1e-4, ..DistillConfig::default() }
+    DistillConfig { pca_batches: 2, steps: 30, batch: 4, crop: 64, learning_rate: 1e-4, log_every: 10, ..DistillConfig::default() }
 }
 
 #[test]
@@ -59,7 +59,7 @@ fn pca_at_full_rank_reproduces_the_teacher_and_fine_tuning_lowers_the_loss() {
 
     // Fine-tuning lowers the loss on fixed validation batches; the result round-trips the file.
     let before = distill::validation_loss(&teacher, &student, &images, &config, 4, 77, &device).unwrap();
-    let (tuned, log) = distill::fine_tune(&teacher, student, &images, &config, &mut rng, &device, 10, &mut |_| {}).unwrap();
+    let (tuned, log) = distill::fine_tune(&teacher, student, &images, &config, &mut rng, &device, &mut |_| {}).unwrap();
     assert_eq!(log.len(), 3, "a line every 10 steps");
     let after = distill::validation_loss(&teacher, &tuned, &images, &config, 4, 77, &device).unwrap();
     eprintln!("validation loss {:.4} → {:.4}", before.0, after.0);

@@ -9,7 +9,7 @@ const MODELS = {
   distilled: { url: 'models/vgg16-distilled.bpk', label: 'Distilled VGG (fast)' },
   teacher: { url: 'models/vgg16-teacher.bpk', label: 'VGG16 full quality' },
 };
-const FIELDS = ['size', 'iterations', 'strength', 'tv', 'init', 'model', 'optimizer', 'seed', 'device'];
+const FIELDS = ['size', 'iterations', 'strength', 'colors', 'style-scale', 'tv', 'init', 'model', 'optimizer', 'seed', 'device'];
 
 const state = {
   files: { content: null, style: null },
@@ -64,10 +64,13 @@ function readOptions() {
   if (!Number.isInteger(iterations) || iterations < 1 || iterations > 100000) throw new Error('Iterations must be a whole number between 1 and 100000.');
   if (!(tv >= 0)) throw new Error('The smoothing weight must be a number ≥ 0.');
   if (!Number.isInteger(seed) || seed < 0) throw new Error('The seed must be a whole number ≥ 0.');
+  const styleScale = Number($('style-scale').value);
+  if (!(styleScale >= 0.1 && styleScale <= 4)) throw new Error('The brush-stroke scale (style scale) must be between 0.1 and 4.');
   return {
     iterations,
     options: {
       size, ...strengthWeights(), tvWeight: tv, init: $('init').value, optimizer: $('optimizer').value, seed,
+      originalColors: $('colors').value === 'photo', styleScale,
     },
   };
 }

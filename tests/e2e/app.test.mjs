@@ -170,10 +170,20 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
   await ready(page);
   const engine = await page.locator('#engine').textContent();
   assert.match(engine, /Running on the CPU: /, engine);
+  // The bundled distilled model is the default; the creative controls reach the core.
+  assert.equal(await page.getByLabel('Model').inputValue(), 'distilled');
   await configure(page, { size: 32, iterations: 5 });
+  await page.getByLabel('Colours').selectOption('photo');
+  await page.getByLabel('Brush strokes (style scale)').fill('1.5');
   await page.getByRole('button', { name: 'Start' }).click();
   await page.getByText(/^Done: 5 iterations/).waitFor({ timeout: STEP_TIMEOUT });
   assert.equal(await iteration(page), 5);
+  // An impossible style scale is refused in one sentence before anything runs.
+  await page.getByLabel('Brush strokes (style scale)').fill('9');
+  await page.getByRole('button', { name: 'Start' }).click();
+  const error = page.getByRole('alert').filter({ hasText: 'style scale' });
+  await error.waitFor({ timeout: 30_000 });
+  assert.equal(await error.textContent(), 'The brush-stroke scale (style scale) must be between 0.1 and 4.');
   await browser.close();
 });
 

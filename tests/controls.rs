@@ -1,0 +1,109 @@
+#![cfg(not(target_family = "wasm"))]
+//! Creative controls (issue 7): original colours, style blends, style scale — in the core and
+//! the CLI.
+
+mod common;
+
+use impasto::image_io::{self, Image, chroma};
+use impasto::models::{self, ModelKind};
+use impasto::{Config, Stylizer};
+
+fn distilled() -> impasto::Vgg {
+    models::load(ModelKind::Distilled, &impasto::device::cpu()).expect("the committed distilled model")
+}
+
+fn mean_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
+}
+
+fn run(config: Config, content: &Image, styles: &[(&Image, f32)], steps: u32) -> (Vec<impasto::StepRecord>, Image) {
+    let mut s = Stylizer::with_styles(config, content, styles, distilled(), impasto::device::cpu()).unwrap();
+    let records = pollster::block_on(s.step(steps)).unwrap();
+    (records, pollster::block_on(s.image()).unwrap())
+}
+
+#[test]
+fn original_colors_keep_the_contents_chroma() {
+    let content = common::shared_working("tubingen.jpg", 48);
+    let style = image_io::decode(&std::fs::read(common::shared_image("starry_night.jpg")).unwrap(), "s", Default::default())
+        .unwrap()
+        .to_size(content.width, content.height, "s")
+        .unwrap();
+    let (cb, cr) = chroma(&content);
+    let (_, plain) = run(Config::default(), &content, &[(&style, 1.0)], 8);
+    let (_, kept) = run(Config { original_colors: true, ..Config::default() }, &content, &[(&style, 1.0)], 8);
+    let (pb, pr) = chroma(&plain);
+    let (kb, kr) = chroma(&kept);
+    let with = mean_abs_diff(&kb, &cb) + mean_abs_diff(&kr, &cr);
+    let without = mean_abs_diff(&pb, &cb) + mean_abs_diff(&pr, &cr);
+    // Only clamping to 0..255 can move the chroma when the colours are kept.
+    assert!(with < 1.0, "chroma moved by {with} with --original-colors");
+    assert!(without > 5.0 * with.max(0.5), "chroma moved by only {without} without it");
+    // The luminance is the optimised image's in both (same seed, same run).
+    let luma = |img: &Image| {
+        let n = (img.width * img.height) as usize;
+        (0..n).map(|i| 0.299 * img.pixels[i] + 0.587 * img.pixels[n + i] + 0.114 * img.pixels[2 * n + i]).collect::<Vec<f32>>()
+    };
+    assert!(mean_abs_diff(&luma(&plain), &luma(&kept)) < 1.0);
+}
+
+#[test]
+fn a_blend_with_weights_one_and_zero_is_the_single_style_run() {
+    let content = common::pattern(40, 32, 1);
+    let a = common::pattern(40, 32, 2);
+    let b = common::shared_working("starry_night.jpg", 40);
+    let b = image_io::Image::from_planar(b.width, b.height, b.pixels).unwrap();
+    let (single, _) = run(Config::default(), &content, &[(&a, 1.0)], 3);
+    let (blend, _) = run(Config::default(), &content, &[(&a, 1.0), (&b, 0.0)], 3);
+    for (x, y) in single.iter().zip(&blend) {
+        assert_eq!((x.content, x.style), (y.content, y.style));
+    }
+    let (mixed, _) = run(Config::default(), &content, &[(&a, 0.5), (&b, 0.5)], 1);
+    assert_ne!(mixed[0].style, single[0].style, "the second style changes the target");
+    // Zero or negative weights everywhere are refused.
+    let e = Stylizer::with_styles(Config::default(), &content, &[(&a, 0.0)], distilled(), impasto::device::cpu()).err().unwrap();
+    assert!(e.to_string().contains("style weights"), "{e}");
+}
+
+#[test]
+fn style_scale_resizes_the_style_and_keeps_the_loss_scale() {
+    let content = common::pattern(48, 32, 3);
+    let decoded = image_io::decode(&std::fs::read(common::shared_image("starry_night.jpg")).unwrap(), "s", Default::default()).unwrap();
+    let big = image_io::working_style(&decoded, &content, 2.0).unwrap();
+    assert_eq!((big.width, big.height), (96, 64));
+    let same = image_io::working_style(&decoded, &content, 1.0).unwrap();
+    assert_eq!((same.width, same.height), (48, 32));
+    assert!(image_io::working_style(&decoded, &content, 0.01).is_err());
+    // Grams are put on the output's scale: the same painting at twice the size gives a style loss
+    // of the same order (unnormalised, it would be many times larger).
+    let (at1, _) = run(Config::default(), &content, &[(&same, 1.0)], 1);
+    let (at2, _) = run(Config::default(), &content, &[(&big, 1.0)], 1);
+    let ratio = at2[0].style / at1[0].style;
+    assert!((1.0 / 3.0..3.0).contains(&ratio), "style loss ratio {ratio} between scales 2 and 1");
+}
+
+#[test]
+fn the_cli_blends_scales_and_keeps_colours() {
+    let content = common::shared_image("tubingen.jpg");
+    let (s1, s2) = (common::shared_image("starry_night.jpg"), common::shared_image("the_scream.jpg"));
+    let out = std::env::temp_dir().join(format!("impasto-controls-{}.png", std::process::id()));
+    let bin = env!("CARGO_BIN_EXE_impasto");
+    let args = |extra: &[&str]| {
+        let mut v = vec!["stylize", content.to_str().unwrap(), s1.to_str().unwrap(), s2.to_str().unwrap(), "-o", out.to_str().unwrap()];
+        v.extend_from_slice(&["--size", "40", "--iterations", "2", "--backend", "cpu", "--quiet"]);
+        v.extend_from_slice(extra);
+        v.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let r = std::process::Command::new(bin)
+        .args(args(&["--style-weights", "0.7,0.3", "--style-scale", "1.5", "--original-colors"]))
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(image::open(&out).is_ok());
+    let r = std::process::Command::new(bin).args(args(&["--style-weights", "1"])).output().unwrap();
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("--style-weights has 1 values for 2 style images"), "{err}");
+    std::fs::remove_file(&out).ok();
+}
