@@ -24,6 +24,7 @@ const state = {
   firstStepAt: 0,
   firstIteration: 0,
   weights: new Map(), // model name → ArrayBuffer
+  history: [], // one {iteration, content, style, tv} per displayed iteration of the current run
   hasResult: false,
 };
 
@@ -276,7 +277,85 @@ function progress(record) {
   $('loss-total').textContent = fmt(record.total);
   $('loss-content').textContent = fmt(record.content);
   $('loss-style').textContent = fmt(record.style);
+  state.history.push({ iteration: record.iteration, content: record.content, style: record.style, tv: record.tv });
+  scheduleChart();
   updateButtons();
+}
+
+// ---------- the loss chart: drawn here, no library ----------
+
+const SERIES = [
+  { key: 'style', label: 'style', color: '#c0392b' },
+  { key: 'content', label: 'content', color: '#2471a3' },
+  { key: 'tv', label: 'smoothing', color: '#7d8c2a' },
+];
+let chartPending = false;
+
+function scheduleChart() {
+  if (chartPending) return;
+  chartPending = true;
+  requestAnimationFrame(() => { chartPending = false; drawChart(); });
+}
+
+/** Each loss term per iteration on one log₁₀ axis (terms differ by orders of magnitude). */
+function drawChart() {
+  const canvas = $('chart');
+  const ctx = canvas.getContext('2d');
+  const { width, height } = canvas;
+  ctx.clearRect(0, 0, width, height);
+  const h = state.history;
+  if (!h.length) return;
+  const pad = { l: 44, r: 8, t: 8, b: 18 };
+  const logs = [];
+  for (const p of h) for (const s of SERIES) if (p[s.key] > 0) logs.push(Math.log10(p[s.key]));
+  if (!logs.length) return;
+  let lo = Math.floor(Math.min(...logs));
+  let hi = Math.ceil(Math.max(...logs));
+  if (hi === lo) hi = lo + 1;
+  const last = Math.max(h[h.length - 1].iteration, 2);
+  const x = (i) => pad.l + ((i - 1) / (last - 1)) * (width - pad.l - pad.r);
+  const y = (v) => pad.t + (1 - (v - lo) / (hi - lo)) * (height - pad.t - pad.b);
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.fillStyle = '#666';
+  ctx.strokeStyle = '#e5e5e5';
+  ctx.lineWidth = 1;
+  for (let d = lo; d <= hi; d++) {
+    ctx.beginPath(); ctx.moveTo(pad.l, y(d)); ctx.lineTo(width - pad.r, y(d)); ctx.stroke();
+    ctx.fillText(`1e${d}`, 4, y(d) + 4);
+  }
+  ctx.fillText(`iteration ${h[h.length - 1].iteration}`, pad.l, height - 4);
+  let legendX = width - pad.r;
+  for (const s of SERIES) {
+    ctx.strokeStyle = s.color;
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    let drawn = false;
+    for (const p of h) {
+      if (!(p[s.key] > 0)) continue;
+      const px = x(p.iteration); const py = y(Math.log10(p[s.key]));
+      if (drawn) ctx.lineTo(px, py); else ctx.moveTo(px, py);
+      drawn = true;
+    }
+    ctx.stroke();
+    if (drawn) {
+      legendX -= ctx.measureText(s.label).width + 6;
+      ctx.fillStyle = s.color;
+      ctx.fillText(s.label, legendX, height - 4);
+    }
+  }
+}
+
+// ---------- before/after: the photo over the left part of the result (the result itself, and
+// what Download saves, are untouched) ----------
+
+function showCompare() {
+  const photo = $('compare-photo');
+  const share = Number($('compare').value);
+  const src = $('content-thumb').src;
+  if (!share || !src || !state.hasResult) { photo.hidden = true; return; }
+  if (photo.src !== src) photo.src = src;
+  photo.style.clipPath = `inset(0 ${100 - share}% 0 0)`;
+  photo.hidden = false;
 }
 
 function formatTime(seconds) {
@@ -298,6 +377,8 @@ async function start() {
   state.running = true;
   state.paused = false;
   state.total = settings.iterations;
+  state.history = [];
+  drawChart();
   state.firstStepAt = 0;
   updateButtons();
   try {
@@ -383,6 +464,7 @@ loadSettings();
 wireInputs();
 for (const f of FIELDS) $(f).addEventListener('change', saveSettings);
 $('strength').addEventListener('input', showStrength);
+$('compare').addEventListener('input', showCompare);
 $('device').addEventListener('change', () => { state.worker?.terminate(); state.running = false; startWorker(); });
 $('start').addEventListener('click', start);
 $('pause').addEventListener('click', pause);

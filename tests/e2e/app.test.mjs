@@ -178,6 +178,22 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
   await page.getByRole('button', { name: 'Start' }).click();
   await page.getByText(/^Done: 5 iterations/).waitFor({ timeout: STEP_TIMEOUT });
   assert.equal(await iteration(page), 5);
+  // The loss chart has drawn the run; the compare slider lays the photo over part of the result.
+  const inked = await page.evaluate(() => {
+    const c = document.getElementById('chart');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+    return n;
+  });
+  assert.ok(inked > 200, `the loss chart drew ${inked} pixels`);
+  const photo = page.locator('#compare-photo');
+  assert.equal(await photo.isVisible(), false);
+  await page.getByLabel('Compare with the photo').fill('40');
+  await photo.waitFor({ state: 'visible' });
+  assert.equal(await photo.evaluate((el) => el.style.clipPath), 'inset(0px 60% 0px 0px)');
+  await page.getByLabel('Compare with the photo').fill('0');
+  assert.equal(await photo.isVisible(), false);
   // An impossible style scale is refused in one sentence before anything runs.
   await page.getByLabel('Brush strokes (style scale)').fill('9');
   await page.getByRole('button', { name: 'Start' }).click();
