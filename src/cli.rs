@@ -165,6 +165,12 @@ struct StylizeArgs {
     /// Keep the content's colours (luminance-only transfer).
     #[arg(long)]
     original_colors: bool,
+    /// Also write the run as an animated GIF (OUT.gif).
+    #[arg(long)]
+    timelapse: Option<PathBuf>,
+    /// One timelapse frame every K iterations (default: about 100 frames in all).
+    #[arg(long)]
+    timelapse_every: Option<u32>,
     /// Working size: the long side in pixels (aspect kept; the style image is resized to the
     /// content's working size, as CS20 does).
     #[arg(long, default_value_t = 512)]
@@ -404,6 +410,21 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
         styles.push(image_io::working_style(&decode_file(path, "the style image")?, &content, a.style_scale)?);
     }
     check_writable(&a.output)?;
+    let mut timelapse = match &a.timelapse {
+        Some(path) => {
+            if path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() != Some("gif") {
+                return Err(Error::InvalidConfig(format!(
+                    "--timelapse writes an animated GIF; name it .gif, not {} (WebM is made by the browser app)",
+                    path.display()
+                )));
+            }
+            check_writable(path)?;
+            let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+            Some(image_io::GifTimelapse::new(std::io::BufWriter::new(file))?)
+        }
+        None => None,
+    };
+    let every = a.timelapse_every.unwrap_or(a.iterations.div_ceil(100)).max(1);
     let (device, backend) = pick_device(a.backend)?;
     let model = models::load(a.model.into(), &device)?;
     let blend: Vec<(&Image, f32)> = styles.iter().zip(weights).collect();
@@ -424,6 +445,13 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
                 && rec.iteration != a.iterations
             {
                 write_png(&numbered(&a.output, rec.iteration), &pollster::block_on(stylizer.image())?)?;
+            }
+            if let Some(t) = timelapse.as_mut()
+                && (rec.iteration % every == 0 || rec.iteration == 1 || rec.iteration == a.iterations)
+            {
+                // The last frame stays up a while before the loop restarts.
+                let delay = if rec.iteration == a.iterations { 1500 } else { 60 };
+                t.push(&pollster::block_on(stylizer.image())?, delay)?;
             }
         }
         Ok(())

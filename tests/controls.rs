@@ -107,3 +107,37 @@ fn the_cli_blends_scales_and_keeps_colours() {
     assert!(err.contains("--style-weights has 1 values for 2 style images"), "{err}");
     std::fs::remove_file(&out).ok();
 }
+
+#[test]
+fn the_cli_writes_a_timelapse_gif() {
+    use image::AnimationDecoder;
+    let content = common::shared_image("tubingen.jpg");
+    let style = common::shared_image("starry_night.jpg");
+    let dir = std::env::temp_dir().join(format!("impasto-timelapse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (out, gif) = (dir.join("out.png"), dir.join("run.gif"));
+    let bin = env!("CARGO_BIN_EXE_impasto");
+    let common_args = [content.to_str().unwrap(), style.to_str().unwrap(), "-o", out.to_str().unwrap(), "--size", "32", "--backend", "cpu", "--quiet"];
+    let r = std::process::Command::new(bin)
+        .arg("stylize")
+        .args(common_args)
+        .args(["--iterations", "5", "--timelapse", gif.to_str().unwrap(), "--timelapse-every", "2"])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let decoder = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(std::fs::File::open(&gif).unwrap())).unwrap();
+    let frames = decoder.into_frames().collect_frames().unwrap();
+    // Iterations 1, 2, 4 and the last, 5.
+    assert_eq!(frames.len(), 4);
+    assert_eq!(frames[0].buffer().dimensions(), (32, 24));
+    assert_ne!(frames[0].buffer().as_raw(), frames[3].buffer().as_raw(), "the run moves");
+    let r = std::process::Command::new(bin)
+        .arg("stylize")
+        .args(common_args)
+        .args(["--iterations", "2", "--timelapse", dir.join("run.webm").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("animated GIF"), "{}", String::from_utf8_lossy(&r.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -25,6 +25,8 @@ const state = {
   firstIteration: 0,
   weights: new Map(), // model name → ArrayBuffer
   history: [], // one {iteration, content, style, tv} per displayed iteration of the current run
+  frames: [], // WebP snapshots of the result for the timelapse, about 100 per run
+  recording: false,
   hasResult: false,
 };
 
@@ -93,6 +95,8 @@ function updateButtons() {
   $('pause').textContent = state.paused ? 'Resume' : 'Pause';
   $('stop').disabled = !state.running;
   $('download').disabled = !state.hasResult;
+  $('timelapse').disabled = !(TIMELAPSE_TYPE && state.frames.length > 1 && !state.recording);
+  $('timelapse').hidden = !TIMELAPSE_TYPE;
 }
 
 // ---------- files: every input path ends in onFile ----------
@@ -212,6 +216,7 @@ function onWorkerMessage(msg) {
     case 'step':
       draw(msg);
       progress(msg.record);
+      snapshot(msg.record.iteration);
       break;
     case 'paused':
       setStatus(`Paused at iteration ${msg.iteration}.`);
@@ -378,6 +383,7 @@ async function start() {
   state.paused = false;
   state.total = settings.iterations;
   state.history = [];
+  state.frames = [];
   drawChart();
   state.firstStepAt = 0;
   updateButtons();
@@ -419,16 +425,72 @@ function stop() {
   state.worker.postMessage({ type: 'stop' });
 }
 
+// ---------- timelapse: snapshots during the run, replayed into a WebM at a fixed rate ----------
+
+const TIMELAPSE_TYPE = (() => {
+  if (typeof MediaRecorder === 'undefined' || !HTMLCanvasElement.prototype.captureStream) return null;
+  return ['video/webm;codecs=vp9', 'video/webm;codecs=vp8', 'video/webm'].find((t) => MediaRecorder.isTypeSupported(t)) || null;
+})();
+const TIMELAPSE_FPS = 15;
+
+function snapshot(iteration) {
+  const every = Math.max(1, Math.ceil(state.total / 100));
+  if (!TIMELAPSE_TYPE || (iteration % every !== 0 && iteration !== 1 && iteration !== state.total)) return;
+  $('result').toBlob((blob) => { if (blob) { state.frames.push(blob); updateButtons(); } }, 'image/webp', 0.9);
+}
+
+async function timelapse() {
+  if (state.recording || state.frames.length < 2) return;
+  state.recording = true;
+  updateButtons();
+  const previous = $('status').textContent;
+  try {
+    const first = await createImageBitmap(state.frames[0]);
+    const canvas = document.createElement('canvas');
+    canvas.width = first.width;
+    canvas.height = first.height;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(first, 0, 0);
+    const recorder = new MediaRecorder(canvas.captureStream(TIMELAPSE_FPS), { mimeType: TIMELAPSE_TYPE });
+    const chunks = [];
+    recorder.ondataavailable = (e) => { if (e.data.size) chunks.push(e.data); };
+    const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
+    recorder.start();
+    const frames = state.frames.slice();
+    for (let i = 0; i < frames.length; i++) {
+      setStatus(`Making the timelapse… ${Math.round((100 * (i + 1)) / frames.length)}%`);
+      const bitmap = await createImageBitmap(frames[i]);
+      ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      bitmap.close();
+      await new Promise((r) => setTimeout(r, 1000 / TIMELAPSE_FPS));
+    }
+    await new Promise((r) => setTimeout(r, 1000)); // hold the last frame
+    recorder.stop();
+    await stopped;
+    saveBlob(new Blob(chunks, { type: 'video/webm' }), `impasto-timelapse-${state.iteration}.webm`);
+  } catch (err) {
+    showError(`The timelapse could not be made: ${err.message}`);
+  } finally {
+    state.recording = false;
+    setStatus(previous);
+    updateButtons();
+  }
+}
+
+function saveBlob(blob, name) {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
 function download() {
   $('result').toBlob((blob) => {
     if (!blob) { showError('The result could not be encoded as PNG.'); return; }
-    const a = document.createElement('a');
-    a.href = URL.createObjectURL(blob);
-    a.download = `impasto-${state.iteration}.png`;
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+    saveBlob(blob, `impasto-${state.iteration}.png`);
   }, 'image/png');
 }
 
@@ -470,6 +532,7 @@ $('start').addEventListener('click', start);
 $('pause').addEventListener('click', pause);
 $('stop').addEventListener('click', stop);
 $('download').addEventListener('click', download);
+$('timelapse').addEventListener('click', timelapse);
 $('crash-dismiss').addEventListener('click', () => { $('crash').hidden = true; });
 startWorker();
 registerServiceWorker();

@@ -194,6 +194,12 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
   assert.equal(await photo.evaluate((el) => el.style.clipPath), 'inset(0px 60% 0px 0px)');
   await page.getByLabel('Compare with the photo').fill('0');
   assert.equal(await photo.isVisible(), false);
+  // The timelapse: the run's snapshots replayed into a WebM video.
+  const [video] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Timelapse' }).click()]);
+  assert.match(video.suggestedFilename(), /^impasto-timelapse-5\.webm$/);
+  const bytes = readFileSync(await video.path());
+  assert.ok(bytes.length > 500, `${bytes.length} bytes`);
+  assert.deepEqual([...bytes.subarray(0, 4)], [0x1a, 0x45, 0xdf, 0xa3], 'an EBML (WebM) header');
   // An impossible style scale is refused in one sentence before anything runs.
   await page.getByLabel('Brush strokes (style scale)').fill('9');
   await page.getByRole('button', { name: 'Start' }).click();
