@@ -178,6 +178,9 @@ struct StylizeArgs {
     /// Iterations.
     #[arg(long, default_value_t = 300)]
     iterations: u32,
+    /// Named settings (weights, smoothing, iterations): faithful, balanced (CS20) or bold.
+    #[arg(long, value_enum, conflicts_with_all = ["iterations", "content_weight", "tv_weight", "style_weight", "init", "noise_ratio"])]
+    preset: Option<PresetArg>,
     /// Feature extractor: the distilled VGG (fast) or the VGG16 teacher (full quality).
     #[arg(long, value_enum, default_value_t = ModelArg::Distilled)]
     model: ModelArg,
@@ -252,6 +255,13 @@ enum BackendArg {
 enum ModelArg {
     Teacher,
     Distilled,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum PresetArg {
+    Faithful,
+    Balanced,
+    Bold,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -364,7 +374,23 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn stylize_cmd(a: StylizeArgs) -> Result<()> {
+fn stylize_cmd(mut a: StylizeArgs) -> Result<()> {
+    if let Some(p) = a.preset {
+        let preset = match p {
+            PresetArg::Faithful => crate::stylize::Preset::Faithful,
+            PresetArg::Balanced => crate::stylize::Preset::Balanced,
+            PresetArg::Bold => crate::stylize::Preset::Bold,
+        };
+        let (c, iterations) = preset.config();
+        (a.content_weight, a.style_weight, a.tv_weight) = (c.weights.content, c.weights.style, c.weights.tv);
+        a.iterations = iterations;
+        a.noise_ratio = c.noise_ratio;
+        a.init = match c.init {
+            Init::NoiseMix => InitArg::NoiseMix,
+            Init::Content => InitArg::Content,
+            Init::Noise => InitArg::Noise,
+        };
+    }
     if a.size < image_io::MIN_SIDE || a.size > 8192 {
         return Err(Error::InvalidConfig(format!("--size must be between {} and 8192, not {}", image_io::MIN_SIDE, a.size)));
     }

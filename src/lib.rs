@@ -30,5 +30,5 @@ pub mod onnx;
 pub mod teacher;
 
 pub use error::{Error, Result};
-pub use stylize::{Config, Init, StepRecord, Stylizer};
+pub use stylize::{Config, Init, Preset, StepRecord, Stylizer};
 pub use vgg::{Layer, Pooling, Vgg};

@@ -141,3 +141,35 @@ fn the_cli_writes_a_timelapse_gif() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("animated GIF"), "{}", String::from_utf8_lossy(&r.stderr));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn presets_range_from_faithful_to_bold() {
+    use impasto::Preset;
+    let content = common::shared_working("tubingen.jpg", 48);
+    let style = image_io::decode(&std::fs::read(common::shared_image("starry_night.jpg")).unwrap(), "s", Default::default())
+        .unwrap()
+        .to_size(content.width, content.height, "s")
+        .unwrap();
+    assert_eq!(Preset::Balanced.config().0, Config::default(), "balanced is CS20's recipe");
+    // After the same number of steps, the faithful run is nearest the photo (in features and in
+    // pixels), the bold one farthest.
+    let runs: Vec<(f32, f32)> = Preset::ALL
+        .iter()
+        .map(|p| {
+            let (records, img) = run(p.config().0, &content, &[(&style, 1.0)], 30);
+            (records.last().unwrap().content, mean_abs_diff(&img.pixels, &content.pixels))
+        })
+        .collect();
+    assert!(runs[0].0 < runs[1].0 && runs[1].0 < runs[2].0, "content losses {runs:?}");
+    assert!(runs[0].1 < runs[1].1 && runs[1].1 < runs[2].1, "pixel distances {runs:?}");
+    // The CLI refuses a preset together with the settings it sets.
+    let img = common::shared_image("tubingen.jpg");
+    let r = std::process::Command::new(env!("CARGO_BIN_EXE_impasto"))
+        .args(["stylize", img.to_str().unwrap(), img.to_str().unwrap(), "-o", "/tmp/x.png", "--preset", "bold", "--iterations", "5"])
+        .output()
+        .unwrap();
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("--preset"), "{err}");
+}

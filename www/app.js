@@ -9,7 +9,7 @@ const MODELS = {
   distilled: { url: 'models/vgg16-distilled.bpk', label: 'Distilled VGG (fast)' },
   teacher: { url: 'models/vgg16-teacher.bpk', label: 'VGG16 full quality' },
 };
-const FIELDS = ['size', 'iterations', 'strength', 'colors', 'style-scale', 'tv', 'init', 'model', 'optimizer', 'seed', 'device'];
+const FIELDS = ['preset', 'size', 'iterations', 'strength', 'colors', 'style-scale', 'tv', 'init', 'model', 'optimizer', 'seed', 'device'];
 
 const state = {
   files: { content: null, style: null },
@@ -53,6 +53,27 @@ function strengthWeights() {
   return { contentWeight: 0.01 * Math.pow(10, -s), styleWeight: 1 };
 }
 
+// Presets: the same values as the core's `Preset` (src/stylize.rs), where they are explained.
+// strength = log10(0.01 / α).
+const PRESETS = {
+  faithful: { strength: -7, tv: 0.001, iterations: 300, init: 'content', noiseRatio: 0.6 },
+  balanced: { strength: 0, tv: 0, iterations: 300, init: 'noise-mix', noiseRatio: 0.6 },
+  bold: { strength: 2, tv: 0, iterations: 500, init: 'noise-mix', noiseRatio: 0.9 },
+};
+const PRESET_FIELDS = ['strength', 'tv', 'iterations', 'init'];
+
+function applyPreset() {
+  const p = PRESETS[$('preset').value];
+  if (!p) return;
+  for (const f of PRESET_FIELDS) $(f).value = String(p[f]);
+  showStrength();
+  saveSettings();
+}
+
+function noiseRatio() {
+  return PRESETS[$('preset').value]?.noiseRatio ?? 0.6;
+}
+
 function showStrength() {
   const s = Number($('strength').value);
   $('strength-out').textContent = s === 0 ? 'CS20 default' : `${s > 0 ? '×' : '÷'}${Math.pow(10, Math.abs(s)).toPrecision(2)}`;
@@ -73,7 +94,7 @@ function readOptions() {
     iterations,
     options: {
       size, ...strengthWeights(), tvWeight: tv, init: $('init').value, optimizer: $('optimizer').value, seed,
-      originalColors: $('colors').value === 'photo', styleScale,
+      originalColors: $('colors').value === 'photo', styleScale, noiseRatio: noiseRatio(),
     },
   };
 }
@@ -527,6 +548,9 @@ wireInputs();
 for (const f of FIELDS) $(f).addEventListener('change', saveSettings);
 $('strength').addEventListener('input', showStrength);
 $('compare').addEventListener('input', showCompare);
+$('preset').addEventListener('change', applyPreset);
+// Changing what a preset sets makes the settings custom.
+for (const f of PRESET_FIELDS) $(f).addEventListener('input', () => { $('preset').value = 'custom'; saveSettings(); });
 $('device').addEventListener('change', () => { state.worker?.terminate(); state.running = false; startWorker(); });
 $('start').addEventListener('click', start);
 $('pause').addEventListener('click', pause);

@@ -172,7 +172,12 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
   assert.match(engine, /Running on the CPU: /, engine);
   // The bundled distilled model is the default; the creative controls reach the core.
   assert.equal(await page.getByLabel('Model').inputValue(), 'distilled');
+  // A preset sets the settings it stands for; changing one of them makes them custom.
+  await page.getByLabel('Preset').selectOption('bold');
+  assert.equal(await page.getByLabel('Iterations').inputValue(), '500');
+  assert.equal(await page.getByLabel('Style strength').inputValue(), '2');
   await configure(page, { size: 32, iterations: 5 });
+  assert.equal(await page.getByLabel('Preset').inputValue(), 'custom');
   await page.getByLabel('Colours').selectOption('photo');
   await page.getByLabel('Brush strokes (style scale)').fill('1.5');
   await page.getByRole('button', { name: 'Start' }).click();
