@@ -165,6 +165,11 @@ struct StylizeArgs {
     /// Keep the content's colours (luminance-only transfer).
     #[arg(long)]
     original_colors: bool,
+    /// Coarse to fine up to this long side: the run is done at a quarter, a half and the full
+    /// size (stages under 128 px skipped), --iterations at each, each continuing from the last
+    /// one's result upsampled. For large, print-size results.
+    #[arg(long, conflicts_with_all = ["size", "timelapse", "save_every"])]
+    max_size: Option<u32>,
     /// Also write the run as an animated GIF (OUT.gif).
     #[arg(long)]
     timelapse: Option<PathBuf>,
@@ -430,10 +435,21 @@ fn stylize_cmd(mut a: StylizeArgs) -> Result<()> {
         }
     };
     let content_d = decode_file(&a.content, "the content image")?;
-    let content = content_d.to_working(a.size, "the content image at this size")?;
-    let mut styles = Vec::with_capacity(a.style.len());
-    for path in &a.style {
-        styles.push(image_io::working_style(&decode_file(path, "the style image")?, &content, a.style_scale)?);
+    let style_d: Vec<image_io::Decoded> =
+        a.style.iter().map(|p| decode_file(p, "the style image")).collect::<Result<_>>()?;
+    let stages = match a.max_size {
+        Some(n) if (image_io::MIN_SIDE..=8192).contains(&n) => crate::stylize::scale_ladder(n),
+        Some(n) => {
+            return Err(Error::InvalidConfig(format!("--max-size must be between {} and 8192, not {n}", image_io::MIN_SIDE)));
+        }
+        None => vec![a.size],
+    };
+    // Check every stage's sizes before any work.
+    for &side in &stages {
+        let content = content_d.to_working(side, "the content image at this size")?;
+        for s in &style_d {
+            image_io::working_style(s, &content, a.style_scale)?;
+        }
     }
     check_writable(&a.output)?;
     let mut timelapse = match &a.timelapse {
@@ -453,38 +469,64 @@ fn stylize_cmd(mut a: StylizeArgs) -> Result<()> {
     let every = a.timelapse_every.unwrap_or(a.iterations.div_ceil(100)).max(1);
     let (device, backend) = pick_device(a.backend)?;
     let model = models::load(a.model.into(), &device)?;
-    let blend: Vec<(&Image, f32)> = styles.iter().zip(weights).collect();
-    let mut stylizer = Stylizer::with_styles(config, &content, &blend, model, device)?;
-    let bar = progress_bar(a.iterations, a.quiet);
-    bar.set_message(format!("{}x{} on {}", content.width, content.height, backend.name()));
+    let bar = progress_bar(a.iterations * stages.len() as u32, a.quiet);
+    let mut current: Option<Stylizer> = None;
     let result = (|| -> Result<()> {
-        for _ in 0..a.iterations {
-            let rec = pollster::block_on(stylizer.step(1))?.remove(0);
-            let rate = rec.iteration as f64 / (rec.elapsed_ms / 1000.0).max(1e-9);
-            bar.set_message(format!(
-                "{:.2} it/s  content {:.4e}  style {:.4e}  total {:.4e}",
-                rate, rec.content, rec.style, rec.total
-            ));
-            bar.inc(1);
-            if let Some(k) = a.save_every
-                && rec.iteration % k == 0
-                && rec.iteration != a.iterations
-            {
-                write_png(&numbered(&a.output, rec.iteration), &pollster::block_on(stylizer.image())?)?;
-            }
-            if let Some(t) = timelapse.as_mut()
-                && (rec.iteration % every == 0 || rec.iteration == 1 || rec.iteration == a.iterations)
-            {
-                // The last frame stays up a while before the loop restarts.
-                let delay = if rec.iteration == a.iterations { 1500 } else { 60 };
-                t.push(&pollster::block_on(stylizer.image())?, delay)?;
+        for (k, &side) in stages.iter().enumerate() {
+            let content = content_d.to_working(side, "the content image at this size")?;
+            let styles: Vec<Image> =
+                style_d.iter().map(|s| image_io::working_style(s, &content, a.style_scale)).collect::<Result<_>>()?;
+            let blend: Vec<(&Image, f32)> = styles.iter().zip(weights.iter().copied()).collect();
+            // Adam's moments are per pixel, so each stage starts them afresh from the upsampled image.
+            let start = match current.take() {
+                Some(previous) => Some(pollster::block_on(previous.raw_image())?.resized(content.width, content.height)),
+                None => None,
+            };
+            let stylizer = current.insert(Stylizer::with_start(
+                config.clone(),
+                &content,
+                &blend,
+                model.clone(),
+                device.clone(),
+                start.as_ref(),
+            )?);
+            let stage = if stages.len() > 1 { format!("scale {}/{} ", k + 1, stages.len()) } else { String::new() };
+            for _ in 0..a.iterations {
+                let rec = pollster::block_on(stylizer.step(1))?.remove(0);
+                let rate = rec.iteration as f64 / (rec.elapsed_ms / 1000.0).max(1e-9);
+                bar.set_message(format!(
+                    "{stage}{}x{} on {}  {:.2} it/s  content {:.4e}  style {:.4e}  total {:.4e}",
+                    content.width,
+                    content.height,
+                    backend.name(),
+                    rate,
+                    rec.content,
+                    rec.style,
+                    rec.total
+                ));
+                bar.inc(1);
+                if let Some(k) = a.save_every
+                    && rec.iteration % k == 0
+                    && rec.iteration != a.iterations
+                {
+                    write_png(&numbered(&a.output, rec.iteration), &pollster::block_on(stylizer.image())?)?;
+                }
+                if let Some(t) = timelapse.as_mut()
+                    && (rec.iteration % every == 0 || rec.iteration == 1 || rec.iteration == a.iterations)
+                {
+                    // The last frame stays up a while before the loop restarts.
+                    let delay = if rec.iteration == a.iterations { 1500 } else { 60 };
+                    t.push(&pollster::block_on(stylizer.image())?, delay)?;
+                }
             }
         }
         Ok(())
     })();
     bar.finish();
     // Whatever happened, keep the last good iterate.
-    write_png(&a.output, &pollster::block_on(stylizer.image())?)?;
+    if let Some(stylizer) = &current {
+        write_png(&a.output, &pollster::block_on(stylizer.image())?)?;
+    }
     result
 }
 

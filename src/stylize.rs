@@ -183,6 +183,16 @@ pub fn to_tensor(img: &Image, device: &Device) -> Tensor<4> {
     )
 }
 
+/// The long sides of a coarse-to-fine run ending at `final_long` (after crowsonkb/
+/// style-transfer-pytorch's multi-scale): a quarter, a half and the full size, keeping only
+/// stages of at least 128 px, so the large-scale structure is painted where it is cheap and the
+/// larger sizes add detail.
+pub fn scale_ladder(final_long: u32) -> Vec<u32> {
+    let mut sides: Vec<u32> = [final_long / 4, final_long / 2].into_iter().filter(|&s| s >= 128).collect();
+    sides.push(final_long);
+    sides
+}
+
 /// The start image of a run.
 pub fn start_image(config: &Config, content: &Image) -> Image {
     let ratio = match config.init {
@@ -215,7 +225,28 @@ impl Stylizer {
     /// A stylizer for a blend of styles, each with a weight (normalised to sum 1; see
     /// [`Targets::blend`]). Style images may have any size (a style scale).
     pub fn with_styles(config: Config, content: &Image, styles: &[(&Image, f32)], model: Vgg, device: Device) -> Result<Self> {
+        Self::with_start(config, content, styles, model, device, None)
+    }
+
+    /// As [`Stylizer::with_styles`], starting from `start` (the content's size) instead of the
+    /// configured start image: how a coarse-to-fine run continues at a larger size.
+    pub fn with_start(
+        config: Config,
+        content: &Image,
+        styles: &[(&Image, f32)],
+        model: Vgg,
+        device: Device,
+        start: Option<&Image>,
+    ) -> Result<Self> {
         config.validate()?;
+        if let Some(s) = start
+            && (s.width, s.height) != (content.width, content.height)
+        {
+            return Err(Error::InvalidConfig(format!(
+                "the start image is {}x{}, the content {}x{}",
+                s.width, s.height, content.width, content.height
+            )));
+        }
         if styles.is_empty() {
             return Err(Error::InvalidConfig("at least one style image is needed".into()));
         }
@@ -226,7 +257,10 @@ impl Stylizer {
         let kept_content = config.original_colors.then(|| content.clone());
         let style_tensors: Vec<(Tensor<4>, f32)> = styles.iter().map(|(img, w)| (to_tensor(img, &device), *w)).collect();
         let targets = Targets::blend(&model, to_tensor(content, &device), &style_tensors, config.pooling);
-        let x = to_tensor(&start_image(&config, content), &device);
+        let x = match start {
+            Some(s) => to_tensor(s, &device),
+            None => to_tensor(&start_image(&config, content), &device),
+        };
         let optimizer = match config.optimizer {
             OptimizerKind::Adam => Optimizer::Adam(Adam::new(config.learning_rate)),
             OptimizerKind::Lbfgs => Optimizer::Lbfgs(Lbfgs::new(config.learning_rate, Lbfgs::DEFAULT_HISTORY)),
@@ -304,12 +338,17 @@ impl Stylizer {
     /// The current image (async readback: the only kind the web allows).
     /// With [`Config::original_colors`], the content's colours are put back here.
     pub async fn image(&self) -> Result<Image> {
-        let pixels = read(self.x.clone().reshape([-1])).await?;
-        let img = Image::from_planar(self.width, self.height, pixels)?;
+        let img = self.raw_image().await?;
         match &self.content {
             Some(content) => crate::image_io::original_colors(&img, content),
             None => Ok(img),
         }
+    }
+
+    /// The optimised image itself, without [`Config::original_colors`].
+    pub async fn raw_image(&self) -> Result<Image> {
+        let pixels = read(self.x.clone().reshape([-1])).await?;
+        Image::from_planar(self.width, self.height, pixels)
     }
 
     /// The device the run is on.

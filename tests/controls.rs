@@ -173,3 +173,30 @@ fn presets_range_from_faithful_to_bold() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("--preset"), "{err}");
 }
+
+#[test]
+fn coarse_to_fine_continues_from_the_smaller_result() {
+    use impasto::stylize::scale_ladder;
+    assert_eq!(scale_ladder(4096), vec![1024, 2048, 4096]);
+    assert_eq!(scale_ladder(300), vec![150, 300]);
+    assert_eq!(scale_ladder(100), vec![100]);
+    // A stylizer started from a given image computes its first loss on that image: started from
+    // the content itself, the content loss is zero.
+    let content = common::pattern(48, 32, 5);
+    let style = common::pattern(48, 32, 6);
+    let mut s = Stylizer::with_start(Config::default(), &content, &[(&style, 1.0)], distilled(), impasto::device::cpu(), Some(&content))
+        .unwrap();
+    assert_eq!(pollster::block_on(s.step(1)).unwrap()[0].content, 0.0);
+    let small = common::pattern(24, 16, 7);
+    assert!(Stylizer::with_start(Config::default(), &content, &[(&style, 1.0)], distilled(), impasto::device::cpu(), Some(&small)).is_err());
+    // The CLI runs the ladder and writes the full size.
+    let out = std::env::temp_dir().join(format!("impasto-multiscale-{}.png", std::process::id()));
+    let r = std::process::Command::new(env!("CARGO_BIN_EXE_impasto"))
+        .args(["stylize", common::shared_image("tubingen.jpg").to_str().unwrap(), common::shared_image("starry_night.jpg").to_str().unwrap()])
+        .args(["-o", out.to_str().unwrap(), "--max-size", "256", "--iterations", "2", "--backend", "cpu", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(image::image_dimensions(&out).unwrap(), (256, 192));
+    std::fs::remove_file(&out).ok();
+}
