@@ -88,6 +88,35 @@ impl Engine {
     /// noiseRatio, pooling, seed, originalColors, styleScale}` whose missing fields take CS20's
     /// defaults (and no colour preservation, style scale 1).
     pub fn stylizer(&self, content: &[u8], style: &[u8], options: JsValue) -> Result<WebStylizer, JsError> {
+        self.start(content, &[(style.to_vec(), 1.0)], options)
+    }
+
+    /// Start a run on a blend of styles: `styles` an array of the files' bytes (`Uint8Array`s),
+    /// `weights` one blend weight each (normalised by the core); `options` as for `stylizer`.
+    #[wasm_bindgen(js_name = stylizerBlend)]
+    pub fn stylizer_blend(
+        &self,
+        content: &[u8],
+        styles: js_sys::Array,
+        weights: Vec<f32>,
+        options: JsValue,
+    ) -> Result<WebStylizer, JsError> {
+        if styles.length() as usize != weights.len() {
+            return Err(Error::InvalidConfig(format!("{} style images but {} weights", styles.length(), weights.len())).into());
+        }
+        let mut blend = Vec::with_capacity(weights.len());
+        for (bytes, w) in styles.iter().zip(weights) {
+            let bytes = bytes
+                .dyn_into::<js_sys::Uint8Array>()
+                .map_err(|_| Error::InvalidConfig("each style image must be a Uint8Array".into()))?;
+            blend.push((bytes.to_vec(), w));
+        }
+        self.start(content, &blend, options)
+    }
+}
+
+impl Engine {
+    fn start(&self, content: &[u8], styles: &[(Vec<u8>, f32)], options: JsValue) -> Result<WebStylizer, JsError> {
         let model = self.model.clone().ok_or_else(|| Error::Weights("no model is loaded".into()))?;
         let options: WebOptions = if options.is_undefined() || options.is_null() {
             WebOptions::default()
@@ -105,10 +134,15 @@ impl Engine {
         let config = options.config();
         config.validate()?;
         let content = image_io::decode(content, "the content image", Limits::default())?;
-        let style = image_io::decode(style, "the style image", Limits::default())?;
         let content = content.to_working(options.size, "the content image at this size")?;
-        let style = image_io::working_style(&style, &content, options.style_scale)?;
-        Ok(WebStylizer { inner: Stylizer::new(config, &content, &style, model, self.device.clone())? })
+        let mut images = Vec::with_capacity(styles.len());
+        for (k, (bytes, _)) in styles.iter().enumerate() {
+            let what = if k == 0 { "the style image".to_string() } else { format!("style image {}", k + 1) };
+            let decoded = image_io::decode(bytes, &what, Limits::default())?;
+            images.push(image_io::working_style(&decoded, &content, options.style_scale)?);
+        }
+        let blend: Vec<(&image_io::Image, f32)> = images.iter().zip(styles.iter().map(|(_, w)| *w)).collect();
+        Ok(WebStylizer { inner: Stylizer::with_styles(config, &content, &blend, model, self.device.clone())? })
     }
 }
 

@@ -9,10 +9,10 @@ const MODELS = {
   distilled: { url: 'models/vgg16-distilled.bpk', label: 'Distilled VGG (fast)' },
   teacher: { url: 'models/vgg16-teacher.bpk', label: 'VGG16 full quality' },
 };
-const FIELDS = ['preset', 'size', 'iterations', 'strength', 'colors', 'style-scale', 'tv', 'init', 'model', 'optimizer', 'seed', 'device'];
+const FIELDS = ['preset', 'blend', 'size', 'iterations', 'strength', 'colors', 'style-scale', 'tv', 'init', 'model', 'optimizer', 'seed', 'device'];
 
 const state = {
-  files: { content: null, style: null },
+  files: { content: null, style: null, style2: null },
   worker: null,
   ready: false,
   backend: null,
@@ -134,7 +134,8 @@ async function onFile(file, slot) {
   const thumb = $(`${slot}-thumb`);
   if (thumb.src) URL.revokeObjectURL(thumb.src);
   thumb.src = URL.createObjectURL(file);
-  thumb.alt = `${slot === 'content' ? 'Content' : 'Style'} image: ${file.name}`;
+  thumb.alt = `${{ content: 'Content image', style: 'Style image', style2: 'Second style' }[slot]}: ${file.name}`;
+  if (slot === 'style2') $('style2-clear').hidden = false;
   thumb.hidden = false;
   // The browser may not preview a file the engine decodes (or the reverse); the engine's verdict
   // on Start is what counts.
@@ -143,7 +144,13 @@ async function onFile(file, slot) {
 }
 
 function wireInputs() {
-  for (const slot of ['content', 'style']) {
+  $('style2-clear').addEventListener('click', () => {
+    state.files.style2 = null;
+    $('style2-thumb').hidden = true;
+    $('style2-file').value = '';
+    $('style2-clear').hidden = true;
+  });
+  for (const slot of ['content', 'style', 'style2']) {
     const input = $(`${slot}-file`);
     input.addEventListener('change', () => onFile(input.files[0], slot));
     const zone = $(`drop-${slot}`);
@@ -409,7 +416,13 @@ async function start() {
   state.firstStepAt = 0;
   updateButtons();
   try {
-    const [content, style] = await Promise.all([state.files.content.arrayBuffer(), state.files.style.arrayBuffer()]);
+    const [content, style, style2] = await Promise.all([
+      state.files.content.arrayBuffer(), state.files.style.arrayBuffer(), state.files.style2?.arrayBuffer(),
+    ]);
+    const share = Number($('blend').value) / 100;
+    // With a second style, both go as a blend (weights 1 − share and share).
+    const styles = style2 ? [style, style2] : [style];
+    const styleWeights = style2 ? [1 - share, share] : [1];
     let weights = null;
     if (state.loadedModel !== modelName) {
       weights = (await fetchWeights(modelName)).slice(0);
@@ -418,9 +431,9 @@ async function start() {
     if (runId !== state.runId) return;
     setStatus('Preparing…');
     state.worker.postMessage({
-      type: 'start', runId, weights, weightsKey: modelName, content, style,
+      type: 'start', runId, weights, weightsKey: modelName, content, styles, styleWeights,
       options: settings.options, iterations: settings.iterations,
-    }, [content, style, ...(weights ? [weights] : [])]);
+    }, [content, ...styles, ...(weights ? [weights] : [])]);
   } catch (err) {
     state.running = false;
     showError(err.message || String(err));

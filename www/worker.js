@@ -3,8 +3,8 @@
 // and image to the page. The page never runs the optimization.
 //
 // Messages in:  {type: 'init', useGpu}
-//               {type: 'start', runId, weights: ArrayBuffer|null, weightsKey, content, style,
-//                options, iterations}
+//               {type: 'start', runId, weights: ArrayBuffer|null, weightsKey, content, styles,
+//                styleWeights, options, iterations}: styles one ArrayBuffer per painting, blended
 //               {type: 'pause'} {type: 'resume', iterations} {type: 'stop'}
 // Messages out: {type: 'ready', backend, fallbackReason}
 //               {type: 'started', runId, width, height}
@@ -91,7 +91,9 @@ self.onmessage = async (event) => {
             engine.loadModel(new Uint8Array(msg.weights));
             loadedKey = msg.weightsKey;
           }
-          const stylizer = engine.stylizer(new Uint8Array(msg.content), new Uint8Array(msg.style), msg.options);
+          const stylizer = msg.styles.length === 1
+            ? engine.stylizer(new Uint8Array(msg.content), new Uint8Array(msg.styles[0]), msg.options)
+            : engine.stylizerBlend(new Uint8Array(msg.content), msg.styles.map((b) => new Uint8Array(b)), new Float32Array(msg.styleWeights), msg.options);
           run = { id: msg.runId, stylizer, target: msg.iterations, paused: false, looping: true, iteration: 0 };
           post({ type: 'started', runId: msg.runId, width: stylizer.width, height: stylizer.height });
           loop(run);

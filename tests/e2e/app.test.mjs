@@ -179,6 +179,9 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
   await configure(page, { size: 32, iterations: 5 });
   assert.equal(await page.getByLabel('Preset').inputValue(), 'custom');
   await page.getByLabel('Colours').selectOption('photo');
+  // Two paintings, blended 70/30 (stylizerBlend in the core).
+  await page.getByLabel('Second style (optional)').setInputFiles(path.join(IMAGES, 'the_scream.jpg'));
+  await page.getByLabel('Blend (share of the second style)').fill('30');
   await page.getByLabel('Brush strokes (style scale)').fill('1.5');
   await page.getByRole('button', { name: 'Start' }).click();
   await page.getByText(/^Done: 5 iterations/).waitFor({ timeout: STEP_TIMEOUT });
