@@ -250,6 +250,12 @@ fn from_dynamic(img: &DynamicImage) -> Image {
     Image { width, height, pixels }
 }
 
+/// A decoder's message on one line (some end in or contain newlines), without a final period
+/// (the sentence around it adds its own).
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ").trim_end_matches('.').to_string()
+}
+
 /// What a file that is not one of our image formats looks like, for the error message.
 fn sniff(bytes: &[u8]) -> String {
     let head = &bytes[..bytes.len().min(512)];
@@ -304,7 +310,7 @@ pub fn decode(bytes: &[u8], what: &str, limits: Limits) -> Result<Decoded> {
             what: what.to_string(),
             reason: "it needs more memory than allowed".to_string(),
         },
-        other => Error::Decode { what: what.to_string(), reason: other.to_string() },
+        other => Error::Decode { what: what.to_string(), reason: one_line(&other.to_string()) },
     };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut image_limits = image::Limits::default();
