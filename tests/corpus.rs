@@ -186,6 +186,12 @@ fn corpus_dir() -> PathBuf {
 fn every_corpus_file_is_handled_or_refused_in_one_sentence() {
     let dir = corpus_dir();
     std::fs::create_dir_all(&dir).unwrap();
+    // The browser end-to-end test feeds the same files to the page (tests/e2e/app.test.mjs).
+    let manifest: Vec<serde_json::Value> = corpus()
+        .iter()
+        .map(|(name, _, e)| serde_json::json!({ "name": name, "refused": matches!(e, Expect::Refused(_)) }))
+        .collect();
+    std::fs::write(dir.join("manifest.json"), serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
     for (name, bytes, expect) in corpus() {
         std::fs::write(dir.join(&name), &bytes).unwrap();
         let prepared = image_io::decode(&bytes, "the content image", Limits::default())

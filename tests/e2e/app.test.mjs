@@ -232,3 +232,40 @@ test('a file that is not an image gets one clear sentence and the page stays usa
   assert.equal(await page.getByRole('button', { name: 'Start' }).isEnabled(), true);
   await browser.close();
 });
+
+// The bad-input corpus that tests/corpus.rs generates (scripts/test runs the native tests first).
+const CORPUS = path.join(ROOT, 'target', 'tmp', 'bad-input-corpus');
+
+test('every file of the bad-input corpus is handled or refused in one sentence, and the page stays usable', async () => {
+  assert.ok(existsSync(path.join(CORPUS, 'manifest.json')), 'run `cargo test --release --test corpus` first (scripts/test does)');
+  const manifest = JSON.parse(readFileSync(path.join(CORPUS, 'manifest.json'), 'utf8'));
+  const browser = await launch(['--enable-unsafe-webgpu']);
+  const page = await browser.newPage();
+  await page.goto(origin + '/#dev');
+  await ready(page);
+  await page.getByLabel('Style image').setInputFiles(STYLE);
+  await page.getByLabel('Size').fill('32');
+  for (const { name, refused } of manifest) {
+    await page.getByLabel('Content image').setInputFiles(path.join(CORPUS, name));
+    const status = page.locator('#status');
+    if (refused) {
+      // The page may refuse an empty file itself; everything else reaches the engine.
+      const error = page.getByRole('alert');
+      if (!(await error.isVisible())) {
+        await page.getByRole('button', { name: 'Start' }).click();
+        await error.waitFor({ timeout: 60_000 });
+      }
+      const text = await error.textContent();
+      assert.match(text, /^The content image\b[^\n]*\.$/, `${name}: ${text}`);
+      assert.equal(await page.getByRole('button', { name: 'Start' }).isEnabled(), name !== 'empty.jpg', name);
+    } else {
+      await page.getByRole('button', { name: 'Start' }).click();
+      await page.getByText(/^Painting at \d+×\d+/).waitFor({ timeout: 60_000 });
+      assert.equal(await page.locator('#error').isVisible(), false, `${name}: ${await page.locator('#error').textContent()}`);
+      await page.getByRole('button', { name: 'Stop' }).click();
+      await page.getByText(/^(Stopped|Done)/).waitFor({ timeout: STEP_TIMEOUT });
+    }
+    log(`corpus ${name}: ${refused ? 'refused' : 'handled'} (${await status.textContent()})`);
+  }
+  await browser.close();
+});
