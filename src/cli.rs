@@ -635,20 +635,20 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
             }
         };
         for &m in &a.models {
-        let kind: ModelKind = m.into();
-        let model = models::load(kind, &device)?;
-        for &size in &a.sizes {
-            let (content, style) = (pattern(size, 0.0), pattern(size, 1.3));
-            let mut s = Stylizer::new(Config::default(), &content, &style, model.clone(), device.clone())?;
-            pollster::block_on(s.step(1))?;
-            let before = s.iteration();
-            let t0 = crate::clock::now_ms();
-            pollster::block_on(s.step(a.iterations))?;
-            // The loss readback in every step synchronises with the device: the time is real.
-            let ms = (crate::clock::now_ms() - t0) / (s.iteration() - before) as f64;
-            eprintln!("impasto: {} {} {size}px: {ms:.1} ms/iteration", backend.name(), kind.name());
-            points.push(BenchPoint { backend: backend.name(), model: kind.name(), size, ms_per_iteration: ms, iterations: a.iterations });
-        }
+            let kind: ModelKind = m.into();
+            let model = models::load(kind, &device)?;
+            for &size in &a.sizes {
+                let (content, style) = (pattern(size, 0.0), pattern(size, 1.3));
+                let mut s = Stylizer::new(Config::default(), &content, &style, model.clone(), device.clone())?;
+                pollster::block_on(s.step(1))?;
+                let before = s.iteration();
+                let t0 = crate::clock::now_ms();
+                pollster::block_on(s.step(a.iterations))?;
+                // The loss readback in every step synchronises with the device: the time is real.
+                let ms = (crate::clock::now_ms() - t0) / (s.iteration() - before) as f64;
+                eprintln!("impasto: {} {} {size}px: {ms:.1} ms/iteration", backend.name(), kind.name());
+                points.push(BenchPoint { backend: backend.name(), model: kind.name(), size, ms_per_iteration: ms, iterations: a.iterations });
+            }
         }
     }
     let json = serde_json::to_string_pretty(&points).map_err(|e| Error::Encode(e.to_string()))?;
@@ -756,7 +756,8 @@ struct CompareSide {
 fn compare_cmd(a: CompareArgs) -> Result<()> {
     let content_d = decode_file(&a.content, "the content image")?;
     let style_d = decode_file(&a.style, "the style image")?;
-    let (content, style) = image_io::working_pair(&content_d, &style_d, a.size)?;
+    let content = content_d.to_working(a.size, "the content image at this size")?;
+    let style = image_io::working_style(&style_d, &content, 1.0)?;
     let stem = |p: &Path| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let name = a.name.clone().unwrap_or_else(|| format!("{}_{}", stem(&a.content), stem(&a.style)));
     std::fs::create_dir_all(&a.out_dir).map_err(|e| Error::io(&a.out_dir, e))?;

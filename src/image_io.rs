@@ -139,17 +139,9 @@ impl Decoded {
     }
 }
 
-/// The working images of a run: the content scaled to a long side of `long_side`, the style
-/// resized to exactly the content's working size (CS20). One function for the CLI and the page.
-pub fn working_pair(content: &Decoded, style: &Decoded, long_side: u32) -> Result<(Image, Image)> {
-    let content = content.to_working(long_side, "the content image at this size")?;
-    let style = style.to_size(content.width, content.height, "the style image at this size")?;
-    Ok((content, style))
-}
-
 /// The style image for a run at a style scale (jcjohnson/neural-style `-style_scale`): resized
 /// to the content's working size times `scale` (CS20's convention, the content's size, at 1), so
-/// that a larger scale paints larger brush strokes.
+/// that a larger scale paints larger brush strokes. One function for the CLI and the page.
 pub fn working_style(style: &Decoded, content: &Image, scale: f32) -> Result<Image> {
     if !(scale.is_finite() && (0.1..=4.0).contains(&scale)) {
         return Err(Error::InvalidConfig(format!("the style scale must be between 0.1 and 4, not {scale}")));

@@ -83,19 +83,16 @@ pub struct Targets {
 }
 
 impl Targets {
-    /// Targets from a content and a style image (each `[1, 3, H, W]`, 0..255). The style image
-    /// may have another size than the content image: Gram matrices do not depend on it in shape.
+    /// Targets from a content and a style image (each `[1, 3, H, W]`, 0..255): a blend of one
+    /// ([`Targets::blend`]), so a style image of another size is put on the content's scale.
     pub fn new(model: &Vgg, content: Tensor<4>, style: Tensor<4>, pooling: Pooling) -> Targets {
-        let content = model.features(content, &[CONTENT_LAYER], pooling).remove(0);
-        let style_layers: Vec<Layer> = STYLE_LAYERS.iter().map(|(l, _)| *l).collect();
-        let grams = model.features(style, &style_layers, pooling).into_iter().map(gram).collect();
-        Targets { content, grams }
+        Targets::blend(model, content, &[(style, 1.0)], pooling)
     }
 
     /// Targets for a blend of styles (jcjohnson/neural-style `-style_blend_weights`): the Gram
     /// target of each layer is Σᵢ wᵢ·Aᵢ·(M/Mᵢ) / Σᵢ wᵢ, where `Mᵢ` is style i's number of positions
     /// at that layer and `M` the content's, so that styles of any size mix on the output's scale.
-    /// With one style of the content's size this is [`Targets::new`] exactly.
+    /// With one style of the content's size, the Gram matrix is the style's own (scaled by 1).
     pub fn blend(model: &Vgg, content: Tensor<4>, styles: &[(Tensor<4>, f32)], pooling: Pooling) -> Targets {
         let [_, _, h, w] = content.dims();
         let content = model.features(content, &[CONTENT_LAYER], pooling).remove(0);

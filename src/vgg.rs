@@ -175,6 +175,13 @@ impl VggLayer {
     }
 }
 
+/// The model's preprocessing: minus the ImageNet mean, in RGB order (the BGR flip is in
+/// conv1_1's weights).
+fn subtract_mean(x: Tensor<4>) -> Tensor<4> {
+    let mean = Tensor::<1>::from_data(TensorData::new(MEAN_RGB.to_vec(), [3]), &x.device()).reshape([1, 3, 1, 1]);
+    x - mean
+}
+
 fn pool(h: Tensor<4>, pooling: Pooling) -> Tensor<4> {
     match pooling {
         Pooling::Avg => avg_pool2d(h, AvgPoolOptions::new([2, 2])),
@@ -201,9 +208,7 @@ impl Vgg {
     /// only the mean is subtracted, in RGB order: the same function, one op fewer.
     pub fn features(&self, x: Tensor<4>, wanted: &[Layer], pooling: Pooling) -> Features {
         let deepest = wanted.iter().copied().max().map_or(0, |l| l as usize);
-        let device = x.device();
-        let mean = Tensor::<1>::from_data(TensorData::new(MEAN_RGB.to_vec(), [3]), &device).reshape([1, 3, 1, 1]);
-        let mut h = x - mean;
+        let mut h = subtract_mean(x);
         let mut out: Vec<Option<Tensor<4>>> = vec![None; wanted.len()];
         for (spec, layer) in VGG16.iter().zip(&self.layers).take(deepest + 1) {
             if spec.pool_before {
@@ -224,9 +229,7 @@ impl Vgg {
     /// any), computed by this model from `x` (RGB, 0..255): `inputs[l]` feeds `self.layers[l]`.
     /// The distillation uses it to gather the teacher's responses layer by layer.
     pub fn layer_inputs(&self, x: Tensor<4>, pooling: Pooling) -> Vec<Tensor<4>> {
-        let device = x.device();
-        let mean = Tensor::<1>::from_data(TensorData::new(MEAN_RGB.to_vec(), [3]), &device).reshape([1, 3, 1, 1]);
-        let mut h = x - mean;
+        let mut h = subtract_mean(x);
         let mut inputs = Vec::with_capacity(VGG16.len());
         for (spec, layer) in VGG16.iter().zip(&self.layers) {
             if spec.pool_before {

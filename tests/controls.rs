@@ -16,6 +16,14 @@ fn mean_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
 }
 
+/// starry_night resized to the content's size (CS20's convention).
+fn painting_at(content: &Image) -> Image {
+    image_io::decode(&std::fs::read(common::shared_image("starry_night.jpg")).unwrap(), "s", Default::default())
+        .unwrap()
+        .to_size(content.width, content.height, "s")
+        .unwrap()
+}
+
 fn run(config: Config, content: &Image, styles: &[(&Image, f32)], steps: u32) -> (Vec<impasto::StepRecord>, Image) {
     let mut s = Stylizer::with_styles(config, content, styles, distilled(), impasto::device::cpu()).unwrap();
     let records = pollster::block_on(s.step(steps)).unwrap();
@@ -25,10 +33,7 @@ fn run(config: Config, content: &Image, styles: &[(&Image, f32)], steps: u32) ->
 #[test]
 fn original_colors_keep_the_contents_chroma() {
     let content = common::shared_working("tubingen.jpg", 48);
-    let style = image_io::decode(&std::fs::read(common::shared_image("starry_night.jpg")).unwrap(), "s", Default::default())
-        .unwrap()
-        .to_size(content.width, content.height, "s")
-        .unwrap();
+    let style = painting_at(&content);
     let (cb, cr) = chroma(&content);
     let (_, plain) = run(Config::default(), &content, &[(&style, 1.0)], 8);
     let (_, kept) = run(Config { original_colors: true, ..Config::default() }, &content, &[(&style, 1.0)], 8);
@@ -146,10 +151,7 @@ fn the_cli_writes_a_timelapse_gif() {
 fn presets_range_from_faithful_to_bold() {
     use impasto::Preset;
     let content = common::shared_working("tubingen.jpg", 48);
-    let style = image_io::decode(&std::fs::read(common::shared_image("starry_night.jpg")).unwrap(), "s", Default::default())
-        .unwrap()
-        .to_size(content.width, content.height, "s")
-        .unwrap();
+    let style = painting_at(&content);
     assert_eq!(Preset::Balanced.config().0, Config::default(), "balanced is CS20's recipe");
     // After the same number of steps, the faithful run is nearest the photo (in features and in
     // pixels), the bold one farthest.
