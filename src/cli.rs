@@ -9,6 +9,7 @@ use crate::device::{self, BackendKind};
 use crate::error::{Error, Result};
 use crate::image_io::{self, Image, Limits};
 use crate::models::{self, ModelKind};
+use crate::multiscale::MultiScale;
 use crate::optim::OptimizerKind;
 use crate::stylize::{self, Config, Init, Stylizer};
 use crate::vgg::Pooling;
@@ -143,6 +144,10 @@ struct CompareArgs {
     /// Compute device.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     backend: BackendArg,
+    /// Student weight files to judge against the teacher (repeatable; default: the bundled
+    /// distilled model). Each is written as NAME-STEM.png.
+    #[arg(long = "student")]
+    students: Vec<PathBuf>,
 }
 
 #[derive(Parser, Debug)]
@@ -167,8 +172,9 @@ struct StylizeArgs {
     original_colors: bool,
     /// Coarse to fine up to this long side: the run is done at a quarter, a half and the full
     /// size (stages under 128 px skipped), --iterations at each, each continuing from the last
-    /// one's result upsampled. For large, print-size results.
-    #[arg(long, conflicts_with_all = ["size", "timelapse", "save_every"])]
+    /// one's result upsampled. For large, print-size results. A timelapse keeps the first
+    /// stage's size.
+    #[arg(long, conflicts_with = "size")]
     max_size: Option<u32>,
     /// Also write the run as an animated GIF (OUT.gif).
     #[arg(long)]
@@ -438,95 +444,88 @@ fn stylize_cmd(mut a: StylizeArgs) -> Result<()> {
     let style_d: Vec<image_io::Decoded> =
         a.style.iter().map(|p| decode_file(p, "the style image")).collect::<Result<_>>()?;
     let stages = match a.max_size {
-        Some(n) if (image_io::MIN_SIDE..=8192).contains(&n) => crate::stylize::scale_ladder(n),
+        Some(n) if (image_io::MIN_SIDE..=8192).contains(&n) => crate::multiscale::scale_ladder(n, crate::multiscale::SMALLEST_STAGE),
         Some(n) => {
             return Err(Error::InvalidConfig(format!("--max-size must be between {} and 8192, not {n}", image_io::MIN_SIDE)));
         }
         None => vec![a.size],
     };
-    // Check every stage's sizes before any work.
-    for &side in &stages {
-        let content = content_d.to_working(side, "the content image at this size")?;
-        for s in &style_d {
-            image_io::working_style(s, &content, a.style_scale)?;
-        }
-    }
+    // Check the content's size before anything else (MultiScale checks every stage again).
+    content_d.to_working(stages[0], "the content image at this size")?;
     check_writable(&a.output)?;
+    if let Some(path) = &a.timelapse {
+        if path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() != Some("gif") {
+            return Err(Error::InvalidConfig(format!(
+                "--timelapse writes an animated GIF; name it .gif, not {} (WebM is made by the browser app)",
+                path.display()
+            )));
+        }
+        check_writable(path)?;
+    }
+    let every = a.timelapse_every.unwrap_or(a.iterations.div_ceil(100)).max(1);
+    let (device, backend) = pick_device(a.backend)?;
+    let model = models::load(a.model.into(), &device)?;
+    let styles = style_d.into_iter().zip(weights).collect();
+    let mut run = MultiScale::new(config, content_d, styles, a.style_scale, stages, a.iterations, model, device)?;
     let mut timelapse = match &a.timelapse {
         Some(path) => {
-            if path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() != Some("gif") {
-                return Err(Error::InvalidConfig(format!(
-                    "--timelapse writes an animated GIF; name it .gif, not {} (WebM is made by the browser app)",
-                    path.display()
-                )));
-            }
-            check_writable(path)?;
             let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
             Some(image_io::GifTimelapse::new(std::io::BufWriter::new(file))?)
         }
         None => None,
     };
-    let every = a.timelapse_every.unwrap_or(a.iterations.div_ceil(100)).max(1);
-    let (device, backend) = pick_device(a.backend)?;
-    let model = models::load(a.model.into(), &device)?;
-    let bar = progress_bar(a.iterations * stages.len() as u32, a.quiet);
-    let mut current: Option<Stylizer> = None;
+    let total = run.total_iterations();
+    let bar = progress_bar(total, a.quiet);
+    let mut stage_started = (1, 0.0);
     let result = (|| -> Result<()> {
-        for (k, &side) in stages.iter().enumerate() {
-            let content = content_d.to_working(side, "the content image at this size")?;
-            let styles: Vec<Image> =
-                style_d.iter().map(|s| image_io::working_style(s, &content, a.style_scale)).collect::<Result<_>>()?;
-            let blend: Vec<(&Image, f32)> = styles.iter().zip(weights.iter().copied()).collect();
-            // Adam's moments are per pixel, so each stage starts them afresh from the upsampled image.
-            let start = match current.take() {
-                Some(previous) => Some(pollster::block_on(previous.raw_image())?.resized(content.width, content.height)),
-                None => None,
-            };
-            let stylizer = current.insert(Stylizer::with_start(
-                config.clone(),
-                &content,
-                &blend,
-                model.clone(),
-                device.clone(),
-                start.as_ref(),
-            )?);
-            let stage = if stages.len() > 1 { format!("scale {}/{} ", k + 1, stages.len()) } else { String::new() };
-            for _ in 0..a.iterations {
-                let rec = pollster::block_on(stylizer.step(1))?.remove(0);
-                let rate = rec.iteration as f64 / (rec.elapsed_ms / 1000.0).max(1e-9);
-                bar.set_message(format!(
-                    "{stage}{}x{} on {}  {:.2} it/s  content {:.4e}  style {:.4e}  total {:.4e}",
-                    content.width,
-                    content.height,
-                    backend.name(),
-                    rate,
-                    rec.content,
-                    rec.style,
-                    rec.total
-                ));
-                bar.inc(1);
-                if let Some(k) = a.save_every
-                    && rec.iteration % k == 0
-                    && rec.iteration != a.iterations
-                {
-                    write_png(&numbered(&a.output, rec.iteration), &pollster::block_on(stylizer.image())?)?;
-                }
-                if let Some(t) = timelapse.as_mut()
-                    && (rec.iteration % every == 0 || rec.iteration == 1 || rec.iteration == a.iterations)
-                {
-                    // The last frame stays up a while before the loop restarts.
-                    let delay = if rec.iteration == a.iterations { 1500 } else { 60 };
-                    t.push(&pollster::block_on(stylizer.image())?, delay)?;
-                }
+        for _ in 0..total {
+            let rec = pollster::block_on(run.step())?;
+            let stage = if rec.stages > 1 { format!("scale {}/{} ", rec.stage, rec.stages) } else { String::new() };
+            bar.set_message(format!(
+                "{stage}{}x{} on {}  {:.2} it/s  content {:.4e}  style {:.4e}  total {:.4e}",
+                rec.width,
+                rec.height,
+                backend.name(),
+                rec.stage_iteration as f64 / ((rec.elapsed_ms - stage_started.1) / 1000.0).max(1e-9),
+                rec.content,
+                rec.style,
+                rec.total
+            ));
+            bar.inc(1);
+            let last_of_stage = rec.stage_iteration == a.iterations;
+            if last_of_stage && !a.quiet {
+                bar.suspend(|| {
+                    eprintln!(
+                        "impasto: {stage}{}x{}: {} iterations in {:.1} s",
+                        rec.width,
+                        rec.height,
+                        rec.stage_iteration,
+                        (rec.elapsed_ms - stage_started.1) / 1000.0
+                    )
+                });
+            }
+            if last_of_stage {
+                stage_started = (rec.stage + 1, rec.elapsed_ms);
+            }
+            if let Some(k) = a.save_every
+                && rec.iteration % k == 0
+                && rec.iteration != total
+            {
+                write_png(&numbered(&a.output, rec.iteration), &pollster::block_on(run.image())?)?;
+            }
+            if let Some(t) = timelapse.as_mut()
+                && (rec.stage_iteration % every == 0 || rec.stage_iteration == 1 || last_of_stage)
+            {
+                // The last frame stays up a while before the loop restarts.
+                let delay = if rec.iteration == total { 1500 } else { 60 };
+                t.push(&pollster::block_on(run.image())?, delay)?;
             }
         }
         Ok(())
     })();
     bar.finish();
     // Whatever happened, keep the last good iterate.
-    if let Some(stylizer) = &current {
-        write_png(&a.output, &pollster::block_on(stylizer.image())?)?;
-    }
+    write_png(&a.output, &pollster::block_on(run.image())?)?;
     result
 }
 
@@ -546,13 +545,6 @@ fn progress_bar(len: u32, quiet: bool) -> indicatif::ProgressBar {
     bar
 }
 
-#[derive(Serialize)]
-struct EvalOut {
-    content: f32,
-    style: f32,
-    total: f32,
-}
-
 fn eval_cmd(content: &Path, style: &Path, output: &Path, backend: BackendArg) -> Result<()> {
     let out_img = decode_file(output, "the output image")?.to_image();
     let (w, h) = (out_img.width, out_img.height);
@@ -563,8 +555,8 @@ fn eval_cmd(content: &Path, style: &Path, output: &Path, backend: BackendArg) ->
     let s = decode_file(style, "the style image")?.to_size(w, h, "the style image")?;
     let (device, _) = pick_device(backend)?;
     let model = models::load(ModelKind::Teacher, &device)?;
-    let (content, style, total) = pollster::block_on(stylize::evaluate(&model, &device, &c, &s, &out_img))?;
-    println!("{}", serde_json::to_string(&EvalOut { content, style, total }).map_err(|e| Error::Encode(e.to_string()))?);
+    let evaluation = pollster::block_on(stylize::evaluate(&model, &device, &c, &s, &out_img))?;
+    println!("{}", serde_json::to_string(&evaluation).map_err(|e| Error::Encode(e.to_string()))?);
     Ok(())
 }
 
@@ -747,9 +739,10 @@ fn distill_cmd(a: DistillArgs) -> Result<()> {
 
 #[derive(Serialize)]
 struct CompareSide {
-    content: f32,
-    style: f32,
-    total: f32,
+    model: String,
+    gmacs_512: f64,
+    #[serde(flatten)]
+    losses: stylize::Evaluation,
     ms_per_iteration: f64,
 }
 
@@ -763,9 +756,18 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out_dir).map_err(|e| Error::io(&a.out_dir, e))?;
     let (device, backend) = pick_device(a.backend)?;
     let teacher = models::load(ModelKind::Teacher, &device)?;
+    // The teacher first, then each student: (label, model).
+    let mut runs = vec![(ModelKind::Teacher.name().to_string(), teacher.clone())];
+    if a.students.is_empty() {
+        runs.push((ModelKind::Distilled.name().to_string(), models::load(ModelKind::Distilled, &device)?));
+    }
+    for path in &a.students {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        runs.push((stem(path), crate::vgg::Vgg::from_bytes(bytes, &device)?));
+    }
     let mut results = Vec::new();
-    for kind in [ModelKind::Teacher, ModelKind::Distilled] {
-        let model = if kind == ModelKind::Teacher { teacher.clone() } else { models::load(kind, &device)? };
+    for (label, model) in runs {
+        let gmacs_512 = model.macs(512, 512) as f64 / 1e9;
         let mut s = Stylizer::new(Config::default(), &content, &style, model, device.clone())?;
         let t0 = crate::clock::now_ms();
         pollster::block_on(s.step(a.iterations))?;
@@ -773,14 +775,31 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
         let out = pollster::block_on(s.image())?;
         // Judge the image as saved (8 bits per channel), like `impasto eval` of the PNG.
         let out = Image::from_planar(out.width, out.height, out.pixels.iter().map(|v| v.round().clamp(0.0, 255.0)).collect())?;
-        write_png(&a.out_dir.join(format!("{name}-{}.png", kind.name())), &out)?;
-        let (c, st, t) = pollster::block_on(stylize::evaluate(&teacher, &device, &content, &style, &out))?;
-        eprintln!("impasto: {name} {}: content {c:.4e} style {st:.4e} ({ms:.1} ms/iteration on {})", kind.name(), backend.name());
-        results.push((out, CompareSide { content: c, style: st, total: t, ms_per_iteration: ms }));
+        write_png(&a.out_dir.join(format!("{name}-{label}.png")), &out)?;
+        let losses = pollster::block_on(stylize::evaluate(&teacher, &device, &content, &style, &out))?;
+        eprintln!(
+            "impasto: {name} {label}: content {:.4e} style {:.4e} ({ms:.1} ms/iteration on {})",
+            losses.content,
+            losses.style,
+            backend.name()
+        );
+        results.push((out, CompareSide { model: label, gmacs_512, losses, ms_per_iteration: ms }));
     }
-    let side = image_io::side_by_side(&[&content, &style, &results[0].0, &results[1].0], 8)?;
+    let mut panels: Vec<&Image> = vec![&content, &style];
+    panels.extend(results.iter().map(|(img, _)| img));
+    let side = image_io::side_by_side(&panels, 8)?;
     write_png(&a.out_dir.join(format!("{name}-side.png")), &side)?;
-    let (t, d) = (&results[0].1, &results[1].1);
+    let t = &results[0].1;
+    let students: Vec<serde_json::Value> = results[1..]
+        .iter()
+        .map(|(_, d)| {
+            serde_json::json!({
+                "result": d,
+                "style_ratio": d.losses.style / t.losses.style,
+                "content_ratio": d.losses.content / t.losses.content,
+            })
+        })
+        .collect();
     let report = serde_json::json!({
         "name": name,
         "width": content.width,
@@ -788,9 +807,7 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
         "iterations": a.iterations,
         "backend": backend.name(),
         "teacher": t,
-        "distilled": d,
-        "style_ratio": d.style / t.style,
-        "content_ratio": d.content / t.content,
+        "students": students,
     });
     println!("{report}");
     Ok(())

@@ -400,6 +400,9 @@ pub fn encode_png(img: &Image) -> Result<Vec<u8>> {
 pub struct GifTimelapse<W: std::io::Write> {
     encoder: image::codecs::gif::GifEncoder<W>,
     frames: u32,
+    /// The first frame's size: later frames of another size (the stages of a coarse-to-fine run)
+    /// are resized to it, since a GIF has one screen size.
+    size: Option<(u32, u32)>,
 }
 
 impl<W: std::io::Write> GifTimelapse<W> {
@@ -408,11 +411,19 @@ impl<W: std::io::Write> GifTimelapse<W> {
         // NeuQuant speed 10 (1 best … 30 fastest): a frame of 512×384 in tens of milliseconds.
         let mut encoder = image::codecs::gif::GifEncoder::new_with_speed(out, 10);
         encoder.set_repeat(image::codecs::gif::Repeat::Infinite).map_err(|e| Error::Encode(e.to_string()))?;
-        Ok(GifTimelapse { encoder, frames: 0 })
+        Ok(GifTimelapse { encoder, frames: 0, size: None })
     }
 
     /// Append one frame shown for `delay_ms`.
     pub fn push(&mut self, img: &Image, delay_ms: u32) -> Result<()> {
+        let (w, h) = *self.size.get_or_insert((img.width, img.height));
+        let resized;
+        let img = if (img.width, img.height) == (w, h) {
+            img
+        } else {
+            resized = img.resized(w, h);
+            &resized
+        };
         let buffer = image::RgbaImage::from_raw(img.width, img.height, img.to_rgba8())
             .ok_or_else(|| Error::Encode("timelapse frame has the wrong size".into()))?;
         let delay = image::Delay::from_numer_denom_ms(delay_ms, 1);

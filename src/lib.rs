@@ -12,6 +12,7 @@ pub mod error;
 pub mod image_io;
 pub mod loss;
 pub mod models;
+pub mod multiscale;
 pub mod optim;
 pub mod rng;
 pub mod stylize;

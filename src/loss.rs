@@ -123,6 +123,8 @@ pub struct LossParts {
     pub content: Tensor<1>,
     /// Style loss Σ w_l E_l (unweighted by β).
     pub style: Tensor<1>,
+    /// The terms w_l E_l of the style loss, in the order of [`STYLE_LAYERS`].
+    pub style_layers: Vec<Tensor<1>>,
     /// Total variation (unweighted by γ).
     pub tv: Tensor<1>,
     /// α·content + β·style + γ·tv.
@@ -140,27 +142,22 @@ impl LossParts {
 pub fn losses(model: &Vgg, x: Tensor<4>, targets: &Targets, weights: LossWeights, pooling: Pooling) -> LossParts {
     let feats = model.features(x.clone(), &LOSS_LAYERS, pooling);
     let mut content = None;
-    let mut style: Option<Tensor<1>> = None;
-    let mut style_index = 0;
+    let mut style_layers = Vec::with_capacity(STYLE_LAYERS.len());
     for (layer, f) in LOSS_LAYERS.iter().zip(feats) {
         if *layer == CONTENT_LAYER {
             content = Some(content_loss(f.clone(), targets.content.clone()));
         }
         if let Some((_, w)) = STYLE_LAYERS.iter().find(|(l, _)| l == layer) {
             let [_, n, h, wd] = f.dims();
-            let e = style_layer_loss(gram(f), targets.grams[style_index].clone(), n, h * wd).mul_scalar(*w);
-            style_index += 1;
-            style = Some(match style {
-                Some(s) => s + e,
-                None => e,
-            });
+            let target = targets.grams[style_layers.len()].clone();
+            style_layers.push(style_layer_loss(gram(f), target, n, h * wd).mul_scalar(*w));
         }
     }
     let content = content.expect("conv4_2 is in LOSS_LAYERS");
-    let style = style.expect("style layers are in LOSS_LAYERS");
+    let style = style_layers.iter().cloned().reduce(|a, b| a + b).expect("style layers are in LOSS_LAYERS");
     let tv = if weights.tv != 0.0 { tv_loss(x) } else { Tensor::zeros([1], &content.device()) };
     let total = content.clone().mul_scalar(weights.content)
         + style.clone().mul_scalar(weights.style)
         + tv.clone().mul_scalar(weights.tv);
-    LossParts { content, style, tv, total }
+    LossParts { content, style, style_layers, tv, total }
 }

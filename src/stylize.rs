@@ -183,16 +183,6 @@ pub fn to_tensor(img: &Image, device: &Device) -> Tensor<4> {
     )
 }
 
-/// The long sides of a coarse-to-fine run ending at `final_long` (after crowsonkb/
-/// style-transfer-pytorch's multi-scale): a quarter, a half and the full size, keeping only
-/// stages of at least 128 px, so the large-scale structure is painted where it is cheap and the
-/// larger sizes add detail.
-pub fn scale_ladder(final_long: u32) -> Vec<u32> {
-    let mut sides: Vec<u32> = [final_long / 4, final_long / 2].into_iter().filter(|&s| s >= 128).collect();
-    sides.push(final_long);
-    sides
-}
-
 /// The start image of a run.
 pub fn start_image(config: &Config, content: &Image) -> Image {
     let ratio = match config.init {
@@ -283,6 +273,11 @@ impl Stylizer {
     /// Iterations done so far.
     pub fn iteration(&self) -> u32 {
         self.iteration
+    }
+
+    /// Milliseconds spent stepping (pauses excluded).
+    pub fn elapsed_ms(&self) -> f64 {
+        self.elapsed_ms
     }
 
     /// The working size `(width, height)`.
@@ -380,6 +375,7 @@ pub fn loss_and_gradient(
     let parts = LossParts {
         content: detach(parts.content),
         style: detach(parts.style),
+        style_layers: parts.style_layers.into_iter().map(detach).collect(),
         tv: detach(parts.tv),
         total: detach(parts.total),
     };
@@ -399,14 +395,28 @@ pub async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     data.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Device(format!("readback: {e:?}")))
 }
 
+/// An output's CS20 losses as measured by one model (the teacher, when judging quality).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Evaluation {
+    /// Content loss (unweighted).
+    pub content: f32,
+    /// Style loss Σ w_l E_l.
+    pub style: f32,
+    /// α·content + β·style with the CS20 weights.
+    pub total: f32,
+    /// The terms w_l E_l of the style loss, conv1_1 … conv5_1.
+    pub style_layers: Vec<f32>,
+}
+
 /// The CS20 losses of `output` against `content` and `style`, all three of the same size, as
-/// measured by `model` (the teacher, when judging quality): `(content, style, total)` with the
-/// CS20 weights α = 0.01, β = 1.
-pub async fn evaluate(model: &Vgg, device: &Device, content: &Image, style: &Image, output: &Image) -> Result<(f32, f32, f32)> {
+/// measured by `model`, with the CS20 weights α = 0.01, β = 1.
+pub async fn evaluate(model: &Vgg, device: &Device, content: &Image, style: &Image, output: &Image) -> Result<Evaluation> {
     let device = device.clone().inner();
     let pooling = Pooling::Avg;
     let targets = Targets::new(model, to_tensor(content, &device), to_tensor(style, &device), pooling);
     let parts = losses(model, to_tensor(output, &device), &targets, LossWeights::default(), pooling);
-    let v = read(parts.stacked()).await?;
-    Ok((v[0], v[1], v[3]))
+    let mut stacked = vec![parts.stacked()];
+    stacked.extend(parts.style_layers);
+    let v = read(Tensor::cat(stacked, 0)).await?;
+    Ok(Evaluation { content: v[0], style: v[1], total: v[3], style_layers: v[4..].to_vec() })
 }

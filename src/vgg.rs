@@ -290,6 +290,40 @@ impl Vgg {
         total
     }
 
+    /// Floats of the activations one forward pass to conv5_1 produces on a `width`×`height`
+    /// image: every convolution's output (the rank-`r` intermediate of a factorised layer
+    /// included) and every pooled map. The basis of [`crate::stylize::memory_estimate`].
+    pub fn activation_floats(&self, width: usize, height: usize) -> u64 {
+        let (mut w, mut h) = (width, height);
+        let mut total = 3 * (w * h) as u64;
+        for (spec, layer) in VGG16.iter().zip(&self.layers) {
+            if spec.pool_before {
+                w /= 2;
+                h /= 2;
+                total += (spec.in_channels * w * h) as u64;
+            }
+            total += layer.convs.iter().map(|c| c.weight.val().dims()[0] as u64).sum::<u64>() * (w * h) as u64;
+        }
+        total
+    }
+
+    /// The largest single activation of a forward pass on a `width`×`height` image, in floats:
+    /// the widest map at full resolution (conv1_1's 64 channels). WebGPU caps one buffer's size.
+    pub fn largest_activation_floats(&self, width: usize, height: usize) -> u64 {
+        let (mut w, mut h) = (width, height);
+        let mut largest = 0;
+        for (spec, layer) in VGG16.iter().zip(&self.layers) {
+            if spec.pool_before {
+                w /= 2;
+                h /= 2;
+            }
+            for c in &layer.convs {
+                largest = largest.max((c.weight.val().dims()[0] * w * h) as u64);
+            }
+        }
+        largest
+    }
+
     /// Number of parameters.
     pub fn num_params(&self) -> u64 {
         self.layers.iter().flat_map(|l| &l.convs).map(Conv::params).sum()

@@ -178,10 +178,10 @@ fn presets_range_from_faithful_to_bold() {
 
 #[test]
 fn coarse_to_fine_continues_from_the_smaller_result() {
-    use impasto::stylize::scale_ladder;
-    assert_eq!(scale_ladder(4096), vec![1024, 2048, 4096]);
-    assert_eq!(scale_ladder(300), vec![150, 300]);
-    assert_eq!(scale_ladder(100), vec![100]);
+    use impasto::multiscale::scale_ladder;
+    assert_eq!(scale_ladder(4096, 128), vec![1024, 2048, 4096]);
+    assert_eq!(scale_ladder(300, 128), vec![150, 300]);
+    assert_eq!(scale_ladder(100, 128), vec![100]);
     // A stylizer started from a given image computes its first loss on that image: started from
     // the content itself, the content loss is zero.
     let content = common::pattern(48, 32, 5);
@@ -193,12 +193,88 @@ fn coarse_to_fine_continues_from_the_smaller_result() {
     assert!(Stylizer::with_start(Config::default(), &content, &[(&style, 1.0)], distilled(), impasto::device::cpu(), Some(&small)).is_err());
     // The CLI runs the ladder and writes the full size.
     let out = std::env::temp_dir().join(format!("impasto-multiscale-{}.png", std::process::id()));
+    let gif = out.with_extension("gif");
     let r = std::process::Command::new(env!("CARGO_BIN_EXE_impasto"))
         .args(["stylize", common::shared_image("tubingen.jpg").to_str().unwrap(), common::shared_image("starry_night.jpg").to_str().unwrap()])
         .args(["-o", out.to_str().unwrap(), "--max-size", "256", "--iterations", "2", "--backend", "cpu", "--quiet"])
+        .args(["--timelapse", gif.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert_eq!(image::image_dimensions(&out).unwrap(), (256, 192));
+    // The timelapse spans both stages (2 + 2 iterations: every one is a frame here) at one size.
+    use image::AnimationDecoder;
+    let frames = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(std::fs::File::open(&gif).unwrap()))
+        .unwrap()
+        .into_frames()
+        .collect_frames()
+        .unwrap();
+    assert_eq!(frames.len(), 4);
+    assert!(frames.iter().all(|f| f.buffer().dimensions() == (128, 96)));
     std::fs::remove_file(&out).ok();
+    std::fs::remove_file(&gif).ok();
+}
+
+fn decoded(img: &Image) -> image_io::Decoded {
+    image_io::decode(&image_io::encode_png(img).unwrap(), "an image", Default::default()).unwrap()
+}
+
+#[test]
+fn multiscale_steps_through_the_ladder_and_continues_each_stage_from_the_last() {
+    use impasto::multiscale::MultiScale;
+    let content = common::pattern(48, 32, 5);
+    let style = common::pattern(48, 32, 6);
+    let config = Config { init: impasto::Init::Content, ..Config::default() };
+    let mut run = MultiScale::new(
+        config.clone(),
+        decoded(&content),
+        vec![(decoded(&style), 1.0)],
+        1.0,
+        vec![24, 48],
+        2,
+        distilled(),
+        impasto::device::cpu(),
+    )
+    .unwrap();
+    assert_eq!(run.total_iterations(), 4);
+    let records: Vec<_> = (0..4).map(|_| pollster::block_on(run.step()).unwrap()).collect();
+    let seen: Vec<(u32, u32, u32, u32, u32)> =
+        records.iter().map(|r| (r.iteration, r.stage_iteration, r.stage, r.width, r.height)).collect();
+    assert_eq!(seen, vec![(1, 1, 1, 24, 16), (2, 2, 1, 24, 16), (3, 1, 2, 48, 32), (4, 2, 2, 48, 32)]);
+    assert!(records.iter().all(|r| r.stages == 2));
+    assert!(records.windows(2).all(|w| w[1].elapsed_ms >= w[0].elapsed_ms));
+    // Started from the photo, stage 1's first content loss is zero; stage 2 starts from stage 1's
+    // (stylised, upsampled) result, not from the photo again.
+    assert_eq!(records[0].content, 0.0);
+    assert!(records[2].content > 0.0, "{:?}", records[2]);
+    let img = pollster::block_on(run.image()).unwrap();
+    assert_eq!((img.width, img.height), (48, 32));
+    // Sizes must increase, and every stage is checked before any work.
+    let bad = |sides: Vec<u32>| {
+        MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, sides, 2, distilled(), impasto::device::cpu())
+            .err()
+            .map(|e| e.to_string())
+    };
+    assert!(bad(vec![48, 24]).unwrap().contains("must increase"));
+    assert!(bad(vec![8, 48]).unwrap().contains("too small"));
+}
+
+#[test]
+fn the_largest_side_respects_the_buffer_limit_and_the_memory_estimate() {
+    use impasto::multiscale::{DeviceBudget, memory_estimate};
+    let model = distilled();
+    let plenty = u64::MAX / 4;
+    // conv1_1's 64 channels at full resolution are the largest buffer: exactly 512x384 fits.
+    let by_buffer = DeviceBudget { max_buffer_bytes: 64 * 512 * 384 * 4, memory_bytes: plenty };
+    assert_eq!(by_buffer.largest_side(&model, 4000, 3000, 4096), Some(512));
+    assert!(by_buffer.fits(&model, 512, 384) && !by_buffer.fits(&model, 513, 385));
+    // By memory: the estimate at 640x480 is the budget.
+    let by_memory = DeviceBudget { max_buffer_bytes: plenty, memory_bytes: memory_estimate(&model, 640, 480) };
+    assert_eq!(by_memory.largest_side(&model, 640, 480, 4096), Some(640));
+    // The estimate grows with the pixels, about linearly.
+    let (a, b) = (memory_estimate(&model, 512, 512), memory_estimate(&model, 1024, 1024));
+    assert!(b > 3 * a && b < 4 * a, "{a} {b}");
+    // The cap, and a device too small for anything.
+    assert_eq!(DeviceBudget { max_buffer_bytes: plenty, memory_bytes: plenty }.largest_side(&model, 3, 2, 4096), Some(4096));
+    assert_eq!(DeviceBudget { max_buffer_bytes: 1024, memory_bytes: plenty }.largest_side(&model, 3, 2, 4096), None);
 }
