@@ -116,6 +116,22 @@ fn errors_are_one_line() {
 
     let r = impasto(&["stylize", s(&style), s(&style), "-o", s(&out), "--iterations", "many"]);
     one_line_error(&r, "many");
+
+    // `--backend wgpu` where there is no such GPU: CUBECL_WGPU_DEFAULT_DEVICE asks burn's wgpu
+    // runtime for a tenth discrete GPU, which no machine here has. Graphics drivers may print
+    // their own lines while probing; ours is one.
+    let r = Command::new(env!("CARGO_BIN_EXE_impasto"))
+        .env("CUBECL_WGPU_DEFAULT_DEVICE", "DiscreteGpu(9)")
+        .args(["stylize", s(&style), s(&style), "-o", s(&out), "--size", "32", "--backend", "wgpu"])
+        .output()
+        .unwrap();
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    let ours: Vec<&str> = err.lines().filter(|l| l.starts_with("impasto: ")).collect();
+    assert_eq!(ours.len(), 1, "{err}");
+    assert!(ours[0].contains("no usable GPU adapter for wgpu") && !ours[0].contains('\n'), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.exists(), "nothing written");
 }
 
 #[test]
