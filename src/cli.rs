@@ -466,7 +466,7 @@ fn stylize_cmd(mut a: StylizeArgs) -> Result<()> {
     let (device, backend) = pick_device(a.backend)?;
     let model = models::load(a.model.into(), &device)?;
     let styles = style_d.into_iter().zip(weights).collect();
-    let mut run = MultiScale::new(config, content_d, styles, a.style_scale, stages, a.iterations, model, device)?;
+    let mut run = MultiScale::new(config, content_d, styles, a.style_scale, stages, a.iterations, model, device, None)?;
     let mut timelapse = match &a.timelapse {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;

@@ -75,6 +75,22 @@ impl Image {
         out
     }
 
+    /// The inverse of [`Image::to_rgba8`] (alpha ignored): how the page hands back an image it
+    /// shows, to resume a run from it.
+    pub fn from_rgba8(width: u32, height: u32, rgba: &[u8]) -> Result<Self> {
+        let n = width as usize * height as usize;
+        if rgba.len() != 4 * n {
+            return Err(Error::InvalidConfig(format!("{} bytes do not make a {width}x{height} RGBA image", rgba.len())));
+        }
+        let mut pixels = vec![0.0; 3 * n];
+        for (i, px) in rgba.chunks_exact(4).enumerate() {
+            for c in 0..3 {
+                pixels[c * n + i] = px[c] as f32;
+            }
+        }
+        Ok(Image { width, height, pixels })
+    }
+
     fn to_dynamic(&self) -> DynamicImage {
         let n = self.width as usize * self.height as usize;
         let mut buf = image::Rgb32FImage::new(self.width, self.height);

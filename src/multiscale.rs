@@ -75,8 +75,9 @@ pub struct MultiScale {
 
 impl MultiScale {
     /// A run at the long sides `sides` (smallest first; one side for a plain run), `iterations`
-    /// at each but the last, which runs as long as it is stepped. Every stage's sizes are checked
-    /// here, before any work.
+    /// at each but the last, which runs as long as it is stepped, starting from `start` (the
+    /// first stage's size; a resumed run) or the configured start image. Every stage's sizes are
+    /// checked here, before any work.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Config,
@@ -87,6 +88,7 @@ impl MultiScale {
         iterations: u32,
         model: Vgg,
         device: Device,
+        start: Option<&Image>,
     ) -> Result<Self> {
         if sides.is_empty() || sides.windows(2).any(|w| w[0] >= w[1]) {
             return Err(Error::InvalidConfig(format!("the sizes of a coarse-to-fine run must increase, not {sides:?}")));
@@ -94,7 +96,7 @@ impl MultiScale {
         for &side in &sides {
             stage_images(&content, &styles, style_scale, side)?;
         }
-        let current = start_stage(&config, &content, &styles, style_scale, sides[0], &model, &device, None)?;
+        let current = start_stage(&config, &content, &styles, style_scale, sides[0], &model, &device, start)?;
         Ok(MultiScale {
             config,
             content,

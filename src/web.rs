@@ -16,8 +16,9 @@ use crate::device::BackendKind;
 use crate::error::Error;
 use crate::image_io::{self, Limits};
 use crate::loss::LossWeights;
+use crate::multiscale::{DeviceBudget, MultiScale, SMALLEST_STAGE, scale_ladder};
 use crate::optim::OptimizerKind;
-use crate::stylize::{Config, Init, Stylizer};
+use crate::stylize::{Config, Init};
 use crate::vgg::{Pooling, Vgg};
 
 /// Install the panic hook once, when the module is instantiated: a panic then reaches the
@@ -34,7 +35,19 @@ pub struct Engine {
     backend: BackendKind,
     fallback_reason: Option<String>,
     model: Option<Vgg>,
+    budget: DeviceBudget,
 }
+
+/// The largest long side the page offers (the number input's maximum).
+const MAX_SIDE: u32 = 4096;
+
+/// What the CPU engine may use: wasm32 addresses 4 GiB, shared with the module, the decoded
+/// images and their copies.
+const CPU_BUDGET: DeviceBudget = DeviceBudget { max_buffer_bytes: 1 << 30, memory_bytes: 2 << 30 };
+
+/// WebGPU's default limits (`maxStorageBufferBindingSize` 128 MiB) and 1 GiB, until the page
+/// tells the engine its adapter's limits ([`Engine::set_budget`]).
+const WEBGPU_DEFAULT_BUDGET: DeviceBudget = DeviceBudget { max_buffer_bytes: 128 << 20, memory_bytes: 1 << 30 };
 
 #[wasm_bindgen]
 impl Engine {
@@ -54,12 +67,15 @@ impl Engine {
                 .map_err(|e| format!("WebGPU could not be initialised: {e}"))
         };
         match gpu {
-            Ok(device) => Engine { device, backend: BackendKind::Wgpu, fallback_reason: None, model: None },
+            Ok(device) => {
+                Engine { device, backend: BackendKind::Wgpu, fallback_reason: None, model: None, budget: WEBGPU_DEFAULT_BUDGET }
+            }
             Err(reason) => Engine {
                 device: crate::device::cpu(),
                 backend: BackendKind::Cpu,
                 fallback_reason: Some(reason),
                 model: None,
+                budget: CPU_BUDGET,
             },
         }
     }
@@ -76,6 +92,25 @@ impl Engine {
         self.fallback_reason.clone()
     }
 
+    /// Tell a WebGPU engine what its adapter holds: `maxBufferBytes` the adapter's
+    /// `min(maxStorageBufferBindingSize, maxBufferSize)` (burn requests the adapter's limits),
+    /// `memoryBytes` the memory a run may take (WebGPU does not report it: the page derives it
+    /// from `navigator.deviceMemory`). Ignored on the CPU.
+    #[wasm_bindgen(js_name = setBudget)]
+    pub fn set_budget(&mut self, max_buffer_bytes: f64, memory_bytes: f64) {
+        if self.backend == BackendKind::Wgpu && max_buffer_bytes > 0.0 && memory_bytes > 0.0 {
+            self.budget = DeviceBudget { max_buffer_bytes: max_buffer_bytes as u64, memory_bytes: memory_bytes as u64 };
+        }
+    }
+
+    /// The largest long side the loaded model can work at on this device for an image of
+    /// `width`×`height`'s aspect (at most 4096), or 0 if none.
+    #[wasm_bindgen(js_name = largestSide)]
+    pub fn largest_side(&self, width: u32, height: u32) -> Result<u32, JsError> {
+        let model = self.model.as_ref().ok_or_else(|| Error::Weights("no model is loaded".into()))?;
+        Ok(self.budget.largest_side(model, width.max(1), height.max(1), MAX_SIDE).unwrap_or(0))
+    }
+
     /// Decode a weight file (the bytes of `models/*.bpk`) and keep the model.
     #[wasm_bindgen(js_name = loadModel)]
     pub fn load_model(&mut self, weights: Vec<u8>) -> Result<(), JsError> {
@@ -88,7 +123,7 @@ impl Engine {
     /// noiseRatio, pooling, seed, originalColors, styleScale}` whose missing fields take CS20's
     /// defaults (and no colour preservation, style scale 1).
     pub fn stylizer(&self, content: &[u8], style: &[u8], options: JsValue) -> Result<WebStylizer, JsError> {
-        self.start(content, &[(style.to_vec(), 1.0)], options)
+        self.start(content, &[(style.to_vec(), 1.0)], options, None)
     }
 
     /// Start a run on a blend of styles: `styles` an array of the files' bytes (`Uint8Array`s),
@@ -101,31 +136,62 @@ impl Engine {
         weights: Vec<f32>,
         options: JsValue,
     ) -> Result<WebStylizer, JsError> {
-        if styles.length() as usize != weights.len() {
-            return Err(Error::InvalidConfig(format!("{} style images but {} weights", styles.length(), weights.len())).into());
-        }
-        let mut blend = Vec::with_capacity(weights.len());
-        for (bytes, w) in styles.iter().zip(weights) {
-            let bytes = bytes
-                .dyn_into::<js_sys::Uint8Array>()
-                .map_err(|_| Error::InvalidConfig("each style image must be a Uint8Array".into()))?;
-            blend.push((bytes.to_vec(), w));
-        }
-        self.start(content, &blend, options)
+        let blend = style_bytes(styles, weights)?;
+        self.start(content, &blend, options, None)
+    }
+
+    /// Resume a run from an image the page kept (`rgba`, `width`×`height`, as `rgba()` gave it),
+    /// e.g. after the GPU was lost: one stage at that size, from that image; otherwise as
+    /// `stylizerBlend`. The page's iterations are those left.
+    #[wasm_bindgen(js_name = stylizerResume)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn stylizer_resume(
+        &self,
+        content: &[u8],
+        styles: js_sys::Array,
+        weights: Vec<f32>,
+        options: JsValue,
+        rgba: &[u8],
+        width: u32,
+        height: u32,
+    ) -> Result<WebStylizer, JsError> {
+        let start = image_io::Image::from_rgba8(width, height, rgba)?;
+        let blend = style_bytes(styles, weights)?;
+        self.start(content, &blend, options, Some(start))
     }
 }
 
+fn style_bytes(styles: js_sys::Array, weights: Vec<f32>) -> Result<Vec<(Vec<u8>, f32)>, JsError> {
+    if styles.length() as usize != weights.len() {
+        return Err(Error::InvalidConfig(format!("{} style images but {} weights", styles.length(), weights.len())).into());
+    }
+    let mut blend = Vec::with_capacity(weights.len());
+    for (bytes, w) in styles.iter().zip(weights) {
+        let bytes = bytes
+            .dyn_into::<js_sys::Uint8Array>()
+            .map_err(|_| Error::InvalidConfig("each style image must be a Uint8Array".into()))?;
+        blend.push((bytes.to_vec(), w));
+    }
+    Ok(blend)
+}
+
 impl Engine {
-    fn start(&self, content: &[u8], styles: &[(Vec<u8>, f32)], options: JsValue) -> Result<WebStylizer, JsError> {
+    fn start(
+        &self,
+        content: &[u8],
+        styles: &[(Vec<u8>, f32)],
+        options: JsValue,
+        resume: Option<image_io::Image>,
+    ) -> Result<WebStylizer, JsError> {
         let model = self.model.clone().ok_or_else(|| Error::Weights("no model is loaded".into()))?;
         let options: WebOptions = if options.is_undefined() || options.is_null() {
             WebOptions::default()
         } else {
             serde_wasm_bindgen::from_value(options).map_err(|e| Error::InvalidConfig(e.to_string()))?
         };
-        if !(image_io::MIN_SIDE..=4096).contains(&options.size) {
+        if !(image_io::MIN_SIDE..=MAX_SIDE).contains(&options.size) {
             return Err(Error::InvalidConfig(format!(
-                "size must be between {} and 4096 pixels, not {}",
+                "size must be between {} and {MAX_SIDE} pixels, not {}",
                 image_io::MIN_SIDE,
                 options.size
             ))
@@ -134,15 +200,46 @@ impl Engine {
         let config = options.config();
         config.validate()?;
         let content = image_io::decode(content, "the content image", Limits::default())?;
-        let content = content.to_working(options.size, "the content image at this size")?;
-        let mut images = Vec::with_capacity(styles.len());
-        for (k, (bytes, _)) in styles.iter().enumerate() {
+        let mut decoded = Vec::with_capacity(styles.len());
+        for (k, (bytes, weight)) in styles.iter().enumerate() {
             let what = if k == 0 { "the style image".to_string() } else { format!("style image {}", k + 1) };
-            let decoded = image_io::decode(bytes, &what, Limits::default())?;
-            images.push(image_io::working_style(&decoded, &content, options.style_scale)?);
+            decoded.push((image_io::decode(bytes, &what, Limits::default())?, *weight));
         }
-        let blend: Vec<(&image_io::Image, f32)> = images.iter().zip(styles.iter().map(|(_, w)| *w)).collect();
-        Ok(WebStylizer { inner: Stylizer::with_styles(config, &content, &blend, model, self.device.clone())? })
+        // The size: the largest this device holds when asked for, and never more than that.
+        let largest = self.budget.largest_side(&model, content.width(), content.height(), MAX_SIDE).ok_or_else(|| {
+            Error::InvalidConfig("this device has too little memory for even the smallest working size".into())
+        })?;
+        let (side, notice) = if let Some(img) = &resume {
+            (img.width.max(img.height), None)
+        } else if options.largest {
+            (largest, Some(format!("{largest} px is the largest size this device holds for this photo")))
+        } else if options.size > largest {
+            let reason = if self.backend == BackendKind::Wgpu { "this GPU" } else { "the CPU engine" };
+            (largest, Some(format!("reduced from {} to {largest} px, the largest {reason} holds for this photo", options.size)))
+        } else {
+            (options.size, None)
+        };
+        let sides = if resume.is_some() {
+            vec![side]
+        } else if options.coarse_to_fine || options.largest {
+            scale_ladder(side, options.smallest_stage.unwrap_or(SMALLEST_STAGE).max(image_io::MIN_SIDE))
+        } else {
+            vec![side]
+        };
+        let iterations = options.stage_iterations.unwrap_or(u32::MAX);
+        if let Some(img) = &resume {
+            let expected = image_io::working_size(content.width(), content.height(), side);
+            if expected != (img.width, img.height) {
+                return Err(Error::InvalidConfig(format!(
+                    "the image to resume from is {}x{}, the photo at that size is {}x{}",
+                    img.width, img.height, expected.0, expected.1
+                ))
+                .into());
+            }
+        }
+        let device = self.device.clone();
+        let inner = MultiScale::new(config, content, decoded, options.style_scale, sides, iterations, model, device, resume.as_ref())?;
+        Ok(WebStylizer { inner, notice })
     }
 }
 
@@ -168,6 +265,14 @@ struct WebOptions {
     seed: u64,
     original_colors: bool,
     style_scale: f32,
+    /// Coarse to fine up to `size` (a quarter, a half, the full size).
+    coarse_to_fine: bool,
+    /// Coarse to fine up to the largest size this device holds (`size` ignored).
+    largest: bool,
+    /// Iterations at each stage but the last (the page sends its Iterations field).
+    stage_iterations: Option<u32>,
+    /// The smallest stage (default 128 px; tests use smaller ones).
+    smallest_stage: Option<u32>,
 }
 
 impl Default for WebOptions {
@@ -186,6 +291,10 @@ impl Default for WebOptions {
             seed: c.seed,
             original_colors: c.original_colors,
             style_scale: 1.0,
+            coarse_to_fine: false,
+            largest: false,
+            stage_iterations: None,
+            smallest_stage: None,
         }
     }
 }
@@ -205,18 +314,19 @@ impl WebOptions {
     }
 }
 
-/// One run.
+/// One run (one size, or coarse to fine).
 #[wasm_bindgen]
 pub struct WebStylizer {
-    inner: Stylizer,
+    inner: MultiScale,
+    notice: Option<String>,
 }
 
 #[wasm_bindgen]
 impl WebStylizer {
-    /// One iteration; resolves to `{iteration, content, style, tv, total, elapsedMs}`.
+    /// One iteration; resolves to `{iteration, stageIteration, stage, stages, width, height,
+    /// content, style, tv, total, elapsedMs}` (`iteration` counts over all stages).
     pub async fn step(&mut self) -> Result<JsValue, JsError> {
-        let mut records = self.inner.step(1).await?;
-        let record = records.pop().ok_or_else(|| Error::Device("no step was taken".into()))?;
+        let record = self.inner.step().await?;
         Ok(serde_wasm_bindgen::to_value(&record).map_err(|e| Error::Encode(e.to_string()))?)
     }
 
@@ -226,21 +336,33 @@ impl WebStylizer {
         Ok(js_sys::Uint8ClampedArray::from(&img.to_rgba8()[..]))
     }
 
-    /// Working width.
+    /// The current stage's working width.
     #[wasm_bindgen(getter)]
     pub fn width(&self) -> u32 {
         self.inner.size().0
     }
 
-    /// Working height.
+    /// The current stage's working height.
     #[wasm_bindgen(getter)]
     pub fn height(&self) -> u32 {
         self.inner.size().1
     }
 
-    /// Iterations done.
+    /// Iterations done, all stages.
     #[wasm_bindgen(getter)]
     pub fn iteration(&self) -> u32 {
         self.inner.iteration()
+    }
+
+    /// The long side of each stage, smallest first.
+    #[wasm_bindgen(getter)]
+    pub fn sides(&self) -> Vec<u32> {
+        self.inner.sides().to_vec()
+    }
+
+    /// Why the size differs from the one asked for, if it does.
+    #[wasm_bindgen(getter)]
+    pub fn notice(&self) -> Option<String> {
+        self.notice.clone()
     }
 }

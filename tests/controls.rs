@@ -234,6 +234,7 @@ fn multiscale_steps_through_the_ladder_and_continues_each_stage_from_the_last() 
         2,
         distilled(),
         impasto::device::cpu(),
+        None,
     )
     .unwrap();
     assert_eq!(run.total_iterations(), 4);
@@ -251,7 +252,7 @@ fn multiscale_steps_through_the_ladder_and_continues_each_stage_from_the_last() 
     assert_eq!((img.width, img.height), (48, 32));
     // Sizes must increase, and every stage is checked before any work.
     let bad = |sides: Vec<u32>| {
-        MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, sides, 2, distilled(), impasto::device::cpu())
+        MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, sides, 2, distilled(), impasto::device::cpu(), None)
             .err()
             .map(|e| e.to_string())
     };

@@ -2,14 +2,13 @@
 // No optimization runs here.
 
 const $ = (id) => document.getElementById(id);
-const SETTINGS_KEY = 'impasto.settings.v1';
 // The distilled VGG ships with the app (docs/distilled-vgg.md); the teacher is the full-quality
 // option, 20 MB, fetched on first use.
 const MODELS = {
   distilled: { url: 'models/vgg16-distilled.bpk', label: 'Distilled VGG (fast)' },
   teacher: { url: 'models/vgg16-teacher.bpk', label: 'VGG16 full quality' },
 };
-const FIELDS = ['preset', 'blend', 'size', 'iterations', 'strength', 'colors', 'style-scale', 'tv', 'init', 'model', 'optimizer', 'seed', 'device'];
+const FIELDS = ['preset', 'blend', 'size', 'scale-mode', 'iterations', 'strength', 'colors', 'style-scale', 'tv', 'init', 'model', 'optimizer', 'seed', 'device'];
 
 const state = {
   files: { content: null, style: null, style2: null },
@@ -28,22 +27,107 @@ const state = {
   frames: [], // WebP snapshots of the result for the timelapse, about 100 per run
   recording: false,
   hasResult: false,
+  iterationOffset: 0, // iterations done before a resumed run began
+  resumable: null, // {iteration, total} of a run the engine lost
+  pendingResume: false,
 };
 
-// ---------- settings ----------
+// ---------- kept across reloads: the settings and the last result, in IndexedDB ----------
 
-function loadSettings() {
-  try {
-    const saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) || '{}');
-    for (const f of FIELDS) if (saved[f] !== undefined && $(f)) $(f).value = saved[f];
-  } catch { /* a corrupt entry: keep the defaults */ }
+const DB_NAME = 'impasto';
+const STORE = 'kept';
+let dbPromise = null;
+
+/** The database, or null where IndexedDB is unavailable (private mode, blocked storage). */
+function db() {
+  if (!dbPromise) {
+    dbPromise = new Promise((resolve) => {
+      try {
+        const open = indexedDB.open(DB_NAME, 1);
+        open.onupgradeneeded = () => open.result.createObjectStore(STORE);
+        open.onsuccess = () => resolve(open.result);
+        open.onerror = () => resolve(null);
+        open.onblocked = () => resolve(null);
+      } catch { resolve(null); }
+    });
+  }
+  return dbPromise;
+}
+
+async function keep(key, value) {
+  const d = await db();
+  if (!d) return;
+  await new Promise((resolve) => {
+    try {
+      const tx = d.transaction(STORE, 'readwrite');
+      tx.objectStore(STORE).put(value, key);
+      tx.oncomplete = resolve;
+      tx.onerror = resolve;
+      tx.onabort = resolve;
+    } catch { resolve(); }
+  });
+}
+
+async function kept(key) {
+  const d = await db();
+  if (!d) return undefined;
+  return new Promise((resolve) => {
+    try {
+      const req = d.transaction(STORE, 'readonly').objectStore(STORE).get(key);
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => resolve(undefined);
+    } catch { resolve(undefined); }
+  });
+}
+
+async function loadSettings() {
+  const saved = (await kept('settings')) || {};
+  for (const f of FIELDS) if (typeof saved[f] === 'string' && $(f)) $(f).value = saved[f];
   showStrength();
 }
 
 function saveSettings() {
   const s = {};
   for (const f of FIELDS) s[f] = $(f).value;
-  try { localStorage.setItem(SETTINGS_KEY, JSON.stringify(s)); } catch { /* private mode */ }
+  keep('settings', s);
+}
+
+// The result is kept when a run pauses, stops or ends, and every few seconds while it runs, so a
+// reload (or a crash of the tab) offers it again.
+const KEEP_EVERY_MS = 5000;
+let lastKept = 0;
+let keeping = false;
+
+function keepResult(force) {
+  const now = performance.now();
+  if (!state.hasResult || keeping || (!force && now - lastKept < KEEP_EVERY_MS)) return;
+  keeping = true;
+  lastKept = now;
+  const iteration = state.iteration;
+  $('result').toBlob(async (png) => {
+    if (png) await keep('result', { png, iteration, savedAt: Date.now() });
+    keeping = false;
+  }, 'image/png');
+}
+
+async function restoreResult() {
+  const r = await kept('result');
+  if (!r || !(r.png instanceof Blob) || state.hasResult) return;
+  try {
+    const bitmap = await createImageBitmap(r.png);
+    if (state.hasResult) return; // a run drew meanwhile
+    const canvas = $('result');
+    canvas.width = bitmap.width;
+    canvas.height = bitmap.height;
+    canvas.getContext('2d').drawImage(bitmap, 0, 0);
+    bitmap.close();
+    state.hasResult = true;
+    state.iteration = r.iteration;
+    const when = new Date(r.savedAt).toLocaleString();
+    $('notice').textContent = `Your last result (iteration ${r.iteration}, ${when}) is restored; Download saves it.`;
+    $('notice').hidden = false;
+    updateButtons();
+  } catch { /* an unreadable entry: nothing to offer */ }
 }
 
 // Style strength is one slider over α/β (Joshi et al. 2017, "Bringing Impressionism to Life with
@@ -95,6 +179,8 @@ function readOptions() {
     options: {
       size, ...strengthWeights(), tvWeight: tv, init: $('init').value, optimizer: $('optimizer').value, seed,
       originalColors: $('colors').value === 'photo', styleScale, noiseRatio: noiseRatio(),
+      coarseToFine: $('scale-mode').value === 'ladder', largest: $('scale-mode').value === 'largest',
+      stageIterations: iterations,
     },
   };
 }
@@ -213,21 +299,42 @@ function startWorker() {
   state.loadedModel = null;
   worker.onmessage = (e) => onWorkerMessage(e.data);
   worker.onerror = (e) => onCrash(e.message || 'the worker failed to load');
-  worker.postMessage({ type: 'init', useGpu: $('device').value === 'gpu' });
+  worker.postMessage({ type: 'init', useGpu: $('device').value === 'gpu', faults: location.hash.includes('faults') });
   setStatus('Starting the engine…');
 }
 
-function onCrash(message) {
+/**
+ * The engine is gone: its wasm instance aborted (`crash`) or its GPU device was lost (`lost`).
+ * The worker is replaced by a fresh one; a run that was going can be resumed from the last image
+ * shown, with the iterations it had left.
+ */
+function onCrash(message, lost = false) {
+  keepResult(true);
+  showError('');
+  const left = state.total - state.iteration;
+  state.resumable = state.running && state.hasResult && left > 0
+    ? { iteration: state.iteration, total: state.total } : null;
+  $('crash-title').textContent = lost ? 'The GPU stopped working.' : 'The painting engine crashed.';
   $('crash-message').textContent = message ? `(${message})` : '';
+  $('crash-resume').hidden = !state.resumable;
   $('crash').hidden = false;
   state.running = false;
   state.paused = false;
   state.worker?.terminate();
+  if (state.resumable) setStatus(`Interrupted at iteration ${state.iteration}; press Resume to go on from there.`);
   startWorker();
+}
+
+function resumeAfterCrash() {
+  $('crash').hidden = true;
+  if (state.resumable) start(true);
 }
 
 function onWorkerMessage(msg) {
   if (msg.runId !== undefined && msg.runId !== state.runId) return; // a stale run
+  // A resumed run counts on from where the interrupted one was.
+  if (msg.iteration !== undefined) msg.iteration += state.iterationOffset;
+  if (msg.record) msg.record.iteration += state.iterationOffset;
   switch (msg.type) {
     case 'ready':
       state.ready = true;
@@ -235,33 +342,49 @@ function onWorkerMessage(msg) {
       $('engine').textContent = msg.backend === 'wgpu'
         ? 'Running on your GPU (WebGPU).'
         : `Running on the CPU: ${msg.fallbackReason}. This is much slower; try a small size.`;
-      setStatus(state.hasResult ? 'Ready. Your last result is kept.' : 'Ready: add a content and a style image, then press Start.');
+      if (state.resumable) setStatus(`Ready: press Resume to go on from iteration ${state.resumable.iteration}.`);
+      else setStatus(state.hasResult ? 'Ready. Your last result is kept.' : 'Ready: add a content and a style image, then press Start.');
       updateButtons();
+      if (state.pendingResume) { state.pendingResume = false; start(true); }
       break;
-    case 'started':
-      setStatus(`Painting at ${msg.width}×${msg.height}…`);
+    case 'started': {
+      state.total = msg.total + state.iterationOffset;
+      state.sides = msg.sides;
+      $('progress').dataset.sides = msg.sides.join(',');
+      state.stageStart = null;
+      state.lastElapsedMs = 0;
+      const ladder = msg.sides.length > 1 ? ` (coarse to fine: ${msg.sides.join(' → ')} px)` : '';
+      setStatus(`Painting at ${msg.width}×${msg.height}${ladder}…`);
+      $('notice').textContent = msg.notice ? sentence(msg.notice) : '';
+      $('notice').hidden = !msg.notice;
       break;
+    }
     case 'step':
       draw(msg);
       progress(msg.record);
       snapshot(msg.record.iteration);
+      keepResult(false);
       break;
     case 'paused':
+      keepResult(true);
       setStatus(`Paused at iteration ${msg.iteration}.`);
       break;
     case 'done':
+      keepResult(true);
       state.running = false;
       state.paused = false;
       setStatus(`Done: ${msg.iteration} iterations.`);
       updateButtons();
       break;
     case 'stopped':
+      keepResult(true);
       state.running = false;
       state.paused = false;
       setStatus(`Stopped at iteration ${msg.iteration}.`);
       updateButtons();
       break;
     case 'error':
+      keepResult(true);
       state.running = false;
       state.paused = false;
       showError(sentence(msg.message));
@@ -270,6 +393,9 @@ function onWorkerMessage(msg) {
       break;
     case 'crash':
       onCrash(msg.message);
+      break;
+    case 'lost':
+      onCrash(sentence(msg.message), true);
       break;
     default:
       break;
@@ -303,10 +429,23 @@ function progress(record) {
   bar.setAttribute('aria-valuenow', String(record.iteration));
   bar.setAttribute('aria-valuemax', String(state.total));
   $('progress-fill').style.width = `${Math.min(100, (100 * record.iteration) / state.total)}%`;
-  const rate = record.iteration / Math.max(record.elapsedMs / 1000, 1e-9);
-  const left = Math.max(0, state.total - record.iteration) / rate;
+  // The rate of this stage; a later stage costs about its share of pixels more per iteration.
+  if (!state.stageStart || state.stageStart.stage !== record.stage) {
+    state.stageStart = { stage: record.stage, elapsedMs: state.lastElapsedMs || 0 };
+  }
+  state.lastElapsedMs = record.elapsedMs;
+  const stageSeconds = Math.max((record.elapsedMs - state.stageStart.elapsedMs) / 1000, 1e-9);
+  const rate = record.stageIteration / stageSeconds;
+  const perStage = state.total / record.stages;
+  let left = Math.max(0, perStage - record.stageIteration) / rate;
+  for (let k = record.stage; k < record.stages; k++) {
+    const growth = (state.sides[k] / state.sides[record.stage - 1]) ** 2;
+    left += (perStage * growth) / rate;
+  }
+  if (record.iteration >= state.total) left = Math.max(0, state.total - record.iteration) / rate;
   bar.setAttribute('aria-valuetext', `${record.iteration} of ${state.total}`);
-  setStatus(`Iteration ${record.iteration} / ${state.total} · ${rate.toFixed(2)} it/s · ${formatTime(left)} left`);
+  const scale = record.stages > 1 ? `Scale ${record.stage}/${record.stages}, ${record.width}×${record.height} · ` : '';
+  setStatus(`${scale}Iteration ${record.iteration} / ${state.total} · ${rate.toFixed(2)} it/s · ${formatTime(left)} left`);
   $('loss-total').textContent = fmt(record.total);
   $('loss-content').textContent = fmt(record.content);
   $('loss-style').textContent = fmt(record.style);
@@ -399,19 +538,35 @@ function formatTime(seconds) {
 
 // ---------- buttons ----------
 
-async function start() {
+/** Start a run with the page's settings, or (`resume`) go on from the image shown after the
+ * engine was lost, with the iterations the interrupted run had left. */
+async function start(resume = false) {
   showError('');
+  if (resume && !state.ready) { state.pendingResume = true; setStatus('Restarting the engine…'); return; }
   let settings;
   try { settings = readOptions(); } catch (err) { showError(err.message); return; }
   saveSettings();
+  let from = null;
+  if (resume) {
+    const r = state.resumable;
+    state.resumable = null;
+    if (!r) return;
+    const canvas = $('result');
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    from = { rgba: data.buffer, width: canvas.width, height: canvas.height };
+    state.iterationOffset = r.iteration;
+    settings.iterations = r.total - r.iteration;
+  } else {
+    state.iterationOffset = 0;
+    state.history = [];
+    state.frames = [];
+  }
   const modelName = $('model').value;
   state.runId += 1;
   const runId = state.runId;
   state.running = true;
   state.paused = false;
-  state.total = settings.iterations;
-  state.history = [];
-  state.frames = [];
+  state.total = settings.iterations + state.iterationOffset;
   drawChart();
   state.firstStepAt = 0;
   updateButtons();
@@ -429,11 +584,11 @@ async function start() {
       state.loadedModel = modelName;
     }
     if (runId !== state.runId) return;
-    setStatus('Preparing…');
+    setStatus(resume ? `Resuming from iteration ${state.iterationOffset}…` : 'Preparing…');
     state.worker.postMessage({
       type: 'start', runId, weights, weightsKey: modelName, content, styles, styleWeights,
-      options: settings.options, iterations: settings.iterations,
-    }, [content, ...styles, ...(weights ? [weights] : [])]);
+      options: settings.options, iterations: settings.iterations, resume: from,
+    }, [content, ...styles, ...(weights ? [weights] : []), ...(from ? [from.rgba] : [])]);
   } catch (err) {
     state.running = false;
     showError(err.message || String(err));
@@ -531,7 +686,7 @@ function download() {
 // ---------- service worker ----------
 
 function registerServiceWorker() {
-  if (!('serviceWorker' in navigator) || location.hash === '#dev') return;
+  if (!('serviceWorker' in navigator) || location.hash.startsWith('#dev')) return;
   let reloading = false;
   navigator.serviceWorker.addEventListener('controllerchange', () => {
     if (state.updateAccepted && !reloading) { reloading = true; location.reload(); }
@@ -556,7 +711,7 @@ function registerServiceWorker() {
 
 // ---------- boot ----------
 
-loadSettings();
+loadSettings().then(restoreResult);
 wireInputs();
 for (const f of FIELDS) $(f).addEventListener('change', saveSettings);
 $('strength').addEventListener('input', showStrength);
@@ -565,11 +720,14 @@ $('preset').addEventListener('change', applyPreset);
 // Changing what a preset sets makes the settings custom.
 for (const f of PRESET_FIELDS) $(f).addEventListener('input', () => { $('preset').value = 'custom'; saveSettings(); });
 $('device').addEventListener('change', () => { state.worker?.terminate(); state.running = false; startWorker(); });
-$('start').addEventListener('click', start);
+$('start').addEventListener('click', () => start());
 $('pause').addEventListener('click', pause);
 $('stop').addEventListener('click', stop);
 $('download').addEventListener('click', download);
 $('timelapse').addEventListener('click', timelapse);
 $('crash-dismiss').addEventListener('click', () => { $('crash').hidden = true; });
+$('crash-resume').addEventListener('click', resumeAfterCrash);
+// The fault test (#dev-faults) destroys the GPU device as a driver reset would.
+if (location.hash.includes('faults')) window.impastoFaults = { loseDevice: () => state.worker.postMessage({ type: 'lose-device' }) };
 startWorker();
 registerServiceWorker();

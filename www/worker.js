@@ -2,16 +2,22 @@
 // the reason), steps the optimization one iteration at a time and posts every iteration's record
 // and image to the page. The page never runs the optimization.
 //
-// Messages in:  {type: 'init', useGpu}
+// Messages in:  {type: 'init', useGpu, faults}: faults enables 'lose-device' (tests only)
 //               {type: 'start', runId, weights: ArrayBuffer|null, weightsKey, content, styles,
 //                styleWeights, options, iterations}: styles one ArrayBuffer per painting, blended
+//                resume: {rgba: ArrayBuffer, width, height} to continue from a kept image
 //               {type: 'pause'} {type: 'resume', iterations} {type: 'stop'}
+//               {type: 'lose-device'}: destroy the GPU device, as a driver reset would (tests)
 // Messages out: {type: 'ready', backend, fallbackReason}
-//               {type: 'started', runId, width, height}
+//               {type: 'started', runId, width, height, sides, total, notice}: sides the long
+//                side of each stage (one unless coarse to fine), total the iterations of all of
+//                them, notice why the size differs from the one asked for (or null)
 //               {type: 'step', runId, record, rgba: ArrayBuffer, width, height}
 //               {type: 'paused'|'done'|'stopped', runId, iteration}
 //               {type: 'error', runId, message}  (a bad input or setting: the page shows it)
 //               {type: 'crash', message}         (the wasm instance aborted: the page restarts us)
+//               {type: 'lost', message}          (the GPU device was lost: the page restarts us and
+//                                                 offers to resume from the last image)
 
 import init, { Engine } from '../pkg/impasto.js';
 
@@ -21,6 +27,24 @@ let loadedKey = null;
 // cannot be read while a step() is in flight (wasm-bindgen borrows it for the whole call).
 let run = null;
 let crashed = false;
+let faults = false;
+
+// Every GPU device burn opens here, watched for loss (a driver reset, a sleeping laptop's GPU,
+// or `device.destroy()` from the fault test): a lost device cannot be used again, so the worker
+// reports it once and the page starts a fresh one.
+const devices = [];
+if (self.GPUAdapter) {
+  const requestDevice = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function watched(...args) {
+    const device = await requestDevice.apply(this, args);
+    devices.push(device);
+    device.lost.then((info) => {
+      crashed = true; // nothing more runs on this instance
+      end({ type: 'lost', message: info.message || `the GPU device was lost (${info.reason})` });
+    });
+    return device;
+  };
+}
 
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 
@@ -28,9 +52,19 @@ const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 // synchronously inside step().
 const yieldToEvents = () => new Promise((resolve) => setTimeout(resolve, 0));
 
+// The instance's end is reported once: a lost device often makes a step abort too, and the
+// loss is the cause worth telling, so an abort waits a moment for the device's verdict.
+let ended = false;
+function end(msg) {
+  if (ended) return;
+  ended = true;
+  post(msg);
+}
+
 function crash(err) {
   crashed = true;
-  post({ type: 'crash', message: String(err && err.message ? err.message : err) });
+  const message = String(err && err.message ? err.message : err);
+  setTimeout(() => end({ type: 'crash', message }), 250);
 }
 
 function isAbort(err) {
@@ -56,12 +90,30 @@ async function loop(current) {
       post({ type: 'done', runId: current.id, iteration: current.iteration });
     }
   } catch (err) {
+    // A step that fails because the device was lost: let the device's verdict arrive first, so
+    // the loss is what gets reported (once, by its watcher).
+    if (!isAbort(err) && devices.length) await new Promise((resolve) => setTimeout(resolve, 250));
+    if (crashed) return;
     if (isAbort(err)) return crash(err);
     post({ type: 'error', runId: current.id, message: String(err && err.message ? err.message : err) });
   } finally {
     current.looping = false;
     if (run !== current) free(current);
   }
+}
+
+// What the GPU holds, for the engine's choice of the largest size. burn asks WebGPU for the
+// adapter's own limits, so the adapter's are the device's. WebGPU does not say how much memory a
+// GPU has: a run may take half of what `navigator.deviceMemory` reports (Chrome caps that at 8 GB;
+// 4 GB assumed where it is missing).
+async function tellBudget() {
+  try {
+    const adapter = await navigator.gpu.requestAdapter();
+    if (!adapter) return;
+    const maxBuffer = Math.min(adapter.limits.maxStorageBufferBindingSize, adapter.limits.maxBufferSize);
+    const memory = (navigator.deviceMemory || 4) * 2 ** 30 / 2;
+    engine.setBudget(maxBuffer, memory);
+  } catch { /* keep WebGPU's default limits */ }
 }
 
 function free(r) {
@@ -77,8 +129,10 @@ self.onmessage = async (event) => {
   try {
     switch (msg.type) {
       case 'init': {
+        faults = Boolean(msg.faults);
         await init();
         engine = await Engine.create(Boolean(msg.useGpu));
+        if (engine.backend === 'wgpu') await tellBudget();
         post({ type: 'ready', backend: engine.backend, fallbackReason: engine.fallbackReason ?? null });
         break;
       }
@@ -91,11 +145,20 @@ self.onmessage = async (event) => {
             engine.loadModel(new Uint8Array(msg.weights));
             loadedKey = msg.weightsKey;
           }
-          const stylizer = msg.styles.length === 1
-            ? engine.stylizer(new Uint8Array(msg.content), new Uint8Array(msg.styles[0]), msg.options)
-            : engine.stylizerBlend(new Uint8Array(msg.content), msg.styles.map((b) => new Uint8Array(b)), new Float32Array(msg.styleWeights), msg.options);
-          run = { id: msg.runId, stylizer, target: msg.iterations, paused: false, looping: true, iteration: 0 };
-          post({ type: 'started', runId: msg.runId, width: stylizer.width, height: stylizer.height });
+          const content = new Uint8Array(msg.content);
+          const styles = msg.styles.map((b) => new Uint8Array(b));
+          const weights = new Float32Array(msg.styleWeights);
+          const stylizer = msg.resume
+            ? engine.stylizerResume(content, styles, weights, msg.options, new Uint8Array(msg.resume.rgba), msg.resume.width, msg.resume.height)
+            : engine.stylizerBlend(content, styles, weights, msg.options);
+          const sides = Array.from(stylizer.sides);
+          // Coarse to fine: the page's iterations are per stage.
+          const total = msg.iterations * sides.length;
+          run = { id: msg.runId, stylizer, target: total, paused: false, looping: true, iteration: 0 };
+          post({
+            type: 'started', runId: msg.runId, width: stylizer.width, height: stylizer.height, sides, total,
+            notice: stylizer.notice ?? null,
+          });
           loop(run);
         } catch (err) {
           if (isAbort(err)) return crash(err);
@@ -126,6 +189,9 @@ self.onmessage = async (event) => {
         }
         break;
       }
+      case 'lose-device':
+        if (faults) for (const d of devices) d.destroy();
+        break;
       default:
         break;
     }

@@ -83,7 +83,7 @@ async function waitIteration(page, n) {
 
 async function canvasDigest(page) {
   return page.evaluate(() => {
-    const c = document.querySelector('canvas');
+    const c = document.getElementById('result');
     const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
     let h = 0;
     for (let i = 0; i < d.length; i++) h = (h * 31 + d[i]) >>> 0;
@@ -145,13 +145,31 @@ test('a run on WebGPU: progress, live result, pause, download, offline second vi
   await page.getByRole('button', { name: 'Stop' }).click();
   await page.getByText(/^Stopped at iteration/).waitFor({ timeout: STEP_TIMEOUT });
 
-  // Second visit with the network off: the service worker serves the app, the wasm and the model.
+  // Second visit with the network off: the service worker serves the app, the wasm and the model,
+  // and the last result and the settings come back from IndexedDB.
   log('stopped');
+  const stoppedAt = await iteration(page);
+  const lastResult = await canvasDigest(page);
+  await page.getByLabel('Seed').fill('7');
+  await page.getByLabel('Seed').dispatchEvent('change');
+  await page.waitForFunction((n) => new Promise((resolve) => {
+    const open = indexedDB.open('impasto');
+    open.onsuccess = () => {
+      const req = open.result.transaction('kept').objectStore('kept').get('result');
+      req.onsuccess = () => resolve(req.result?.iteration === n);
+      req.onerror = () => resolve(false);
+    };
+    open.onerror = () => resolve(false);
+  }), stoppedAt, { timeout: 30_000 });
   await page.evaluate(() => navigator.serviceWorker.ready);
   await context.setOffline(true);
   await page.reload();
   await ready(page);
   log('offline page ready');
+  await page.locator('#notice').filter({ hasText: `Your last result (iteration ${stoppedAt},` }).waitFor({ timeout: 30_000 });
+  assert.equal(await canvasDigest(page), lastResult, 'the restored result is the one shown before the reload');
+  assert.equal(await page.getByRole('button', { name: 'Download' }).isEnabled(), true);
+  assert.equal(await page.getByLabel('Seed').inputValue(), '7', 'the settings survive a reload');
   await configure(page, { size: 32, iterations: 3 });
   await page.getByRole('button', { name: 'Start' }).click();
   await page.getByText(/^Done: 3 iterations/).waitFor({ timeout: STEP_TIMEOUT });
@@ -208,12 +226,62 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
   const bytes = readFileSync(await video.path());
   assert.ok(bytes.length > 500, `${bytes.length} bytes`);
   assert.deepEqual([...bytes.subarray(0, 4)], [0x1a, 0x45, 0xdf, 0xa3], 'an EBML (WebM) header');
+  // Coarse to fine: stages under 128 px are skipped, so 256 px runs at 128 then 256.
+  await page.getByLabel('Brush strokes (style scale)').fill('1');
+  await page.getByLabel('High resolution').selectOption('ladder');
+  await page.getByLabel('Size').fill('256');
+  await page.getByLabel('Iterations').fill('1');
+  await page.getByRole('button', { name: 'Start' }).click();
+  await page.getByText(/^Done: 2 iterations/).waitFor({ timeout: STEP_TIMEOUT });
+  assert.equal(await page.getByRole('progressbar').getAttribute('aria-valuemax'), '2');
+  assert.deepEqual(await page.locator('#result').evaluate((c) => [c.width, c.height]), [256, 192]);
+  // The largest size this engine holds: chosen by the core from its budget, said on the page.
+  await page.getByLabel('High resolution').selectOption('largest');
+  await page.getByRole('button', { name: 'Start' }).click();
+  const notice = page.locator('#notice');
+  await notice.waitFor({ state: 'visible', timeout: 60_000 });
+  const [, largest] = (await notice.textContent()).match(/^(\d+) px is the largest size this device holds for this photo\.$/) || [];
+  assert.ok(Number(largest) >= 512, await notice.textContent());
+  const sides = (await page.getByRole('progressbar').getAttribute('data-sides')).split(',').map(Number);
+  assert.equal(sides.length, 3, String(sides));
+  assert.equal(sides[2], Number(largest));
+  log(`largest size on the CPU engine: ${largest} px`);
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await page.getByText(/^Stopped at iteration/).waitFor({ timeout: STEP_TIMEOUT });
+  await page.getByLabel('High resolution').selectOption('single');
   // An impossible style scale is refused in one sentence before anything runs.
   await page.getByLabel('Brush strokes (style scale)').fill('9');
   await page.getByRole('button', { name: 'Start' }).click();
   const error = page.getByRole('alert').filter({ hasText: 'style scale' });
   await error.waitFor({ timeout: 30_000 });
   assert.equal(await error.textContent(), 'The brush-stroke scale (style scale) must be between 0.1 and 4.');
+  await browser.close();
+});
+
+test('a lost GPU device: the page says so, keeps the image, and resumes from it on a fresh device', async () => {
+  const browser = await launch(['--enable-unsafe-webgpu']);
+  const page = await browser.newPage();
+  await page.goto(origin + '/#dev-faults');
+  await ready(page);
+  await configure(page, { size: 32, iterations: 40 });
+  await page.getByRole('button', { name: 'Start' }).click();
+  await waitIteration(page, 3);
+  await page.evaluate(() => window.impastoFaults.loseDevice());
+  const banner = page.getByRole('alert').filter({ hasText: 'The GPU stopped working.' });
+  await banner.waitFor({ timeout: 60_000 });
+  const lostAt = await iteration(page);
+  const kept = await canvasDigest(page);
+  log(`device lost at iteration ${lostAt}`);
+  assert.ok(lostAt >= 3);
+  assert.equal(await page.getByRole('button', { name: 'Download' }).isEnabled(), true, 'the last image can be saved');
+  await page.getByText(`Ready: press Resume to go on from iteration ${lostAt}.`).waitFor({ timeout: 120_000 });
+  assert.equal(await canvasDigest(page), kept, 'the last image stays on screen');
+  await banner.getByRole('button', { name: 'Resume' }).click();
+  await waitIteration(page, lostAt + 2);
+  assert.match(await page.locator('#status').textContent(), /Iteration \d+ \/ 40/);
+  assert.match(await page.locator('#engine').textContent(), /GPU \(WebGPU\)/, 'on a fresh WebGPU device');
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await page.getByText(/^Stopped at iteration/).waitFor({ timeout: STEP_TIMEOUT });
   await browser.close();
 });
 
