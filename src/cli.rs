@@ -366,7 +366,7 @@ pub fn main() -> std::process::ExitCode {
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("impasto: {e}");
+            eprintln!("impasto: {}", crate::error::one_line(&e.to_string()));
             std::process::ExitCode::FAILURE
         }
     }

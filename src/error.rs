@@ -95,3 +95,16 @@ impl Error {
         Error::Io { path: path.as_ref().display().to_string(), reason: err.to_string() }
     }
 }
+
+/// A message on one line (some from decoders and drivers span several), without a final period
+/// (the sentence around it adds its own).
+pub fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ").trim_end_matches('.').to_string()
+}
+
+/// The first line of a backend error's report: burn's device errors go on with "Caused by:" and
+/// backtrace sections that tell a user nothing more.
+pub fn first_line(report: &str) -> String {
+    one_line(report.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("unknown error"))
+}
+

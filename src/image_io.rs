@@ -9,7 +9,7 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageReader, imageops::FilterType};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, one_line};
 
 /// The smallest side a working image may have: VGG pools four times before conv5_1, so a side of
 /// 16 pixels leaves conv5_1 one pixel.
@@ -256,12 +256,6 @@ fn from_dynamic(img: &DynamicImage) -> Image {
         }
     }
     Image { width, height, pixels }
-}
-
-/// A decoder's message on one line (some end in or contain newlines), without a final period
-/// (the sentence around it adds its own).
-fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ").trim_end_matches('.').to_string()
 }
 
 /// What a file that is not one of our image formats looks like, for the error message.

@@ -233,6 +233,11 @@ pub const BYTES_PER_ACTIVATION: u64 = 12;
 /// The part of [`memory_estimate`] that does not grow with the image.
 const FIXED_BYTES: u64 = 64 << 20;
 
+/// The largest working area offered, whatever the device: 2048×2048. Measured on an NVIDIA H200
+/// (burn 0.22 wgpu on Vulkan, 140 GB): 2048×1536 runs; at 4096×3072 a step fails inside burn's
+/// kernels ("an error happened during execution") although memory and buffer limits allow it.
+pub const MAX_PIXELS: u64 = 2048 * 2048;
+
 /// What a device can hold: its largest buffer and the memory a run may use.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DeviceBudget {
@@ -244,10 +249,11 @@ pub struct DeviceBudget {
 }
 
 impl DeviceBudget {
-    /// Whether a run of `model` at `width`×`height` fits: its largest activation in one buffer
-    /// and its [`memory_estimate`] within the memory.
+    /// Whether a run of `model` at `width`×`height` fits: at most [`MAX_PIXELS`], its largest
+    /// activation in one buffer and its [`memory_estimate`] within the memory.
     pub fn fits(&self, model: &Vgg, width: u32, height: u32) -> bool {
-        model.largest_activation_floats(width as usize, height as usize) * 4 <= self.max_buffer_bytes
+        u64::from(width) * u64::from(height) <= MAX_PIXELS
+            && model.largest_activation_floats(width as usize, height as usize) * 4 <= self.max_buffer_bytes
             && memory_estimate(model, width, height) <= self.memory_bytes
     }
 

@@ -391,7 +391,10 @@ fn check_finite(values: &[f32]) -> Result<()> {
 
 /// Read a tensor back to the host as `f32`, asynchronously.
 pub async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    let data = t.into_data_async().await.map_err(|e| Error::Device(format!("readback failed: {e:?}")))?;
+    let data = t
+        .into_data_async()
+        .await
+        .map_err(|e| Error::Device(format!("readback failed: {}", crate::error::first_line(&format!("{e:?}")))))?;
     data.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Device(format!("readback: {e:?}")))
 }
 
