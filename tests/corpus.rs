@@ -31,6 +31,50 @@ fn jpeg(img: &image::DynamicImage) -> Vec<u8> {
     out
 }
 
+/// A CMYK JPEG (what print workflows export), built from a grayscale baseline JPEG of `gray`: the
+/// same frame declared with four components (C, M, Y, K, Adobe APP14 marker, no colour transform)
+/// and four non-interleaved scans, each the grayscale scan's entropy-coded data (a one-component
+/// scan of a 1×1-sampled component is coded exactly like a grayscale image). So C = M = Y = K =
+/// the gray level. No encoder the project depends on writes CMYK.
+fn cmyk_jpeg(gray: &image::GrayImage) -> Vec<u8> {
+    let src = jpeg(&image::DynamicImage::ImageLuma8(gray.clone()));
+    // Walk the marker segments up to the scan, then take the scan data up to EOI.
+    let (mut pos, mut dqt, mut dht, mut sof) = (2, Vec::new(), Vec::new(), Vec::new());
+    let scan_data = loop {
+        assert_eq!(src[pos], 0xFF);
+        let marker = src[pos + 1];
+        let len = u16::from_be_bytes([src[pos + 2], src[pos + 3]]) as usize;
+        let segment = &src[pos..pos + 2 + len];
+        match marker {
+            0xDB => dqt.extend_from_slice(segment),
+            0xC4 => dht.extend_from_slice(segment),
+            0xC0 => sof = segment.to_vec(),
+            0xDA => break src[pos + 2 + len..src.len() - 2].to_vec(),
+            _ => {}
+        }
+        pos += 2 + len;
+    };
+    assert_eq!(sof[9], 1, "a one-component frame");
+    let (precision_and_size, table) = (&sof[4..9], sof[12]);
+    let mut out = vec![0xFF, 0xD8];
+    // Adobe APP14: version 100, flags 0, 0, transform 0 (CMYK stored as is).
+    out.extend_from_slice(&[0xFF, 0xEE, 0x00, 0x0E, b'A', b'd', b'o', b'b', b'e', 0x00, 0x64, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&dqt);
+    out.extend_from_slice(&[0xFF, 0xC0, 0x00, 8 + 3 * 4]);
+    out.extend_from_slice(precision_and_size);
+    out.push(4);
+    for id in 1..=4u8 {
+        out.extend_from_slice(&[id, 0x11, table]);
+    }
+    out.extend_from_slice(&dht);
+    for id in 1..=4u8 {
+        out.extend_from_slice(&[0xFF, 0xDA, 0x00, 8, 1, id, 0x00, 0x00, 0x3F, 0x00]);
+        out.extend_from_slice(&scan_data);
+    }
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    out
+}
+
 /// A 32×16 picture whose corners differ, so orientation shows.
 fn landscape() -> RgbImage {
     RgbImage::from_fn(32, 16, |x, y| Rgb([(x * 8) as u8, (y * 16) as u8, if x < 4 && y < 4 { 255 } else { 0 }]))
@@ -118,6 +162,7 @@ fn corpus() -> Vec<(String, Vec<u8>, Expect)> {
     ];
     c.push(("truncated.jpg".into(), good_jpeg[..good_jpeg.len() * 2 / 3].to_vec(), Expect::Refused("could not be decoded")));
     c.push(("palette.png".into(), palette_png(), Expect::Ok(64, 32)));
+    c.push(("cmyk.jpg".into(), cmyk_jpeg(&image::GrayImage::from_fn(48, 32, |x, _| image::Luma([x as u8 * 5]))), Expect::Ok(64, 43)));
     // Animated GIF: the first frame is used.
     let mut gif = Vec::new();
     {
@@ -208,6 +253,23 @@ fn every_corpus_file_is_handled_or_refused_in_one_sentence() {
             (Expect::Refused(needle), Ok(img)) => panic!("{name} should be refused ({needle}), got {}x{}", img.width, img.height),
         }
     }
+}
+
+#[test]
+fn a_cmyk_jpeg_decodes_to_the_colours_its_inks_make() {
+    // C = M = Y = K at every pixel: equal inks make a neutral gray, so R = G = B, and the ramp
+    // along x must survive the conversion (lighter or darker, depending on the Adobe convention).
+    let img = image_io::decode(&cmyk_jpeg(&image::GrayImage::from_fn(48, 32, |x, _| image::Luma([x as u8 * 5]))), "c", Limits::default())
+        .unwrap()
+        .to_image();
+    let n = (img.width * img.height) as usize;
+    let px = |i: usize| [img.pixels[i], img.pixels[n + i], img.pixels[2 * n + i]];
+    for i in 0..n {
+        let [r, g, b] = px(i);
+        assert!((r - g).abs() <= 2.0 && (g - b).abs() <= 2.0, "pixel {i}: {r} {g} {b}");
+    }
+    let (left, right) = (px(0)[0], px(img.width as usize - 1)[0]);
+    assert!((left - right).abs() > 100.0, "the ramp: {left} … {right}");
 }
 
 #[test]
