@@ -332,6 +332,9 @@ function resumeAfterCrash() {
 
 function onWorkerMessage(msg) {
   if (msg.runId !== undefined && msg.runId !== state.runId) return; // a stale run
+  // The engine's memory, for diagnostics (and the memory test): a data attribute, not shown.
+  if (msg.wasmBytes) $('engine').dataset.wasmBytes = String(msg.wasmBytes);
+  if (msg.gpuBytes !== undefined) $('engine').dataset.gpuBytes = String(msg.gpuBytes);
   // A resumed run counts on from where the interrupted one was.
   if (msg.iteration !== undefined) msg.iteration += state.iterationOffset;
   if (msg.record) msg.record.iteration += state.iterationOffset;

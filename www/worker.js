@@ -13,7 +13,9 @@
 //                side of each stage (one unless coarse to fine), total the iterations of all of
 //                them, notice why the size differs from the one asked for (or null)
 //               {type: 'step', runId, record, rgba: ArrayBuffer, width, height}
-//               {type: 'paused'|'done'|'stopped', runId, iteration}
+//               {type: 'paused'|'done'|'stopped', runId, iteration, wasmBytes, gpuBytes}: the
+//                engine's memory: wasm linear memory (it never shrinks: a leak shows as growth)
+//                and the bytes of live WebGPU buffers
 //               {type: 'error', runId, message}  (a bad input or setting: the page shows it)
 //               {type: 'crash', message}         (the wasm instance aborted: the page restarts us)
 //               {type: 'lost', message}          (the GPU device was lost: the page restarts us and
@@ -28,6 +30,29 @@ let loadedKey = null;
 let run = null;
 let crashed = false;
 let faults = false;
+let wasmMemory = null; // the module's linear memory: its size goes with every end-of-run message
+
+const wasmBytes = () => (wasmMemory ? wasmMemory.buffer.byteLength : 0);
+
+// GPU memory the engine holds: the bytes of the WebGPU buffers it created and has not destroyed
+// (WebGPU has no query for a device's memory; every buffer burn allocates passes through here).
+let gpuBytes = 0;
+if (self.GPUDevice) {
+  const createBuffer = GPUDevice.prototype.createBuffer;
+  GPUDevice.prototype.createBuffer = function counted(descriptor) {
+    const buffer = createBuffer.call(this, descriptor);
+    const { size } = buffer;
+    gpuBytes += size;
+    const destroy = buffer.destroy;
+    let live = true;
+    buffer.destroy = function destroyCounted() {
+      if (live) { live = false; gpuBytes -= size; }
+      return destroy.call(this);
+    };
+    return buffer;
+  };
+}
+const memory = () => ({ wasmBytes: wasmBytes(), gpuBytes });
 
 // Every GPU device burn opens here, watched for loss (a driver reset, a sleeping laptop's GPU,
 // or `device.destroy()` from the fault test): a lost device cannot be used again, so the worker
@@ -85,9 +110,9 @@ async function loop(current) {
     }
     if (run !== current) return;
     if (current.paused) {
-      post({ type: 'paused', runId: current.id, iteration: current.iteration });
+      post({ type: 'paused', runId: current.id, iteration: current.iteration, ...memory() });
     } else {
-      post({ type: 'done', runId: current.id, iteration: current.iteration });
+      post({ type: 'done', runId: current.id, iteration: current.iteration, ...memory() });
     }
   } catch (err) {
     // A step that fails because the device was lost: let the device's verdict arrive first, so
@@ -130,7 +155,7 @@ self.onmessage = async (event) => {
     switch (msg.type) {
       case 'init': {
         faults = Boolean(msg.faults);
-        await init();
+        wasmMemory = (await init()).memory;
         engine = await Engine.create(Boolean(msg.useGpu));
         if (engine.backend === 'wgpu') await tellBudget();
         post({ type: 'ready', backend: engine.backend, fallbackReason: engine.fallbackReason ?? null });
@@ -183,7 +208,7 @@ self.onmessage = async (event) => {
         const r = run;
         run = null;
         if (r) {
-          post({ type: 'stopped', runId: r.id, iteration: r.iteration });
+          post({ type: 'stopped', runId: r.id, iteration: r.iteration, ...memory() });
           // If a step is in flight the loop ends at its next check; free what is idle now.
           if (!r.looping) free(r);
         }

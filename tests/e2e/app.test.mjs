@@ -248,6 +248,14 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
   log(`largest size on the CPU engine: ${largest} px`);
   await page.getByRole('button', { name: 'Stop' }).click();
   await page.getByText(/^Stopped at iteration/).waitFor({ timeout: STEP_TIMEOUT });
+  // A size larger than the engine holds is reduced before anything starts, with a note.
+  await page.getByLabel('High resolution').selectOption('ladder');
+  await page.getByLabel('Size').fill('4096');
+  await page.getByRole('button', { name: 'Start' }).click();
+  await notice.filter({ hasText: 'Reduced from 4096' }).waitFor({ timeout: 60_000 });
+  assert.equal(await notice.textContent(), `Reduced from 4096 to ${largest} px, the largest the CPU engine holds for this photo.`);
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await page.getByText(/^Stopped at iteration/).waitFor({ timeout: STEP_TIMEOUT });
   await page.getByLabel('High resolution').selectOption('single');
   // An impossible style scale is refused in one sentence before anything runs.
   await page.getByLabel('Brush strokes (style scale)').fill('9');
@@ -282,6 +290,64 @@ test('a lost GPU device: the page says so, keeps the image, and resumes from it 
   assert.match(await page.locator('#engine').textContent(), /GPU \(WebGPU\)/, 'on a fresh WebGPU device');
   await page.getByRole('button', { name: 'Stop' }).click();
   await page.getByText(/^Stopped at iteration/).waitFor({ timeout: STEP_TIMEOUT });
+  await browser.close();
+});
+
+test('memory stays flat: a 2000-iteration run, then 20 start/stop cycles', async () => {
+  // On the CPU engine: SwiftShader is far too slow for 2000 iterations in CI. What is measured is
+  // the engine's wasm memory (it never shrinks, so any leak shows) and the page's JS heap after
+  // a forced collection; WebGPU gives a page no way to read GPU memory.
+  const browser = await launch(['--disable-features=WebGPU,Vulkan', '--disable-gpu', '--js-flags=--expose-gc']);
+  const page = await browser.newPage();
+  await page.goto(origin + '/#dev');
+  await ready(page);
+  await configure(page, { size: 24, iterations: 2000 });
+  const wasmBytes = async () => Number(await page.locator('#engine').getAttribute('data-wasm-bytes'));
+  const heap = () => page.evaluate(() => { globalThis.gc(); return performance.memory.usedJSHeapSize; });
+  const t0 = Date.now();
+  await page.getByRole('button', { name: 'Start' }).click();
+  await page.getByText(/^Done: 2000 iterations/).waitFor({ timeout: 900_000 });
+  log(`2000 iterations in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  const cycle = async () => {
+    await page.getByRole('button', { name: 'Start' }).click();
+    await page.getByText(/^Iteration \d+ \/ 2000/).waitFor({ timeout: 60_000 });
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await page.getByText(/^Stopped at iteration/).waitFor({ timeout: 60_000 });
+  };
+  for (let k = 0; k < 5; k++) await cycle(); // warm-up: pools and caches reach their size
+  const [wasm0, heap0] = [await wasmBytes(), await heap()];
+  for (let k = 0; k < 15; k++) await cycle();
+  const [wasm1, heap1] = [await wasmBytes(), await heap()];
+  log(`after 5 and 20 cycles: wasm ${wasm0} → ${wasm1} bytes, JS heap ${heap0} → ${heap1} bytes`);
+  assert.ok(wasm0 > 0, 'the engine reports its memory');
+  assert.ok(wasm1 - wasm0 <= 8 * 2 ** 20, `wasm memory grew by ${wasm1 - wasm0} bytes over 15 cycles`);
+  assert.ok(heap1 - heap0 <= 4 * 2 ** 20, `JS heap grew by ${heap1 - heap0} bytes over 15 cycles`);
+  await browser.close();
+});
+
+test('GPU memory stays flat on WebGPU over 20 start/stop cycles', async () => {
+  // The worker counts the bytes of the WebGPU buffers burn creates and destroys (WebGPU has no
+  // memory query). After warm-up, Stop and a new Start must not leave buffers behind.
+  const browser = await launch(['--enable-unsafe-webgpu']);
+  const page = await browser.newPage();
+  await page.goto(origin + '/#dev');
+  await ready(page);
+  await configure(page, { size: 24, iterations: 50 });
+  const bytes = async (kind) => Number(await page.locator('#engine').getAttribute(`data-${kind}-bytes`));
+  const cycle = async () => {
+    await page.getByRole('button', { name: 'Start' }).click();
+    await page.getByText(/^Iteration \d+ \/ 50/).waitFor({ timeout: STEP_TIMEOUT });
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await page.getByText(/^Stopped at iteration/).waitFor({ timeout: STEP_TIMEOUT });
+  };
+  for (let k = 0; k < 5; k++) await cycle();
+  const [gpu0, wasm0] = [await bytes('gpu'), await bytes('wasm')];
+  for (let k = 0; k < 15; k++) await cycle();
+  const [gpu1, wasm1] = [await bytes('gpu'), await bytes('wasm')];
+  log(`WebGPU, after 5 and 20 cycles: GPU buffers ${gpu0} → ${gpu1} bytes, wasm ${wasm0} → ${wasm1} bytes`);
+  assert.ok(gpu0 > 0, 'the engine reports its GPU buffers');
+  assert.ok(gpu1 - gpu0 <= 4 * 2 ** 20, `GPU buffers grew by ${gpu1 - gpu0} bytes over 15 cycles`);
+  assert.ok(wasm1 - wasm0 <= 8 * 2 ** 20, `wasm memory grew by ${wasm1 - wasm0} bytes over 15 cycles`);
   await browser.close();
 });
 
