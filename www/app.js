@@ -439,7 +439,7 @@ function progress(record) {
   state.lastElapsedMs = record.elapsedMs;
   const stageSeconds = Math.max((record.elapsedMs - state.stageStart.elapsedMs) / 1000, 1e-9);
   const rate = record.stageIteration / stageSeconds;
-  const perStage = state.total / record.stages;
+  const perStage = (state.total - state.iterationOffset) / record.stages; // of this (maybe resumed) run
   let left = Math.max(0, perStage - record.stageIteration) / rate;
   for (let k = record.stage; k < record.stages; k++) {
     const growth = (state.sides[k] / state.sides[record.stage - 1]) ** 2;
