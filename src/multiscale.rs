@@ -93,10 +93,11 @@ impl MultiScale {
         if sides.is_empty() || sides.windows(2).any(|w| w[0] >= w[1]) {
             return Err(Error::InvalidConfig(format!("the sizes of a coarse-to-fine run must increase, not {sides:?}")));
         }
-        for &side in &sides {
+        let first = stage_images(&content, &styles, style_scale, sides[0])?;
+        for &side in &sides[1..] {
             stage_images(&content, &styles, style_scale, side)?;
         }
-        let current = start_stage(&config, &content, &styles, style_scale, sides[0], &model, &device, start)?;
+        let current = stage_stylizer(&config, &first, &styles, &model, &device, start)?;
         Ok(MultiScale {
             config,
             content,
@@ -119,22 +120,14 @@ impl MultiScale {
             let (w, h) = self.current.size();
             let start = self.current.raw_image().await?;
             let next = self.sides[self.stage + 1];
-            let (content, _) = stage_images(&self.content, &self.styles, self.style_scale, next)?;
+            let images = stage_images(&self.content, &self.styles, self.style_scale, next)?;
+            let (content, _) = &images;
             let start = start.resized(content.width, content.height);
-            let stylizer = start_stage(
-                &self.config,
-                &self.content,
-                &self.styles,
-                self.style_scale,
-                next,
-                &self.model,
-                &self.device,
-                Some(&start),
-            )
-            .map_err(|e| match e {
-                Error::Device(m) => Error::Device(format!("at {}x{} after {w}x{h}: {m}", content.width, content.height)),
-                e => e,
-            })?;
+            let stylizer =
+                stage_stylizer(&self.config, &images, &self.styles, &self.model, &self.device, Some(&start)).map_err(|e| match e {
+                    Error::Device(m) => Error::Device(format!("at {}x{} after {w}x{h}: {m}", content.width, content.height)),
+                    e => e,
+                })?;
             self.iterations_before += self.current.iteration();
             self.elapsed_before += self.current.elapsed_ms();
             self.current = stylizer;
@@ -181,11 +174,6 @@ impl MultiScale {
     pub async fn image(&self) -> Result<Image> {
         self.current.image().await
     }
-
-    /// The current stage's stylizer.
-    pub fn current(&self) -> &Stylizer {
-        &self.current
-    }
 }
 
 /// The content and style images of one stage.
@@ -198,20 +186,17 @@ fn stage_images(content: &Decoded, styles: &[(Decoded, f32)], style_scale: f32, 
     Ok((c, s))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn start_stage(
+/// The stylizer of one stage, from its images (see [`stage_images`]) and the styles' weights.
+fn stage_stylizer(
     config: &Config,
-    content: &Decoded,
-    styles: &[(Decoded, f32)],
-    style_scale: f32,
-    side: u32,
+    (content, styles): &(Image, Vec<Image>),
+    weights: &[(Decoded, f32)],
     model: &Vgg,
     device: &Device,
     start: Option<&Image>,
 ) -> Result<Stylizer> {
-    let (c, s) = stage_images(content, styles, style_scale, side)?;
-    let blend: Vec<(&Image, f32)> = s.iter().zip(styles.iter().map(|(_, w)| *w)).collect();
-    Stylizer::with_start(config.clone(), &c, &blend, model.clone(), device.clone(), start)
+    let blend: Vec<(&Image, f32)> = styles.iter().zip(weights.iter().map(|(_, w)| *w)).collect();
+    Stylizer::with_start(config.clone(), content, &blend, model.clone(), device.clone(), start)
 }
 
 /// Bytes of device memory a run of `model` at `width`×`height` is estimated to need: the

@@ -146,6 +146,11 @@ impl Conv {
         conv2d(x, self.weight.val(), Some(self.bias.val()), ConvOptions::new([1, 1], [pad, pad], [1, 1], 1))
     }
 
+    /// Output channels.
+    fn out_channels(&self) -> u64 {
+        self.weight.val().dims()[0] as u64
+    }
+
     /// Multiply-accumulates per output pixel.
     fn macs_per_pixel(&self) -> u64 {
         let [o, i, kh, kw] = self.weight.val().dims();
@@ -276,52 +281,43 @@ impl Vgg {
             .collect()
     }
 
+    /// Each layer with its spec and the number of positions of its output on a `width`×`height`
+    /// image (halved on each side by every pooling before it): what the cost estimates walk.
+    fn with_positions(&self, width: usize, height: usize) -> impl Iterator<Item = (&'static LayerSpec, &VggLayer, u64)> {
+        VGG16.iter().zip(&self.layers).map(move |(spec, layer)| {
+            let (h, w) = spatial(spec.layer, height, width);
+            (spec, layer, (w * h) as u64)
+        })
+    }
+
     /// Multiply-accumulates of one forward pass to conv5_1 on a `width`×`height` image.
     pub fn macs(&self, width: usize, height: usize) -> u64 {
-        let (mut w, mut h) = (width, height);
-        let mut total = 0;
-        for (spec, layer) in VGG16.iter().zip(&self.layers) {
-            if spec.pool_before {
-                w /= 2;
-                h /= 2;
-            }
-            total += layer.convs.iter().map(Conv::macs_per_pixel).sum::<u64>() * (w * h) as u64;
-        }
-        total
+        self.with_positions(width, height)
+            .map(|(_, layer, positions)| layer.convs.iter().map(Conv::macs_per_pixel).sum::<u64>() * positions)
+            .sum()
     }
 
     /// Floats of the activations one forward pass to conv5_1 produces on a `width`×`height`
-    /// image: every convolution's output (the rank-`r` intermediate of a factorised layer
-    /// included) and every pooled map. The basis of [`crate::stylize::memory_estimate`].
+    /// image: the input, every convolution's output (the rank-`r` intermediate of a factorised
+    /// layer included) and every pooled map. The basis of [`crate::multiscale::memory_estimate`].
     pub fn activation_floats(&self, width: usize, height: usize) -> u64 {
-        let (mut w, mut h) = (width, height);
-        let mut total = 3 * (w * h) as u64;
-        for (spec, layer) in VGG16.iter().zip(&self.layers) {
-            if spec.pool_before {
-                w /= 2;
-                h /= 2;
-                total += (spec.in_channels * w * h) as u64;
-            }
-            total += layer.convs.iter().map(|c| c.weight.val().dims()[0] as u64).sum::<u64>() * (w * h) as u64;
-        }
-        total
+        let layers: u64 = self
+            .with_positions(width, height)
+            .map(|(spec, layer, positions)| {
+                let pooled = if spec.pool_before { spec.in_channels as u64 } else { 0 };
+                (pooled + layer.convs.iter().map(Conv::out_channels).sum::<u64>()) * positions
+            })
+            .sum();
+        3 * (width * height) as u64 + layers
     }
 
     /// The largest single activation of a forward pass on a `width`×`height` image, in floats:
     /// the widest map at full resolution (conv1_1's 64 channels). WebGPU caps one buffer's size.
     pub fn largest_activation_floats(&self, width: usize, height: usize) -> u64 {
-        let (mut w, mut h) = (width, height);
-        let mut largest = 0;
-        for (spec, layer) in VGG16.iter().zip(&self.layers) {
-            if spec.pool_before {
-                w /= 2;
-                h /= 2;
-            }
-            for c in &layer.convs {
-                largest = largest.max((c.weight.val().dims()[0] * w * h) as u64);
-            }
-        }
-        largest
+        self.with_positions(width, height)
+            .flat_map(|(_, layer, positions)| layer.convs.iter().map(move |c| c.out_channels() * positions))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Number of parameters.

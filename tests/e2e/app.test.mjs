@@ -293,6 +293,16 @@ test('a lost GPU device: the page says so, keeps the image, and resumes from it 
   await browser.close();
 });
 
+/** `n` times: Start, wait for an iteration of the `total` on screen, Stop, wait for it to stop. */
+async function startStopCycles(page, n, total) {
+  for (let k = 0; k < n; k++) {
+    await page.getByRole('button', { name: 'Start' }).click();
+    await page.getByText(new RegExp(`^Iteration \\d+ / ${total}`)).waitFor({ timeout: STEP_TIMEOUT });
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await page.getByText(/^Stopped at iteration/).waitFor({ timeout: STEP_TIMEOUT });
+  }
+}
+
 test('memory stays flat: a 2000-iteration run, then 20 start/stop cycles', async () => {
   // On the CPU engine: SwiftShader is far too slow for 2000 iterations in CI. What is measured is
   // the engine's wasm memory (it never shrinks, so any leak shows) and the page's JS heap after
@@ -308,15 +318,9 @@ test('memory stays flat: a 2000-iteration run, then 20 start/stop cycles', async
   await page.getByRole('button', { name: 'Start' }).click();
   await page.getByText(/^Done: 2000 iterations/).waitFor({ timeout: 900_000 });
   log(`2000 iterations in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-  const cycle = async () => {
-    await page.getByRole('button', { name: 'Start' }).click();
-    await page.getByText(/^Iteration \d+ \/ 2000/).waitFor({ timeout: 60_000 });
-    await page.getByRole('button', { name: 'Stop' }).click();
-    await page.getByText(/^Stopped at iteration/).waitFor({ timeout: 60_000 });
-  };
-  for (let k = 0; k < 5; k++) await cycle(); // warm-up: pools and caches reach their size
+  await startStopCycles(page, 5, 2000); // warm-up: pools and caches reach their size
   const [wasm0, heap0] = [await wasmBytes(), await heap()];
-  for (let k = 0; k < 15; k++) await cycle();
+  await startStopCycles(page, 15, 2000);
   const [wasm1, heap1] = [await wasmBytes(), await heap()];
   log(`after 5 and 20 cycles: wasm ${wasm0} → ${wasm1} bytes, JS heap ${heap0} → ${heap1} bytes`);
   assert.ok(wasm0 > 0, 'the engine reports its memory');
@@ -334,15 +338,9 @@ test('GPU memory stays flat on WebGPU over 20 start/stop cycles', async () => {
   await ready(page);
   await configure(page, { size: 24, iterations: 50 });
   const bytes = async (kind) => Number(await page.locator('#engine').getAttribute(`data-${kind}-bytes`));
-  const cycle = async () => {
-    await page.getByRole('button', { name: 'Start' }).click();
-    await page.getByText(/^Iteration \d+ \/ 50/).waitFor({ timeout: STEP_TIMEOUT });
-    await page.getByRole('button', { name: 'Stop' }).click();
-    await page.getByText(/^Stopped at iteration/).waitFor({ timeout: STEP_TIMEOUT });
-  };
-  for (let k = 0; k < 5; k++) await cycle();
+  await startStopCycles(page, 5, 50);
   const [gpu0, wasm0] = [await bytes('gpu'), await bytes('wasm')];
-  for (let k = 0; k < 15; k++) await cycle();
+  await startStopCycles(page, 15, 50);
   const [gpu1, wasm1] = [await bytes('gpu'), await bytes('wasm')];
   log(`WebGPU, after 5 and 20 cycles: GPU buffers ${gpu0} → ${gpu1} bytes, wasm ${wasm0} → ${wasm1} bytes`);
   assert.ok(gpu0 > 0, 'the engine reports its GPU buffers');
