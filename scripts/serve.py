@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """Serve the Impasto app from the repository root on 127.0.0.1, with the right MIME types, a
 Content-Security-Policy without unsafe-inline/unsafe-eval (only wasm-unsafe-eval), and only the
-files the app is made of (not the sources or build folders)."""
-import argparse, http.server, os, posixpath, urllib.parse
+files the app is made of (not the sources or build folders).
+
+A file with precompressed copies (`target/web/precompressed/F.br`, `.gz`, written by
+scripts/build-web) is sent compressed to a browser that accepts it, as a static host would:
+brotli, else gzip."""
+import argparse, email.utils, http.server, os, posixpath, urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALLOWED_FILES = {"/", "/index.html", "/manifest.webmanifest", "/sw.js"}
 ALLOWED_DIRS = ("/www/", "/pkg/", "/models/")
+PRECOMPRESSED = os.path.join(ROOT, "target", "web", "precompressed")
 CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
        "img-src 'self' blob: data:; worker-src 'self'; connect-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'none'")
@@ -37,13 +42,54 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         if not self.allowed():
             self.send_error(404)
             return
-        super().do_GET()
+        if not self.send_precompressed(head=False):
+            super().do_GET()
 
     def do_HEAD(self):
         if not self.allowed():
             self.send_error(404)
             return
-        super().do_HEAD()
+        if not self.send_precompressed(head=True):
+            super().do_HEAD()
+
+    def send_precompressed(self, head):
+        """Send the precompressed `F.br` or `F.gz` for `F` when the browser accepts that encoding
+        and the copy is at least as new as `F` (a stale one is ignored). False when there is none."""
+        path = self.translate_path(self.path)
+        if os.path.isdir(path):
+            path = os.path.join(path, "index.html")
+        stored = os.path.join(PRECOMPRESSED, os.path.relpath(path, ROOT))
+        accepted = {e.split(";")[0].strip() for e in self.headers.get("Accept-Encoding", "").split(",")}
+        for encoding, suffix in (("br", ".br"), ("gzip", ".gz")):
+            packed = stored + suffix
+            if encoding not in accepted or not os.path.isfile(packed) or not os.path.isfile(path):
+                continue
+            if os.path.getmtime(packed) < os.path.getmtime(path):
+                continue
+            modified = int(os.path.getmtime(path))
+            since = self.headers.get("If-Modified-Since")
+            try:
+                fresh = since is not None and email.utils.parsedate_to_datetime(since).timestamp() >= modified
+            except (TypeError, ValueError):
+                fresh = False
+            if fresh:  # what the browser has is current: revalidated, not sent again
+                self.send_response(304)
+                self.send_header("Vary", "Accept-Encoding")
+                self.end_headers()
+                return True
+            with open(packed, "rb") as f:
+                body = f.read()
+            self.send_response(200)
+            self.send_header("Last-Modified", self.date_time_string(modified))
+            self.send_header("Content-Type", self.guess_type(path))
+            self.send_header("Content-Encoding", encoding)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Vary", "Accept-Encoding")
+            self.end_headers()
+            if not head:
+                self.wfile.write(body)
+            return True
+        return False
 
     def end_headers(self):
         self.send_header("Content-Security-Policy", CSP)

@@ -7,6 +7,8 @@ import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import net from 'node:net';
+import http from 'node:http';
+import zlib from 'node:zlib';
 import { chromium } from 'playwright-core';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -99,6 +101,37 @@ async function configure(page, { size, iterations }) {
 }
 
 const totalLoss = async (page) => Number(await page.locator('#loss-total').textContent());
+
+/** One raw GET (no decoding): status, headers and body bytes. */
+function rawGet(url, headers) {
+  return new Promise((resolve, reject) => {
+    http.get(url, { headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    }).on('error', reject);
+  });
+}
+
+test('the server sends build-web\'s brotli/gzip copies to browsers that accept them, and revalidates', async () => {
+  const wasm = readFileSync(path.join(ROOT, 'pkg', 'impasto_bg.wasm'));
+  const url = `${origin}/pkg/impasto_bg.wasm`;
+  const br = await rawGet(url, { 'Accept-Encoding': 'gzip, deflate, br, zstd' });
+  assert.equal(br.status, 200);
+  assert.equal(br.headers['content-encoding'], 'br');
+  assert.equal(br.headers['content-type'], 'application/wasm');
+  assert.ok(br.body.length < wasm.length / 3, `brotli ${br.body.length} of ${wasm.length} bytes`);
+  assert.ok(zlib.brotliDecompressSync(br.body).equals(wasm), 'the brotli copy is the wasm built');
+  const gz = await rawGet(url, { 'Accept-Encoding': 'gzip' });
+  assert.equal(gz.headers['content-encoding'], 'gzip');
+  assert.ok(zlib.gunzipSync(gz.body).equals(wasm), 'the gzip copy is the wasm built');
+  const plain = await rawGet(url, {});
+  assert.equal(plain.headers['content-encoding'], undefined);
+  assert.ok(plain.body.equals(wasm));
+  const again = await rawGet(url, { 'Accept-Encoding': 'br', 'If-Modified-Since': br.headers['last-modified'] });
+  assert.equal(again.status, 304, 'a cached copy is revalidated, not sent again');
+  assert.equal(again.body.length, 0);
+});
 
 test('a run on WebGPU: progress, live result, pause, download, offline second visit', async () => {
   const browser = await launch(['--enable-unsafe-webgpu']);
