@@ -15,8 +15,13 @@ const context = await browser.newContext();
 // Every request of the page, its worker and its service worker.
 let transfers = [];
 context.on('requestfinished', async (request) => {
-  const response = await request.response();
-  const sizes = await request.sizes();
+  let response, sizes;
+  try {
+    response = await request.response();
+    sizes = await request.sizes();
+  } catch {
+    return; // its worker closed first (the end of the run)
+  }
   transfers.push({
     url: new URL(request.url()).pathname,
     status: response ? response.status() : 0,
