@@ -16,6 +16,7 @@ pub mod multiscale;
 pub mod optim;
 pub mod rng;
 pub mod stylize;
+pub mod tiled;
 pub mod vgg;
 
 #[cfg(target_family = "wasm")]

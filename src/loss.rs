@@ -96,24 +96,43 @@ impl Targets {
     pub fn blend(model: &Vgg, content: Tensor<4>, styles: &[(Tensor<4>, f32)], pooling: Pooling) -> Targets {
         let [_, _, h, w] = content.dims();
         let content = model.features(content, &[CONTENT_LAYER], pooling).remove(0);
-        let style_layers: Vec<Layer> = STYLE_LAYERS.iter().map(|(l, _)| *l).collect();
-        let total: f32 = styles.iter().map(|(_, wt)| wt).sum();
-        let mut grams: Vec<Option<Tensor<2>>> = vec![None; style_layers.len()];
-        for (style, weight) in styles {
-            let feats = model.features(style.clone(), &style_layers, pooling);
-            for ((slot, f), layer) in grams.iter_mut().zip(feats).zip(&style_layers) {
-                let [_, _, fh, fw] = f.dims();
-                let (sh, sw) = crate::vgg::spatial(*layer, h, w);
-                let scale = weight / total * (sh * sw) as f32 / (fh * fw).max(1) as f32;
-                let g = gram(f).mul_scalar(scale);
-                *slot = Some(match slot.take() {
-                    Some(acc) => acc + g,
-                    None => g,
-                });
-            }
-        }
-        Targets { content, grams: grams.into_iter().flatten().collect() }
+        let grams = blend_grams(styles, h, w, |style| {
+            let style_layers: Vec<Layer> = STYLE_LAYERS.iter().map(|(l, _)| *l).collect();
+            model
+                .features(style.clone(), &style_layers, pooling)
+                .into_iter()
+                .map(|f| {
+                    let [_, _, fh, fw] = f.dims();
+                    (gram(f), fh * fw)
+                })
+                .collect()
+        });
+        Targets { content, grams }
     }
+}
+
+/// The blended Gram targets of [`Targets::blend`] for an output of `height`×`width`:
+/// `grams_of(style)` gives a style image's Gram matrix at each of [`STYLE_LAYERS`] with its number
+/// of positions there (computed whole or tile by tile).
+pub(crate) fn blend_grams(
+    styles: &[(Tensor<4>, f32)],
+    height: usize,
+    width: usize,
+    grams_of: impl Fn(&Tensor<4>) -> Vec<(Tensor<2>, usize)>,
+) -> Vec<Tensor<2>> {
+    let total: f32 = styles.iter().map(|(_, wt)| wt).sum();
+    let mut grams: Vec<Option<Tensor<2>>> = vec![None; STYLE_LAYERS.len()];
+    for (style, weight) in styles {
+        for ((slot, (g, positions)), (layer, _)) in grams.iter_mut().zip(grams_of(style)).zip(&STYLE_LAYERS) {
+            let (sh, sw) = crate::vgg::spatial(*layer, height, width);
+            let g = g.mul_scalar(weight / total * (sh * sw) as f32 / positions.max(1) as f32);
+            *slot = Some(match slot.take() {
+                Some(acc) => acc + g,
+                None => g,
+            });
+        }
+    }
+    grams.into_iter().flatten().collect()
 }
 
 /// The terms of the loss of one image, each a one-element tensor.

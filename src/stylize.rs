@@ -12,6 +12,7 @@ use crate::image_io::Image;
 use crate::loss::{LossParts, LossWeights, Targets, losses};
 use crate::optim::{Adam, Lbfgs, OptimizerKind, PIXEL_RANGE};
 use crate::rng::SplitMix64;
+use crate::tiled::{self, TiledTargets};
 use crate::vgg::{MEAN_RGB, Pooling, Vgg};
 
 /// How the optimization starts.
@@ -49,6 +50,10 @@ pub struct Config {
     /// Keep the content's colours: the displayed and saved image takes its luminance from the
     /// optimised image and its chroma from the content ([`image_io::original_colors`]).
     pub original_colors: bool,
+    /// Compute each iteration tile by tile, with cores of about this many pixels a side
+    /// ([`crate::tiled`]: exact, every tensor a tile's size). `None`: only images larger than
+    /// [`crate::tiled::AUTO_TILE_PIXELS`] are tiled. Not part of Gatys/CS20: how large images fit.
+    pub tile: Option<u32>,
 }
 
 impl Default for Config {
@@ -62,6 +67,7 @@ impl Default for Config {
             pooling: Pooling::Avg,
             seed: 0,
             original_colors: false,
+            tile: None,
         }
     }
 }
@@ -85,6 +91,9 @@ impl Config {
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return Err(Error::InvalidConfig(format!("learning rate must be > 0, not {}", self.learning_rate)));
+        }
+        if self.tile.is_some_and(|t| t < tiled::ALIGN as u32) {
+            return Err(Error::InvalidConfig(format!("tiles must be at least {} px, not {:?}", tiled::ALIGN, self.tile)));
         }
         if !(0.0..=1.0).contains(&self.noise_ratio) {
             return Err(Error::InvalidConfig(format!("noise ratio must be in 0..1, not {}", self.noise_ratio)));
@@ -159,12 +168,18 @@ enum Optimizer {
     Lbfgs(Lbfgs),
 }
 
+/// What an iteration's losses are computed against: the whole image at once, or tile by tile.
+enum Objective {
+    Whole(Targets),
+    Tiled(TiledTargets),
+}
+
 /// A running style transfer.
 pub struct Stylizer {
     model: Vgg,
     device: Device,
     config: Config,
-    targets: Targets,
+    objective: Objective,
     x: Tensor<4>,
     optimizer: Optimizer,
     iteration: u32,
@@ -246,7 +261,11 @@ impl Stylizer {
         let device = device.inner();
         let kept_content = config.original_colors.then(|| content.clone());
         let style_tensors: Vec<(Tensor<4>, f32)> = styles.iter().map(|(img, w)| (to_tensor(img, &device), *w)).collect();
-        let targets = Targets::blend(&model, to_tensor(content, &device), &style_tensors, config.pooling);
+        let content_tensor = to_tensor(content, &device);
+        let objective = match tiled::tile_core(content.width as usize, content.height as usize, config.tile) {
+            Some(core) => Objective::Tiled(TiledTargets::blend(&model, &content_tensor, &style_tensors, config.pooling, core)),
+            None => Objective::Whole(Targets::blend(&model, content_tensor, &style_tensors, config.pooling)),
+        };
         let x = match start {
             Some(s) => to_tensor(s, &device),
             None => to_tensor(&start_image(&config, content), &device),
@@ -259,7 +278,7 @@ impl Stylizer {
             model,
             device,
             config,
-            targets,
+            objective,
             x,
             optimizer,
             iteration: 0,
@@ -302,7 +321,11 @@ impl Stylizer {
 
     async fn step_once(&mut self) -> Result<StepRecord> {
         let started = now_ms();
-        let (parts, g) = loss_and_gradient(&self.model, &self.targets, self.x.clone(), self.config.weights, self.config.pooling)?;
+        let (weights, pooling) = (self.config.weights, self.config.pooling);
+        let (parts, g) = match &self.objective {
+            Objective::Whole(targets) => loss_and_gradient(&self.model, targets, self.x.clone(), weights, pooling)?,
+            Objective::Tiled(targets) => tiled::loss_and_gradient(&self.model, targets, self.x.clone(), weights, pooling)?,
+        };
         let stacked = parts.stacked();
         let (values, next) = match &mut self.optimizer {
             Optimizer::Adam(adam) => {

@@ -102,8 +102,13 @@ impl std::fmt::Display for Layer {
 /// The feature map size `(height, width)` at `layer` for an input of `height`×`width` (each
 /// 2×2 pooling halves it, rounding down).
 pub fn spatial(layer: Layer, height: usize, width: usize) -> (usize, usize) {
-    let pools = VGG16[..=layer as usize].iter().filter(|s| s.pool_before).count();
+    let pools = pools_before(layer);
     (height >> pools, width >> pools)
+}
+
+/// How many 2×2 poolings come before `layer`: one of its positions covers `2^pools` pixels.
+pub fn pools_before(layer: Layer) -> usize {
+    VGG16[..=layer as usize].iter().filter(|s| s.pool_before).count()
 }
 
 /// Pooling between blocks.

@@ -310,6 +310,8 @@ impl WebOptions {
             pooling: self.pooling,
             seed: self.seed,
             original_colors: self.original_colors,
+            // The page caps the area at 2048×2048 (multiscale::MAX_PIXELS): never tiled.
+            tile: None,
         }
     }
 }

@@ -1,0 +1,377 @@
+//! The losses and the image gradient of a large image computed tile by tile, exactly.
+//!
+//! Why: at 4096×3072 conv1_1 alone is 805 M activations (3.2 GB in one buffer), and burn 0.22's
+//! wgpu kernels failed there on an H200 with memory to spare (BENCHMARKS.md). Tiles keep every
+//! tensor the size of a tile's, whatever the image's size (issue 7: the CLI's 4096 px).
+//!
+//! How, and why it is exact (not an approximation, unlike overlap-and-blend tiling):
+//! - **Features.** A feature at conv5_1 depends on the pixels within 58 px of its 16×16 cell
+//!   ([`receptive_halo`]). A tile is a *core* (a block of the image, its edges on multiples of
+//!   [`ALIGN`] = 16 so the four 2×2 poolings line up with the whole image's) plus a [`HALO`] of 64
+//!   px of context on each side (cut at the image's border, where the whole image is zero-padded
+//!   the same way). The features of a tile's core are then the whole image's features there, and
+//!   the cores partition every layer's positions.
+//! - **Losses.** The content loss is a sum over positions, so it is the sum of the cores' sums.
+//!   A Gram matrix `G = Σ_positions f fᵀ` is the sum of the cores' Gram matrices.
+//! - **Gradient.** The style loss `E(G) = s²·Σ(G−A)²` is not a sum over tiles, but its gradient
+//!   is: with `C = ∂E/∂G = 2s²(G−A)` from a first, forward-only pass over all tiles, the gradient
+//!   of `Σ_tiles ⟨C, G_tile⟩` (C held constant) is the gradient of E. A second pass backpropagates
+//!   that per tile and adds each tile's image gradient (halo included) into the whole image's.
+//!
+//! Cost: two forward passes and one backward pass per tile, plus the halo's overlap: about
+//! 1.3–1.6× the whole-image iteration at the tile sizes used, paid only for images too large to
+//! take whole ([`AUTO_TILE_PIXELS`]).
+
+use burn::tensor::Tensor;
+
+use crate::error::{Error, Result};
+use crate::loss::{CONTENT_LAYER, LOSS_LAYERS, LossParts, LossWeights, STYLE_LAYERS, blend_grams, gram, tv_loss};
+use crate::vgg::{Layer, Pooling, VGG16, Vgg, pools_before, spatial};
+
+/// The image is tiled on multiples of 16 px: the poolings before conv5_1 (four 2×2) then cut
+/// every tile's feature maps where they cut the whole image's.
+pub const ALIGN: usize = 16;
+
+/// Context around a tile's core: [`receptive_halo`] (58 px) rounded up to [`ALIGN`].
+pub const HALO: usize = 64;
+
+/// Images with more pixels than this are tiled automatically: 2048×2048, the largest area the
+/// whole-image path is known to run on a GPU (2048×1536 ran on an H200, 4096×3072 failed in burn's
+/// kernels: BENCHMARKS.md).
+pub const AUTO_TILE_PIXELS: usize = 2048 * 2048;
+
+/// The core side used when tiling automatically: 1024 px (+ 2·64 halo), an activation footprint
+/// the whole-image path handles everywhere it runs, with 27 % halo overhead.
+pub const AUTO_TILE_CORE: usize = 1024;
+
+/// How far (in input pixels) the deepest loss layer's features reach beyond their own cell on
+/// each side: each 3×3 convolution adds one position of its layer (`2^pools` pixels) per side.
+/// VGG16 to conv5_1: 2·1 + 2·2 + 3·4 + 3·8 + 1·16 = 58.
+pub fn receptive_halo(deepest: Layer) -> usize {
+    VGG16[..=deepest as usize].iter().map(|spec| 1usize << pools_before(spec.layer)).sum()
+}
+
+/// A half-open range of pixels `[start, end)` along one axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// First pixel.
+    pub start: usize,
+    /// One past the last pixel.
+    pub end: usize,
+}
+
+/// One tile: the core it accounts for and the padded region it reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tile {
+    /// Columns the tile accounts for.
+    pub core_x: Span,
+    /// Rows the tile accounts for.
+    pub core_y: Span,
+    /// Columns it reads: the core with [`HALO`] more on each side, within the image.
+    pub padded_x: Span,
+    /// Rows it reads.
+    pub padded_y: Span,
+}
+
+/// Cut `0..length` into about `length / core` cores with edges on multiples of [`ALIGN`], each
+/// with its padded span.
+fn spans(length: usize, core: usize) -> Vec<(Span, Span)> {
+    let count = length.div_ceil(core.max(ALIGN)).max(1);
+    let mut edges: Vec<usize> = (0..=count).map(|i| (i * length / count) / ALIGN * ALIGN).collect();
+    edges[count] = length;
+    edges.dedup();
+    edges
+        .windows(2)
+        .map(|e| {
+            let core = Span { start: e[0], end: e[1] };
+            let padded = Span { start: e[0].saturating_sub(HALO), end: (e[1] + HALO).min(length) };
+            (core, padded)
+        })
+        .collect()
+}
+
+/// The tiles of a `width`×`height` image with cores of about `core`×`core` pixels (at least
+/// [`ALIGN`]), row by row.
+pub fn tiles(width: usize, height: usize, core: usize) -> Vec<Tile> {
+    let xs = spans(width, core);
+    spans(height, core)
+        .into_iter()
+        .flat_map(|(core_y, padded_y)| {
+            xs.iter().map(move |&(core_x, padded_x)| Tile { core_x, core_y, padded_x, padded_y })
+        })
+        .collect()
+}
+
+/// Whether a run at `width`×`height` is tiled: when asked for (`core` set) and the image is larger
+/// than one tile, or automatically above [`AUTO_TILE_PIXELS`]. The core side, if so.
+pub fn tile_core(width: usize, height: usize, core: Option<u32>) -> Option<usize> {
+    match core {
+        Some(c) if (c as usize) < width.max(height) => Some((c as usize).max(ALIGN)),
+        Some(_) => None,
+        None if width * height > AUTO_TILE_PIXELS => Some(AUTO_TILE_CORE),
+        None => None,
+    }
+}
+
+/// The part of a tile's feature map `f` (at `layer`) that belongs to its core, or `None` where the
+/// core has no position at that layer (a core narrower than the layer's cell at the image's
+/// edge: the whole image's map, rounded down, has none there either).
+fn core_of(f: Tensor<4>, layer: Layer, tile: &Tile) -> Option<Tensor<4>> {
+    let p = pools_before(layer);
+    let [_, c, fh, fw] = f.dims();
+    let range = |core: Span, padded: Span, size: usize| {
+        let offset = padded.start >> p;
+        let start = (core.start >> p) - offset;
+        let end = ((core.end >> p) - offset).min(size);
+        (start < end).then_some(start..end)
+    };
+    let ys = range(tile.core_y, tile.padded_y, fh)?;
+    let xs = range(tile.core_x, tile.padded_x, fw)?;
+    Some(f.slice([0..1, 0..c, ys, xs]))
+}
+
+/// A layer's number of channels (every model has the teacher's at the loss layers).
+fn channels(layer: Layer) -> usize {
+    VGG16[layer as usize].out_channels
+}
+
+fn crop(x: &Tensor<4>, tile: &Tile) -> Tensor<4> {
+    let [b, c, _, _] = x.dims();
+    x.clone().slice([0..b, 0..c, tile.padded_y.start..tile.padded_y.end, tile.padded_x.start..tile.padded_x.end])
+}
+
+/// Gram matrices at [`STYLE_LAYERS`] of an image (`[1, 3, H, W]`), summed over its tiles, each
+/// with the layer's number of positions.
+pub fn grams(model: &Vgg, x: &Tensor<4>, core: usize, pooling: Pooling) -> Vec<(Tensor<2>, usize)> {
+    let [_, _, h, w] = x.dims();
+    let layers: Vec<Layer> = STYLE_LAYERS.iter().map(|(l, _)| *l).collect();
+    let mut sums: Vec<Option<Tensor<2>>> = vec![None; layers.len()];
+    for tile in tiles(w, h, core) {
+        for ((slot, f), layer) in sums.iter_mut().zip(model.features(crop(x, &tile), &layers, pooling)).zip(&layers) {
+            if let Some(f) = core_of(f, *layer, &tile) {
+                let g = gram(f);
+                *slot = Some(match slot.take() {
+                    Some(acc) => acc + g,
+                    None => g,
+                });
+            }
+        }
+    }
+    sums.into_iter()
+        .zip(&layers)
+        .map(|(g, layer)| {
+            let (fh, fw) = spatial(*layer, h, w);
+            let n = channels(*layer);
+            (g.unwrap_or_else(|| Tensor::zeros([n, n], &x.device())), fh * fw)
+        })
+        .collect()
+}
+
+/// What a tiled run's output is compared with: the content's conv4_2 features of each tile's
+/// core, and the blended Gram targets ([`crate::loss::Targets::blend`], computed by tiles).
+#[derive(Clone, Debug)]
+pub struct TiledTargets {
+    /// The content's tiles (the output has the content's size).
+    pub tiles: Vec<Tile>,
+    /// P of each tile's core (`None` where the core has no conv4_2 position).
+    pub content: Vec<Option<Tensor<4>>>,
+    /// Number of elements of the whole P.
+    pub content_elements: usize,
+    /// The blended Gram target at each of [`STYLE_LAYERS`].
+    pub grams: Vec<Tensor<2>>,
+    /// The content's width.
+    pub width: usize,
+    /// The content's height.
+    pub height: usize,
+}
+
+impl TiledTargets {
+    /// Targets for `content` (`[1, 3, H, W]`) and a blend of styles, with cores of `core` px.
+    pub fn blend(model: &Vgg, content: &Tensor<4>, styles: &[(Tensor<4>, f32)], pooling: Pooling, core: usize) -> Self {
+        let [_, _, h, w] = content.dims();
+        let tiles = tiles(w, h, core);
+        let content_features = tiles
+            .iter()
+            .map(|tile| {
+                let f = model.features(crop(content, tile), &[CONTENT_LAYER], pooling).remove(0);
+                core_of(f, CONTENT_LAYER, tile)
+            })
+            .collect();
+        let (ch, cw) = spatial(CONTENT_LAYER, h, w);
+        let grams = blend_grams(styles, h, w, |style| grams(model, style, core, pooling));
+        TiledTargets {
+            tiles,
+            content: content_features,
+            content_elements: channels(CONTENT_LAYER) * ch * cw,
+            grams,
+            width: w,
+            height: h,
+        }
+    }
+}
+
+/// The losses of `x` (plain device, `[1, 3, H, W]`) and the gradient of the total with respect
+/// to `x`, tile by tile: the same values as [`crate::stylize::loss_and_gradient`] on the whole
+/// image (see the module's documentation), with every tensor the size of a tile's.
+pub fn loss_and_gradient(
+    model: &Vgg,
+    targets: &TiledTargets,
+    x: Tensor<4>,
+    weights: LossWeights,
+    pooling: Pooling,
+) -> Result<(LossParts, Tensor<4>)> {
+    let device = x.device();
+    let [_, _, h, w] = x.dims();
+    if (w, h) != (targets.width, targets.height) {
+        return Err(Error::InvalidConfig(format!(
+            "the image is {w}x{h}, the targets {}x{}",
+            targets.width, targets.height
+        )));
+    }
+    let layer_index = |layer: Layer| STYLE_LAYERS.iter().position(|(l, _)| *l == layer);
+    let content_scale = 1.0 / (4.0 * targets.content_elements as f32);
+
+    // Pass 1, forward only: the whole image's Gram matrices and content loss.
+    let mut grams: Vec<Option<Tensor<2>>> = vec![None; STYLE_LAYERS.len()];
+    let mut content_sum: Option<Tensor<1>> = None;
+    for (tile, p) in targets.tiles.iter().zip(&targets.content) {
+        for (layer, f) in LOSS_LAYERS.iter().zip(model.features(crop(&x, tile), &LOSS_LAYERS, pooling)) {
+            let Some(f) = core_of(f, *layer, tile) else { continue };
+            if *layer == CONTENT_LAYER
+                && let Some(p) = p
+            {
+                let s = (f.clone() - p.clone()).square().sum();
+                content_sum = Some(match content_sum.take() {
+                    Some(acc) => acc + s,
+                    None => s,
+                });
+            }
+            if let Some(i) = layer_index(*layer) {
+                let g = gram(f);
+                grams[i] = Some(match grams[i].take() {
+                    Some(acc) => acc + g,
+                    None => g,
+                });
+            }
+        }
+    }
+    let content = content_sum.unwrap_or_else(|| Tensor::zeros([1], &device)).mul_scalar(content_scale);
+
+    // The style terms and C_l = ∂(β·w_l·E_l)/∂G_l = β·w_l·2s²(G−A), s = 1/(2NM).
+    let mut style_layers = Vec::with_capacity(STYLE_LAYERS.len());
+    let mut coefficients = Vec::with_capacity(STYLE_LAYERS.len());
+    for ((g, a), (layer, lw)) in grams.into_iter().zip(&targets.grams).zip(&STYLE_LAYERS) {
+        let n = channels(*layer);
+        let (fh, fw) = spatial(*layer, h, w);
+        let s = 1.0 / (2.0 * n as f32 * (fh * fw) as f32);
+        let diff = match g {
+            Some(g) => g - a.clone(),
+            None => a.clone().neg(),
+        };
+        style_layers.push(diff.clone().mul_scalar(s).square().sum().mul_scalar(*lw));
+        coefficients.push(diff.mul_scalar(weights.style * lw * 2.0 * s * s));
+    }
+    let style = style_layers.iter().cloned().reduce(|a, b| a + b).expect("five style layers");
+
+    // Pass 2: per tile, backpropagate Σ_l ⟨C_l, G_l(core)⟩ + α·content(core) to the tile.
+    let mut gradient: Tensor<4> = Tensor::zeros([1, 3, h, w], &device);
+    for (tile, p) in targets.tiles.iter().zip(&targets.content) {
+        let xa = crop(&x, tile).autodiff().require_grad();
+        let mut surrogate: Option<Tensor<1>> = None;
+        for (layer, f) in LOSS_LAYERS.iter().zip(model.features(xa.clone(), &LOSS_LAYERS, pooling)) {
+            let Some(f) = core_of(f, *layer, tile) else { continue };
+            let mut terms = Vec::new();
+            if *layer == CONTENT_LAYER
+                && weights.content != 0.0
+                && let Some(p) = p
+            {
+                // P and C are constants on the plain device, as the targets in `losses`.
+                terms.push((f.clone() - p.clone()).square().sum().mul_scalar(weights.content * content_scale));
+            }
+            if let Some(i) = layer_index(*layer)
+                && weights.style != 0.0
+            {
+                terms.push((gram(f) * coefficients[i].clone()).sum());
+            }
+            for t in terms {
+                surrogate = Some(match surrogate.take() {
+                    Some(acc) => acc + t,
+                    None => t,
+                });
+            }
+        }
+        let Some(surrogate) = surrogate else { continue };
+        let grads = surrogate.backward();
+        let g = xa
+            .grad(&grads)
+            .ok_or_else(|| Error::Device("the backend returned no image gradient".into()))?
+            .without_autodiff();
+        let region = [0..1, 0..3, tile.padded_y.start..tile.padded_y.end, tile.padded_x.start..tile.padded_x.end];
+        let sum = gradient.clone().slice(region.clone()) + g;
+        gradient = gradient.slice_assign(region, sum);
+    }
+
+    // Total variation, on the whole image (3 channels: small at any size).
+    let tv = if weights.tv != 0.0 {
+        let xa = x.autodiff().require_grad();
+        let tv = tv_loss(xa.clone());
+        let grads = tv.clone().mul_scalar(weights.tv).backward();
+        let g = xa
+            .grad(&grads)
+            .ok_or_else(|| Error::Device("the backend returned no image gradient".into()))?
+            .without_autodiff();
+        gradient = gradient + g;
+        tv.without_autodiff()
+    } else {
+        Tensor::zeros([1], &device)
+    };
+    let total = content.clone().mul_scalar(weights.content)
+        + style.clone().mul_scalar(weights.style)
+        + tv.clone().mul_scalar(weights.tv);
+    Ok((LossParts { content, style, style_layers, tv, total }, gradient))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_halo_covers_conv5_1s_reach_and_is_aligned() {
+        assert_eq!(receptive_halo(Layer::Conv5_1), 58);
+        assert!(HALO >= receptive_halo(Layer::Conv5_1));
+        assert_eq!(HALO % ALIGN, 0);
+    }
+
+    #[test]
+    fn tiles_partition_the_image_on_aligned_edges() {
+        for (w, h, core) in [(4096, 3072, 1024), (1000, 37, 128), (17, 300, 16), (100, 100, 1000), (4097, 2049, 512)] {
+            let tiles = tiles(w, h, core);
+            let mut covered = vec![0u8; w * h];
+            for t in &tiles {
+                for edge in [t.core_x.start, t.core_y.start] {
+                    assert_eq!(edge % ALIGN, 0, "{w}x{h} core {core}: {t:?}");
+                }
+                assert!(t.core_x.end == w || t.core_x.end % ALIGN == 0);
+                assert!(t.padded_x.start == t.core_x.start.saturating_sub(HALO));
+                assert!(t.padded_y.end == (t.core_y.end + HALO).min(h));
+                assert!(t.core_x.end > t.core_x.start && t.core_y.end > t.core_y.start);
+                for y in t.core_y.start..t.core_y.end {
+                    for x in t.core_x.start..t.core_x.end {
+                        covered[y * w + x] += 1;
+                    }
+                }
+            }
+            assert!(covered.iter().all(|&c| c == 1), "{w}x{h} core {core}: every pixel in exactly one core");
+        }
+        assert_eq!(tiles(4096, 3072, 1024).len(), 12);
+    }
+
+    #[test]
+    fn tiling_is_automatic_only_above_the_area_cap_or_when_asked() {
+        assert_eq!(tile_core(2048, 2048, None), None);
+        assert_eq!(tile_core(4096, 3072, None), Some(AUTO_TILE_CORE));
+        assert_eq!(tile_core(300, 200, Some(128)), Some(128));
+        assert_eq!(tile_core(300, 200, Some(300)), None);
+        assert_eq!(tile_core(300, 200, Some(4)), Some(ALIGN));
+    }
+}
