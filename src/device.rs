@@ -31,14 +31,43 @@ pub fn cpu() -> Device {
     Device::flex()
 }
 
+/// The native wgpu device and the largest buffer its adapter allows, once per process.
+#[cfg(not(target_family = "wasm"))]
+static WGPU: std::sync::OnceLock<std::result::Result<(Device, u64), String>> = std::sync::OnceLock::new();
+
+#[cfg(not(target_family = "wasm"))]
+fn wgpu_init() -> &'static std::result::Result<(Device, u64), String> {
+    WGPU.get_or_init(|| {
+        let (device, setup) = Device::wgpu_options().init_with_setup().map_err(|e| e.to_string())?;
+        let limits = setup.device.limits();
+        // What cubecl itself takes as its largest allocation (`MemoryDeviceProperties`).
+        let largest = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        Ok((device, largest))
+    })
+}
+
 /// The wgpu device, initialised once per process (burn allows one initialisation).
 #[cfg(not(target_family = "wasm"))]
 pub fn wgpu() -> Result<Device> {
-    use std::sync::OnceLock;
-    static WGPU: OnceLock<std::result::Result<Device, String>> = OnceLock::new();
-    WGPU.get_or_init(|| Device::wgpu_options().init().map_err(|e| e.to_string()))
+    wgpu_init()
         .clone()
+        .map(|(device, _)| device)
         .map_err(|e| Error::Device(format!("no usable GPU adapter for wgpu ({e})")))
+}
+
+/// The largest storage buffer `device` allows, in bytes, where it has such a limit (the native
+/// wgpu device); `None` for the CPU. In a browser the page passes the adapter's limits instead
+/// (`multiscale::DeviceBudget`).
+pub fn max_buffer_bytes(device: &Device) -> Option<u64> {
+    // Only a device already initialised can be the one asked about: never initialise here.
+    #[cfg(not(target_family = "wasm"))]
+    if let Some(Ok((wgpu, largest))) = WGPU.get()
+        && wgpu == device
+    {
+        return Some(*largest);
+    }
+    let _ = device;
+    None
 }
 
 /// The wgpu device on WebGPU, initialised asynchronously (the only way in a browser). Call once

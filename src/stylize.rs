@@ -169,6 +169,8 @@ enum Optimizer {
 }
 
 /// What an iteration's losses are computed against: the whole image at once, or tile by tile.
+/// (One per run: the variants' sizes do not matter.)
+#[allow(clippy::large_enum_variant)]
 enum Objective {
     Whole(Targets),
     Tiled(TiledTargets),
@@ -262,7 +264,8 @@ impl Stylizer {
         let kept_content = config.original_colors.then(|| content.clone());
         let style_tensors: Vec<(Tensor<4>, f32)> = styles.iter().map(|(img, w)| (to_tensor(img, &device), *w)).collect();
         let content_tensor = to_tensor(content, &device);
-        let objective = match tiled::tile_core(content.width as usize, content.height as usize, config.tile) {
+        let max_buffer = crate::device::max_buffer_bytes(&device);
+        let objective = match tiled::tile_core(&model, content.width as usize, content.height as usize, config.tile, max_buffer) {
             Some(core) => Objective::Tiled(TiledTargets::blend(&model, &content_tensor, &style_tensors, config.pooling, core)),
             None => Objective::Whole(Targets::blend(&model, content_tensor, &style_tensors, config.pooling)),
         };

@@ -102,14 +102,25 @@ pub fn tiles(width: usize, height: usize, core: usize) -> Vec<Tile> {
         .collect()
 }
 
-/// Whether a run at `width`×`height` is tiled: when asked for (`core` set) and the image is larger
-/// than one tile, or automatically above [`AUTO_TILE_PIXELS`]. The core side, if so.
-pub fn tile_core(width: usize, height: usize, core: Option<u32>) -> Option<usize> {
-    match core {
+/// Whether a run of `model` at `width`×`height` is tiled, and the core side if so: when asked
+/// for (`asked`) and the image is larger than one tile; automatically when the image's largest
+/// activation (conv1_1's 64 channels at full size) would exceed the device's largest buffer
+/// (`max_buffer_bytes`: lavapipe allows 128 MiB, so 1024×768 already fails whole there with burn's
+/// "An error happened during execution") or the image has more than [`AUTO_TILE_PIXELS`]. The
+/// automatic core starts at [`AUTO_TILE_CORE`] and halves until a padded tile fits the buffer.
+pub fn tile_core(model: &Vgg, width: usize, height: usize, asked: Option<u32>, max_buffer_bytes: Option<u64>) -> Option<usize> {
+    let fits = |w: usize, h: usize| max_buffer_bytes.is_none_or(|max| model.largest_activation_floats(w, h) * 4 <= max);
+    match asked {
         Some(c) if (c as usize) < width.max(height) => Some((c as usize).max(ALIGN)),
         Some(_) => None,
-        None if width * height > AUTO_TILE_PIXELS => Some(AUTO_TILE_CORE),
-        None => None,
+        None if width * height <= AUTO_TILE_PIXELS && fits(width, height) => None,
+        None => {
+            let mut core = AUTO_TILE_CORE;
+            while core > 2 * ALIGN && !fits(core + 2 * HALO, core + 2 * HALO) {
+                core /= 2;
+            }
+            Some(core)
+        }
     }
 }
 
@@ -367,11 +378,17 @@ mod tests {
     }
 
     #[test]
-    fn tiling_is_automatic_only_above_the_area_cap_or_when_asked() {
-        assert_eq!(tile_core(2048, 2048, None), None);
-        assert_eq!(tile_core(4096, 3072, None), Some(AUTO_TILE_CORE));
-        assert_eq!(tile_core(300, 200, Some(128)), Some(128));
-        assert_eq!(tile_core(300, 200, Some(300)), None);
-        assert_eq!(tile_core(300, 200, Some(4)), Some(ALIGN));
+    fn tiling_is_automatic_above_the_area_cap_or_the_buffer_limit_or_when_asked() {
+        let model = crate::models::load(crate::models::ModelKind::Distilled, &crate::device::cpu()).unwrap();
+        let lavapipe = Some(128 << 20);
+        assert_eq!(tile_core(&model, 2048, 2048, None, None), None);
+        assert_eq!(tile_core(&model, 4096, 3072, None, None), Some(AUTO_TILE_CORE));
+        // 1024×768×64 floats = 201 MB > 128 MiB; a 512 core (640² padded, 105 MB) fits.
+        assert_eq!(tile_core(&model, 1024, 768, None, lavapipe), Some(512));
+        assert_eq!(tile_core(&model, 512, 384, None, lavapipe), None);
+        assert_eq!(tile_core(&model, 4096, 3072, None, Some(4 << 30)), Some(AUTO_TILE_CORE));
+        assert_eq!(tile_core(&model, 300, 200, Some(128), None), Some(128));
+        assert_eq!(tile_core(&model, 300, 200, Some(300), None), None);
+        assert_eq!(tile_core(&model, 300, 200, Some(4), None), Some(ALIGN));
     }
 }
