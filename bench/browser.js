@@ -1,6 +1,9 @@
 // Runs in bench/browser.html. Query: sizes=64,128&iterations=5&model=teacher&peers=impasto,tfjs-webgpu,tfjs-webgl.
 // Each peer: one warm-up iteration (kernel compilation), then `iterations` timed ones, each with
-// its loss read back (what the app does to show every iteration). Result in window.benchResult.
+// its losses read back. Peers: `impasto` and `tfjs-webgpu`/`tfjs-webgl` (the network's iteration,
+// losses read back: the like-for-like comparison); `impasto-step-rgba` (step, then the image
+// read back: what the page did before stepFrame) and `impasto-frame` (stepFrame: losses and image
+// in one readback, what the page does). Result in window.benchResult.
 import init, { Engine } from '../pkg/impasto.js';
 import { readPack, buildModel, peerRun } from './tfjs/peer.js';
 
@@ -54,7 +57,7 @@ async function run() {
   const weights = await (await fetch(`../models/vgg16-${modelName}.bpk`)).arrayBuffer();
   const results = [];
   let engine;
-  if (peers.includes('impasto')) {
+  if (peers.some((p) => p.startsWith('impasto'))) {
     engine = await Engine.create(true);
     if (engine.backend !== 'wgpu') throw new Error(`Impasto has no WebGPU here: ${engine.fallbackReason}`);
     engine.loadModel(new Uint8Array(weights));
@@ -66,14 +69,20 @@ async function run() {
     for (const peer of peers) {
       log(`${peer} ${width}x${height}…`);
       let r;
-      if (peer === 'impasto') {
+      if (peer.startsWith('impasto')) {
         // Starting from the content (init 'content') makes the first iteration's losses a
         // check that both peers compute the same thing.
         const s = engine.stylizer(await png(content, width, height), await png(style, width, height),
           { size, init: 'content', seed: 0 });
         if (s.width !== width || s.height !== height) throw new Error(`Impasto works at ${s.width}x${s.height}`);
         const first = await s.step();
-        r = await time(() => s.step());
+        const step = {
+          impasto: () => s.step(),
+          'impasto-step-rgba': async () => { const rec = await s.step(); await s.rgba(); return rec; },
+          'impasto-frame': async () => (await s.stepFrame()).record,
+        }[peer];
+        if (!step) throw new Error(`unknown peer ${peer}`);
+        r = await time(step);
         r.first = { content: first.content, style: first.style };
         s.free();
       } else {

@@ -2,7 +2,7 @@
 // Chromium session, same sizes, same weights (issue 5). Serves the repository's bench/, pkg/ and
 // models/ on 127.0.0.1, opens bench/browser.html, prints the result as JSON (stdout).
 // Run via scripts/bench --browser [--sizes 64,128] [--iterations 3] [--model teacher|distilled]
-//   [--peers impasto,tfjs-webgpu,tfjs-webgl] [--out FILE].
+//   [--peers impasto,tfjs-webgpu,tfjs-webgl,impasto-step-rgba,impasto-frame] [--out FILE].
 import { chromium } from 'playwright-core';
 import { fileURLToPath } from 'node:url';
 import { readFileSync, existsSync, writeFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ const query = new URLSearchParams({
   sizes: args.sizes || '64',
   iterations: args.iterations || '3',
   model: args.model || 'teacher',
-  peers: args.peers || 'impasto,tfjs-webgpu,tfjs-webgl',
+  peers: args.peers || 'impasto,tfjs-webgpu,tfjs-webgl,impasto-step-rgba,impasto-frame',
 });
 for (const f of ['pkg/impasto_bg.wasm', `models/vgg16-${query.get('model')}.bpk`, 'bench/tfjs/node_modules/@tensorflow/tfjs']) {
   if (!existsSync(path.join(ROOT, f))) throw new Error(`${f} is missing: run scripts/bench --browser`);
@@ -53,13 +53,17 @@ try {
     command: `node bench/browser.mjs ${process.argv.slice(2).join(' ')}`.trim(),
     ...result,
   };
-  // Impasto / TF.js, per size and TF.js backend.
+  // Impasto / TF.js per size and TF.js backend; the page's two ways of showing an iteration.
   out.ratios = [];
   for (const r of result.results.filter((r) => r.peer === 'impasto')) {
-    for (const t of result.results.filter((t) => t.peer !== 'impasto' && t.width === r.width)) {
+    for (const t of result.results.filter((t) => t.peer.startsWith('tfjs') && t.width === r.width)) {
       out.ratios.push({ width: r.width, height: r.height, versus: t.peer, impastoOverPeer: r.msPerIteration / t.msPerIteration,
         firstStyleLossRatio: r.first.style / t.first.style });
     }
+  }
+  for (const f of result.results.filter((r) => r.peer === 'impasto-frame')) {
+    const two = result.results.find((t) => t.peer === 'impasto-step-rgba' && t.width === f.width);
+    if (two) out.ratios.push({ width: f.width, height: f.height, versus: 'impasto-step-rgba', frameOverStepRgba: f.msPerIteration / two.msPerIteration });
   }
   const json = JSON.stringify(out, null, 1);
   if (args.out) writeFileSync(args.out, json);

@@ -255,6 +255,10 @@ struct BenchArgs {
     /// JSON output file.
     #[arg(long, default_value = "bench.json")]
     out: PathBuf,
+    /// Time every point in this process instead of one child process each (a child per point
+    /// gives each its own peak memory).
+    #[arg(long)]
+    in_process: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -601,12 +605,24 @@ fn models_cmd() -> Result<()> {
 }
 
 #[derive(Serialize)]
+#[derive(serde::Deserialize)]
 struct BenchPoint {
-    backend: &'static str,
-    model: &'static str,
+    backend: String,
+    model: String,
     size: u32,
     ms_per_iteration: f64,
     iterations: u32,
+    /// The process's peak resident memory (Linux `VmHWM`): with one child process per point, the
+    /// point's own peak (host memory: on a GPU, what the driver keeps on the host, not VRAM).
+    peak_rss_bytes: Option<u64>,
+}
+
+/// This process's peak resident set size, where the OS says (Linux).
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// A deterministic test pattern (the timing does not depend on the picture).
@@ -624,30 +640,67 @@ fn pattern(size: u32, phase: f32) -> Image {
 
 fn bench_cmd(a: BenchArgs) -> Result<()> {
     let mut points = Vec::new();
-    for &b in &a.backends {
-        let (device, backend) = match pick_device(b) {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("impasto: skipping {b:?}: {e}");
-                continue;
-            }
-        };
-        for &m in &a.models {
-            let kind: ModelKind = m.into();
-            let model = models::load(kind, &device)?;
-            for &size in &a.sizes {
-                let (content, style) = (pattern(size, 0.0), pattern(size, 1.3));
-                let mut s = Stylizer::new(Config::default(), &content, &style, model.clone(), device.clone())?;
-                pollster::block_on(s.step(1))?;
-                let before = s.iteration();
-                let t0 = crate::clock::now_ms();
-                pollster::block_on(s.step(a.iterations))?;
-                // The loss readback in every step synchronises with the device: the time is real.
-                let ms = (crate::clock::now_ms() - t0) / (s.iteration() - before) as f64;
-                eprintln!("impasto: {} {} {size}px: {ms:.1} ms/iteration", backend.name(), kind.name());
-                points.push(BenchPoint { backend: backend.name(), model: kind.name(), size, ms_per_iteration: ms, iterations: a.iterations });
+    if a.in_process {
+        for &b in &a.backends {
+            let (device, backend) = match pick_device(b) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("impasto: skipping {b:?}: {e}");
+                    continue;
+                }
+            };
+            for &m in &a.models {
+                let kind: ModelKind = m.into();
+                let model = models::load(kind, &device)?;
+                for &size in &a.sizes {
+                    let (content, style) = (pattern(size, 0.0), pattern(size, 1.3));
+                    let mut s = Stylizer::new(Config::default(), &content, &style, model.clone(), device.clone())?;
+                    pollster::block_on(s.step(1))?;
+                    let before = s.iteration();
+                    let t0 = crate::clock::now_ms();
+                    pollster::block_on(s.step(a.iterations))?;
+                    // The loss readback in every step synchronises with the device: the time is real.
+                    let ms = (crate::clock::now_ms() - t0) / (s.iteration() - before) as f64;
+                    eprintln!("impasto: {} {} {size}px: {ms:.1} ms/iteration", backend.name(), kind.name());
+                    points.push(BenchPoint {
+                        backend: backend.name().into(),
+                        model: kind.name().into(),
+                        size,
+                        ms_per_iteration: ms,
+                        iterations: a.iterations,
+                        peak_rss_bytes: peak_rss_bytes(),
+                    });
+                }
             }
         }
+    } else {
+        // One child process per point, so that each peak memory is its own.
+        let exe = std::env::current_exe().map_err(|e| Error::Device(format!("cannot find this program: {e}")))?;
+        let tmp = a.out.with_extension("point.json");
+        for &b in &a.backends {
+            for &m in &a.models {
+                for &size in &a.sizes {
+                    let status = std::process::Command::new(&exe)
+                        .args(["bench", "--in-process", "--iterations", &a.iterations.to_string(), "--sizes", &size.to_string()])
+                        .arg("--backends")
+                        .arg(b.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default())
+                        .arg("--models")
+                        .arg(m.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default())
+                        .arg("--out")
+                        .arg(&tmp)
+                        .stdout(std::process::Stdio::null())
+                        .status()
+                        .map_err(|e| Error::Device(format!("cannot run a benchmark point: {e}")))?;
+                    if !status.success() {
+                        return Err(Error::Device(format!("the benchmark point {b:?} {m:?} {size}px failed ({status})")));
+                    }
+                    let text = std::fs::read_to_string(&tmp).map_err(|e| Error::io(&tmp, e))?;
+                    let mut child: Vec<BenchPoint> = serde_json::from_str(&text).map_err(|e| Error::Encode(e.to_string()))?;
+                    points.append(&mut child);
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&tmp);
     }
     let json = serde_json::to_string_pretty(&points).map_err(|e| Error::Encode(e.to_string()))?;
     std::fs::write(&a.out, json + "\n").map_err(|e| Error::io(&a.out, e))?;

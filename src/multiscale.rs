@@ -116,6 +116,20 @@ impl MultiScale {
 
     /// One iteration, moving to the next size first when this stage's iterations are done.
     pub async fn step(&mut self) -> Result<ScaleRecord> {
+        self.next_stage_if_done().await?;
+        let r = self.current.step(1).await?.remove(0);
+        Ok(self.record(r))
+    }
+
+    /// One iteration and the image it leads to, in one readback where the optimizer allows
+    /// ([`Stylizer::step_frame`]): what a display of every iteration wants.
+    pub async fn step_frame(&mut self) -> Result<(ScaleRecord, Image)> {
+        self.next_stage_if_done().await?;
+        let (r, image) = self.current.step_frame().await?;
+        Ok((self.record(r), image))
+    }
+
+    async fn next_stage_if_done(&mut self) -> Result<()> {
         if self.stage + 1 < self.sides.len() && self.current.iteration() >= self.iterations {
             let (w, h) = self.current.size();
             let start = self.current.raw_image().await?;
@@ -133,9 +147,12 @@ impl MultiScale {
             self.current = stylizer;
             self.stage += 1;
         }
-        let r = self.current.step(1).await?.remove(0);
+        Ok(())
+    }
+
+    fn record(&self, r: crate::stylize::StepRecord) -> ScaleRecord {
         let (width, height) = self.current.size();
-        Ok(ScaleRecord {
+        ScaleRecord {
             iteration: self.iterations_before + r.iteration,
             stage_iteration: r.iteration,
             stage: self.stage as u32 + 1,
@@ -147,7 +164,7 @@ impl MultiScale {
             tv: r.tv,
             total: r.total,
             elapsed_ms: self.elapsed_before + r.elapsed_ms,
-        })
+        }
     }
 
     /// Iterations done over all stages.

@@ -323,6 +323,28 @@ impl Stylizer {
     }
 
     async fn step_once(&mut self) -> Result<StepRecord> {
+        Ok(self.step_inner(false).await?.0)
+    }
+
+    /// One iteration and the image it leads to, for a display that shows every iteration: with
+    /// Adam the losses and the new image come back in **one** readback (a readback waits for the
+    /// GPU to finish: two per displayed iteration cost a second round trip). As [`Stylizer::step`]
+    /// followed by [`Stylizer::image`].
+    pub async fn step_frame(&mut self) -> Result<(StepRecord, Image)> {
+        let (record, image) = self.step_inner(true).await?;
+        let image = match image {
+            Some(img) => img,
+            None => self.raw_image().await?,
+        };
+        let image = match &self.content {
+            Some(content) => crate::image_io::original_colors(&image, content)?,
+            None => image,
+        };
+        Ok((record, image))
+    }
+
+    /// One iteration; with `frame`, the new image too where it can share the losses' readback.
+    async fn step_inner(&mut self, frame: bool) -> Result<(StepRecord, Option<Image>)> {
         let started = now_ms();
         let (weights, pooling) = (self.config.weights, self.config.pooling);
         let (parts, g) = match &self.objective {
@@ -330,30 +352,43 @@ impl Stylizer {
             Objective::Tiled(targets) => tiled::loss_and_gradient(&self.model, targets, self.x.clone(), weights, pooling)?,
         };
         let stacked = parts.stacked();
-        let (values, next) = match &mut self.optimizer {
+        let (values, next, image) = match &mut self.optimizer {
+            Optimizer::Adam(adam) if frame => {
+                // The step is taken before the losses are known, so that the new image comes back
+                // with them; a failed readback or a non-finite loss puts Adam's moments back.
+                let before = adam.clone();
+                let next = adam.step(self.x.clone(), g);
+                let all = read(Tensor::cat(vec![stacked, next.clone().reshape([-1])], 0))
+                    .await
+                    .and_then(|all| check_finite(&all[..4]).map(|()| all))
+                    .inspect_err(|_| *adam = before)?;
+                let image = Image::from_planar(self.width, self.height, all[4..].to_vec())?;
+                (all[..4].to_vec(), next, Some(image))
+            }
             Optimizer::Adam(adam) => {
                 let values = read(stacked).await?;
                 check_finite(&values)?;
-                (values, adam.step(self.x.clone(), g))
+                (values, adam.step(self.x.clone(), g), None)
             }
             Optimizer::Lbfgs(lbfgs) => {
                 let all = read(Tensor::cat(vec![stacked, lbfgs.scalars(&g)], 0)).await?;
                 check_finite(&all)?;
                 let next = lbfgs.step(self.x.clone(), g, [all[4], all[5], all[6]]);
-                (all, next)
+                (all, next, None)
             }
         };
         self.x = next;
         self.iteration += 1;
         self.elapsed_ms += now_ms() - started;
-        Ok(StepRecord {
+        let record = StepRecord {
             iteration: self.iteration,
             content: values[0],
             style: values[1],
             tv: values[2],
             total: values[3],
             elapsed_ms: self.elapsed_ms,
-        })
+        };
+        Ok((record, image))
     }
 
     /// The current image (async readback: the only kind the web allows).

@@ -332,6 +332,20 @@ impl WebStylizer {
         Ok(serde_wasm_bindgen::to_value(&record).map_err(|e| Error::Encode(e.to_string()))?)
     }
 
+    /// One iteration and the image it leads to, in one GPU readback where the optimizer allows
+    /// (Adam): `{record, rgba}`, `record` as from `step`, `rgba` as from `rgba()`. For a page that
+    /// shows every iteration; `step` then `rgba` reads back twice.
+    #[wasm_bindgen(js_name = stepFrame)]
+    pub async fn step_frame(&mut self) -> Result<JsValue, JsError> {
+        let (record, image) = self.inner.step_frame().await?;
+        let out = js_sys::Object::new();
+        let record = serde_wasm_bindgen::to_value(&record).map_err(|e| Error::Encode(e.to_string()))?;
+        let rgba = js_sys::Uint8ClampedArray::from(&image.to_rgba8()[..]);
+        js_sys::Reflect::set(&out, &"record".into(), &record).map_err(|_| Error::Encode("stepFrame: record".into()))?;
+        js_sys::Reflect::set(&out, &"rgba".into(), &rgba).map_err(|_| Error::Encode("stepFrame: rgba".into()))?;
+        Ok(out.into())
+    }
+
     /// The current image as RGBA bytes (`width·height·4`), for an `ImageData`.
     pub async fn rgba(&self) -> Result<js_sys::Uint8ClampedArray, JsError> {
         let img = self.inner.image().await?;

@@ -117,6 +117,9 @@ fn errors_are_one_line() {
     let r = impasto(&["stylize", s(&style), s(&style), "-o", s(&out), "--iterations", "many"]);
     one_line_error(&r, "many");
 
+    let r = impasto(&["stylize", s(&style), s(&style), "-o", s(&out), "--tile", "8", "--backend", "cpu"]);
+    one_line_error(&r, "tiles must be at least 16 px");
+
     // `--backend wgpu` where there is no such GPU: CUBECL_WGPU_DEFAULT_DEVICE asks burn's wgpu
     // runtime for a tenth discrete GPU, which no machine here has. Graphics drivers may print
     // their own lines while probing; ours is one.
@@ -143,4 +146,23 @@ fn bench_writes_json() {
     assert_eq!(v[0]["backend"], "cpu");
     assert_eq!(v[0]["model"], "distilled");
     assert!(v[0]["ms_per_iteration"].as_f64().unwrap() > 0.0);
+    assert!(v[0]["peak_rss_bytes"].as_u64().unwrap() > 1 << 20, "a child process's own peak: {v}");
+}
+
+/// `--tile` gives the same picture as the whole image (tiles are exact, src/tiled.rs).
+#[test]
+fn tiled_stylize_writes_the_same_picture() {
+    let content = common::shared_image("tubingen.jpg");
+    let style = common::shared_image("starry_night.jpg");
+    let (whole, tiled) = (tmp("whole.png"), tmp("tiled.png"));
+    for (out, extra) in [(&whole, vec![]), (&tiled, vec!["--tile", "32"])] {
+        let mut args = vec!["stylize", s(&content), s(&style), "-o", s(out), "--size", "96", "--iterations", "3", "--backend", "cpu", "--quiet"];
+        args.extend(extra);
+        let r = impasto(&args);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    }
+    let (a, b) = (image::open(&whole).unwrap().to_rgb8(), image::open(&tiled).unwrap().to_rgb8());
+    assert_eq!(a.dimensions(), (96, 72));
+    let worst = a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| x.abs_diff(*y)).max().unwrap();
+    assert!(worst <= 1, "8-bit pixels differ by up to {worst}");
 }

@@ -154,3 +154,33 @@ fn wgpu_gradient_matches_cpu() {
     let sum_g: f32 = gg.iter().map(|v| v.abs()).sum();
     assert!(worst <= 1e-3 * scale, "gradient differs by {worst} (scale {scale}); Σ|g| cpu {sum_c} wgpu {sum_g}");
 }
+
+/// `step_frame` (losses and image in one readback) takes the same steps as `step` then `image`,
+/// with and without the photo's colours kept, on the CPU and on wgpu.
+#[test]
+fn step_frame_equals_step_then_image() {
+    let gpu = impasto::device::wgpu().expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe)");
+    for device in [impasto::device::cpu(), gpu] {
+        let content = common::pattern(40, 32, 1);
+        let style = common::pattern(40, 32, 2);
+        for original_colors in [false, true] {
+            let make = || {
+                let model = impasto::models::load(impasto::models::ModelKind::Distilled, &device).unwrap();
+                Stylizer::new(Config { original_colors, ..Config::default() }, &content, &style, model, device.clone()).unwrap()
+            };
+            let (mut a, mut b) = (make(), make());
+            for _ in 0..3 {
+                let r = block(a.step(1)).unwrap().remove(0);
+                let img = block(a.image()).unwrap();
+                let (rf, imgf) = block(b.step_frame()).unwrap();
+                // (Parallel sums may round differently from run to run: compare to f32 precision.)
+                assert_eq!(r.iteration, rf.iteration);
+                for (x, y) in [(r.content, rf.content), (r.style, rf.style), (r.total, rf.total)] {
+                    assert!((x - y).abs() <= 1e-5 * x.abs(), "{r:?} vs {rf:?}");
+                }
+                let worst = img.pixels.iter().zip(&imgf.pixels).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+                assert!(worst < 1e-3, "original colours {original_colors}: pixels differ by {worst}");
+            }
+        }
+    }
+}

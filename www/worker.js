@@ -100,9 +100,9 @@ function isAbort(err) {
 async function loop(current) {
   try {
     while (run === current && !current.paused && current.iteration < current.target) {
-      const record = await current.stylizer.step();
+      // One readback for the losses and the frame (a readback waits for the GPU).
+      const { record, rgba } = await current.stylizer.stepFrame();
       current.iteration = record.iteration;
-      const rgba = await current.stylizer.rgba();
       if (run !== current) break; // stopped or replaced while stepping: no stale frame
       const { width, height } = current.stylizer;
       post({ type: 'step', runId: current.id, record, rgba: rgba.buffer, width, height }, [rgba.buffer]);
