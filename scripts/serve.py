@@ -59,7 +59,11 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         if os.path.isdir(path):
             path = os.path.join(path, "index.html")
         stored = os.path.join(PRECOMPRESSED, os.path.relpath(path, ROOT))
-        accepted = {e.split(";")[0].strip() for e in self.headers.get("Accept-Encoding", "").split(",")}
+        accepted = set()
+        for entry in self.headers.get("Accept-Encoding", "").split(","):
+            name, _, params = entry.partition(";")
+            if params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000"):  # q=0: refused
+                accepted.add(name.strip())
         for encoding, suffix in (("br", ".br"), ("gzip", ".gz")):
             packed = stored + suffix
             if encoding not in accepted or not os.path.isfile(packed) or not os.path.isfile(path):

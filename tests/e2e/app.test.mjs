@@ -125,6 +125,8 @@ test('the server sends build-web\'s brotli/gzip copies to browsers that accept t
   const gz = await rawGet(url, { 'Accept-Encoding': 'gzip' });
   assert.equal(gz.headers['content-encoding'], 'gzip');
   assert.ok(zlib.gunzipSync(gz.body).equals(wasm), 'the gzip copy is the wasm built');
+  const refused = await rawGet(url, { 'Accept-Encoding': 'br;q=0, gzip' });
+  assert.equal(refused.headers['content-encoding'], 'gzip', 'q=0 refuses an encoding');
   const plain = await rawGet(url, {});
   assert.equal(plain.headers['content-encoding'], undefined);
   assert.ok(plain.body.equals(wasm));
