@@ -438,6 +438,7 @@ fn stylize_cmd(mut a: StylizeArgs) -> Result<()> {
         seed: a.seed,
         original_colors: a.original_colors,
         tile: a.tile,
+        max_buffer_bytes: None,
     };
     config.validate()?;
     let weights = match a.style_weights.len() {

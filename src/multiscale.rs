@@ -235,9 +235,11 @@ pub const BYTES_PER_ACTIVATION: u64 = 12;
 /// The part of [`memory_estimate`] that does not grow with the image.
 const FIXED_BYTES: u64 = 64 << 20;
 
-/// The largest working area offered, whatever the device: 2048×2048. Measured on an NVIDIA H200
-/// (burn 0.22 wgpu on Vulkan, 140 GB): 2048×1536 runs; at 4096×3072 a step fails inside burn's
-/// kernels ("an error happened during execution") although memory and buffer limits allow it.
+/// The largest working area offered in the page, whatever the device: 2048×2048. Measured on an
+/// NVIDIA H200 (burn 0.22 wgpu on Vulkan, 140 GB): 2048×1536 runs whole; at 4096×3072 a whole
+/// step fails inside burn's kernels ("an error happened during execution"), as 1024×768 does on
+/// lavapipe, whose largest buffer is 128 MiB. Larger runs are tiled ([`crate::tiled`]); in the
+/// browser, where one iteration at 2048 px already takes seconds, the cap stays.
 pub const MAX_PIXELS: u64 = 2048 * 2048;
 
 /// What a device can hold: its largest buffer and the memory a run may use.
@@ -252,10 +254,18 @@ pub struct DeviceBudget {
 
 impl DeviceBudget {
     /// Whether a run of `model` at `width`×`height` fits: at most [`MAX_PIXELS`], its largest
-    /// activation in one buffer and its [`memory_estimate`] within the memory.
+    /// activation in one buffer — the whole image's, or a tile's where the run is tiled because
+    /// the whole would not fit ([`crate::tiled::tile_core`], as the stylizer decides) — and its
+    /// [`memory_estimate`] (of the whole image: tiling only lowers it) within the memory.
     pub fn fits(&self, model: &Vgg, width: u32, height: u32) -> bool {
+        let (w, h) = (width as usize, height as usize);
+        let buffer = |w: usize, h: usize| model.largest_activation_floats(w, h) * 4 <= self.max_buffer_bytes;
+        let buffer_fits = match crate::tiled::tile_core(model, w, h, None, Some(self.max_buffer_bytes)) {
+            None => true,
+            Some(core) => buffer(core + 2 * crate::tiled::HALO, core + 2 * crate::tiled::HALO),
+        };
         u64::from(width) * u64::from(height) <= MAX_PIXELS
-            && model.largest_activation_floats(width as usize, height as usize) * 4 <= self.max_buffer_bytes
+            && buffer_fits
             && memory_estimate(model, width, height) <= self.memory_bytes
     }
 

@@ -54,6 +54,10 @@ pub struct Config {
     /// ([`crate::tiled`]: exact, every tensor a tile's size). `None`: only images larger than
     /// [`crate::tiled::AUTO_TILE_PIXELS`] are tiled. Not part of Gatys/CS20: how large images fit.
     pub tile: Option<u32>,
+    /// The device's largest buffer in bytes, where the caller knows it (the page: the WebGPU
+    /// adapter's limits); natively it is read from the wgpu adapter. A run whose conv1_1 map
+    /// would not fit is tiled ([`crate::tiled::tile_core`]).
+    pub max_buffer_bytes: Option<u64>,
 }
 
 impl Default for Config {
@@ -68,6 +72,7 @@ impl Default for Config {
             seed: 0,
             original_colors: false,
             tile: None,
+            max_buffer_bytes: None,
         }
     }
 }
@@ -264,7 +269,7 @@ impl Stylizer {
         let kept_content = config.original_colors.then(|| content.clone());
         let style_tensors: Vec<(Tensor<4>, f32)> = styles.iter().map(|(img, w)| (to_tensor(img, &device), *w)).collect();
         let content_tensor = to_tensor(content, &device);
-        let max_buffer = crate::device::max_buffer_bytes(&device);
+        let max_buffer = config.max_buffer_bytes.or_else(|| crate::device::max_buffer_bytes(&device));
         let objective = match tiled::tile_core(&model, content.width as usize, content.height as usize, config.tile, max_buffer) {
             Some(core) => Objective::Tiled(TiledTargets::blend(&model, &content_tensor, &style_tensors, config.pooling, core)),
             None => Objective::Whole(Targets::blend(&model, content_tensor, &style_tensors, config.pooling)),

@@ -378,6 +378,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(target_family = "wasm"))] // (models::load reads files)
     fn tiling_is_automatic_above_the_area_cap_or_the_buffer_limit_or_when_asked() {
         let model = crate::models::load(crate::models::ModelKind::Distilled, &crate::device::cpu()).unwrap();
         let lavapipe = Some(128 << 20);

@@ -197,7 +197,8 @@ impl Engine {
             ))
             .into());
         }
-        let config = options.config();
+        let mut config = options.config();
+        config.max_buffer_bytes = Some(self.budget.max_buffer_bytes);
         config.validate()?;
         let content = image_io::decode(content, "the content image", Limits::default())?;
         let mut decoded = Vec::with_capacity(styles.len());
@@ -310,8 +311,10 @@ impl WebOptions {
             pooling: self.pooling,
             seed: self.seed,
             original_colors: self.original_colors,
-            // The page caps the area at 2048×2048 (multiscale::MAX_PIXELS): never tiled.
+            // Tiled only where one buffer would not hold conv1_1's map (the engine's budget sets
+            // the limit); the page caps the area at 2048×2048 (multiscale::MAX_PIXELS).
             tile: None,
+            max_buffer_bytes: None,
         }
     }
 }

@@ -263,12 +263,19 @@ fn multiscale_steps_through_the_ladder_and_continues_each_stage_from_the_last() 
 #[test]
 fn the_largest_side_respects_the_buffer_limit_and_the_memory_estimate() {
     use impasto::multiscale::{DeviceBudget, memory_estimate};
+    use impasto::tiled::{HALO, tile_core};
     let model = distilled();
     let plenty = u64::MAX / 4;
-    // conv1_1's 64 channels at full resolution are the largest buffer: exactly 512x384 fits.
-    let by_buffer = DeviceBudget { max_buffer_bytes: 64 * 512 * 384 * 4, memory_bytes: plenty };
-    assert_eq!(by_buffer.largest_side(&model, 4000, 3000, 4096), Some(512));
-    assert!(by_buffer.fits(&model, 512, 384) && !by_buffer.fits(&model, 513, 385));
+    // conv1_1's 64 channels at full resolution are the largest buffer: 512x384 fits whole; larger
+    // images are tiled (as the stylizer will), so the buffer no longer limits the size, only the
+    // area cap does (4000x3000 → 2364x1773 ≤ 2048²).
+    let small = 64 * 512 * 384 * 4;
+    let by_buffer = DeviceBudget { max_buffer_bytes: small, memory_bytes: plenty };
+    assert_eq!(tile_core(&model, 512, 384, None, Some(small)), None);
+    let core = tile_core(&model, 1024, 768, None, Some(small)).expect("tiled");
+    assert!(model.largest_activation_floats(core + 2 * HALO, core + 2 * HALO) * 4 <= small);
+    assert!(by_buffer.fits(&model, 512, 384) && by_buffer.fits(&model, 1024, 768));
+    assert_eq!(by_buffer.largest_side(&model, 4000, 3000, 4096), Some(2364));
     // By memory: the estimate at 640x480 is the budget.
     let by_memory = DeviceBudget { max_buffer_bytes: plenty, memory_bytes: memory_estimate(&model, 640, 480) };
     assert_eq!(by_memory.largest_side(&model, 640, 480, 4096), Some(640));

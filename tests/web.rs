@@ -1,6 +1,7 @@
 //! The core in a browser (headless Chromium through wasm-bindgen-test): on WebGPU (SwiftShader in
 //! CI) the forward pass, the losses and the image gradient agree with burn-flex running in the
-//! same wasm module, and a few optimization steps lower the loss.
+//! same wasm module, a few optimization steps lower the loss, and the tiled losses and gradient
+//! equal the whole image's.
 //!
 //! Run: `cargo test --release --target wasm32-unknown-unknown --test web` (scripts/test does,
 //! with chromedriver and `webdriver.json` passing `--enable-unsafe-webgpu`).
@@ -10,6 +11,7 @@ use burn::tensor::Device;
 use impasto::image_io::Image;
 use impasto::loss::{LossWeights, Targets};
 use impasto::stylize::{loss_and_gradient, read, to_tensor};
+use impasto::tiled::{self, TiledTargets};
 use impasto::{Config, Pooling, Stylizer, Vgg};
 use wasm_bindgen_test::*;
 
@@ -53,7 +55,28 @@ async fn webgpu_agrees_with_cpu_and_optimizes() {
     assert!(scale > 0.0 && worst <= 1e-3 * scale, "image gradient differs by {worst} (scale {scale})");
 
     let model = Vgg::from_bytes(TEACHER.to_vec(), &gpu).unwrap();
-    let mut s = Stylizer::new(Config::default(), &pattern(24, 16, 4), &pattern(24, 16, 5), model, gpu).unwrap();
+    let mut s = Stylizer::new(Config::default(), &pattern(24, 16, 4), &pattern(24, 16, 5), model, gpu.clone()).unwrap();
     let records = s.step(8).await.unwrap();
     assert!(records[7].total < records[0].total, "{} → {}", records[0].total, records[7].total);
+
+    // Tiled (src/tiled.rs: what a large image or a small buffer limit gets) on WebGPU: the same
+    // losses and image gradient as the whole image, here with 2×2 tiles at 48×40.
+    let model = Vgg::from_bytes(TEACHER.to_vec(), &gpu).unwrap();
+    let (w, h) = (48, 40);
+    let (content, style, x) = (to_tensor(&pattern(w, h, 6), &gpu), to_tensor(&pattern(w, h, 7), &gpu), to_tensor(&pattern(w, h, 8), &gpu));
+    let styles = vec![(style, 1.0)];
+    let weights = LossWeights { content: 1e3, style: 1.0, tv: 0.1 };
+    let whole = Targets::blend(&model, content.clone(), &styles, Pooling::Avg);
+    let tiles = TiledTargets::blend(&model, &content, &styles, Pooling::Avg, 32);
+    assert_eq!(tiles.tiles.len(), 4);
+    let (pa, ga) = loss_and_gradient(&model, &whole, x.clone(), weights, Pooling::Avg).unwrap();
+    let (pb, gb) = tiled::loss_and_gradient(&model, &tiles, x, weights, Pooling::Avg).unwrap();
+    let (la, lb) = (read(pa.stacked()).await.unwrap(), read(pb.stacked()).await.unwrap());
+    for (a, b) in la.iter().zip(&lb) {
+        assert!((a - b).abs() <= 1e-3 * a.abs().max(1e-6), "loss {a} (whole) vs {b} (tiled)");
+    }
+    let (ga, gb) = (read(ga).await.unwrap(), read(gb).await.unwrap());
+    let scale = ga.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let worst = ga.iter().zip(&gb).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(scale > 0.0 && worst <= 1e-3 * scale, "tiled image gradient differs by {worst} (scale {scale})");
 }
