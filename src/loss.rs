@@ -111,6 +111,15 @@ impl Targets {
     }
 }
 
+/// `*sum += t`, where an empty sum is `t`: how sums over styles and tiles are built without a
+/// zero tensor of the right shape to start from.
+pub(crate) fn add_to<const D: usize>(sum: &mut Option<Tensor<D>>, t: Tensor<D>) {
+    *sum = Some(match sum.take() {
+        Some(acc) => acc + t,
+        None => t,
+    });
+}
+
 /// The blended Gram targets of [`Targets::blend`] for an output of `height`×`width`:
 /// `grams_of(style)` gives a style image's Gram matrix at each of [`STYLE_LAYERS`] with its number
 /// of positions there (computed whole or tile by tile).
@@ -125,11 +134,7 @@ pub(crate) fn blend_grams(
     for (style, weight) in styles {
         for ((slot, (g, positions)), (layer, _)) in grams.iter_mut().zip(grams_of(style)).zip(&STYLE_LAYERS) {
             let (sh, sw) = crate::vgg::spatial(*layer, height, width);
-            let g = g.mul_scalar(weight / total * (sh * sw) as f32 / positions.max(1) as f32);
-            *slot = Some(match slot.take() {
-                Some(acc) => acc + g,
-                None => g,
-            });
+            add_to(slot, g.mul_scalar(weight / total * (sh * sw) as f32 / positions.max(1) as f32));
         }
     }
     grams.into_iter().flatten().collect()

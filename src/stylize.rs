@@ -363,12 +363,12 @@ impl Stylizer {
                 // with them; a failed readback or a non-finite loss puts Adam's moments back.
                 let before = adam.clone();
                 let next = adam.step(self.x.clone(), g);
-                let all = read(Tensor::cat(vec![stacked, next.clone().reshape([-1])], 0))
+                let mut values = read(Tensor::cat(vec![stacked, next.clone().reshape([-1])], 0))
                     .await
                     .and_then(|all| check_finite(&all[..4]).map(|()| all))
                     .inspect_err(|_| *adam = before)?;
-                let image = Image::from_planar(self.width, self.height, all[4..].to_vec())?;
-                (all[..4].to_vec(), next, Some(image))
+                let pixels = values.split_off(4); // the image, without copying it again
+                (values, next, Some(Image::from_planar(self.width, self.height, pixels)?))
             }
             Optimizer::Adam(adam) => {
                 let values = read(stacked).await?;

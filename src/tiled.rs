@@ -25,7 +25,7 @@
 use burn::tensor::Tensor;
 
 use crate::error::{Error, Result};
-use crate::loss::{CONTENT_LAYER, LOSS_LAYERS, LossParts, LossWeights, STYLE_LAYERS, blend_grams, gram, tv_loss};
+use crate::loss::{CONTENT_LAYER, LOSS_LAYERS, LossParts, LossWeights, STYLE_LAYERS, add_to, blend_grams, gram, style_layer_loss, tv_loss};
 use crate::vgg::{Layer, Pooling, VGG16, Vgg, pools_before, spatial};
 
 /// The image is tiled on multiples of 16 px: the poolings before conv5_1 (four 2×2) then cut
@@ -160,11 +160,7 @@ pub fn grams(model: &Vgg, x: &Tensor<4>, core: usize, pooling: Pooling) -> Vec<(
     for tile in tiles(w, h, core) {
         for ((slot, f), layer) in sums.iter_mut().zip(model.features(crop(x, &tile), &layers, pooling)).zip(&layers) {
             if let Some(f) = core_of(f, *layer, &tile) {
-                let g = gram(f);
-                *slot = Some(match slot.take() {
-                    Some(acc) => acc + g,
-                    None => g,
-                });
+                add_to(slot, gram(f));
             }
         }
     }
@@ -251,18 +247,10 @@ pub fn loss_and_gradient(
             if *layer == CONTENT_LAYER
                 && let Some(p) = p
             {
-                let s = (f.clone() - p.clone()).square().sum();
-                content_sum = Some(match content_sum.take() {
-                    Some(acc) => acc + s,
-                    None => s,
-                });
+                add_to(&mut content_sum, (f.clone() - p.clone()).square().sum());
             }
             if let Some(i) = layer_index(*layer) {
-                let g = gram(f);
-                grams[i] = Some(match grams[i].take() {
-                    Some(acc) => acc + g,
-                    None => g,
-                });
+                add_to(&mut grams[i], gram(f));
             }
         }
     }
@@ -274,13 +262,10 @@ pub fn loss_and_gradient(
     for ((g, a), (layer, lw)) in grams.into_iter().zip(&targets.grams).zip(&STYLE_LAYERS) {
         let n = channels(*layer);
         let (fh, fw) = spatial(*layer, h, w);
+        let g = g.unwrap_or_else(|| Tensor::zeros([n, n], &device));
+        style_layers.push(style_layer_loss(g.clone(), a.clone(), n, fh * fw).mul_scalar(*lw));
         let s = 1.0 / (2.0 * n as f32 * (fh * fw) as f32);
-        let diff = match g {
-            Some(g) => g - a.clone(),
-            None => a.clone().neg(),
-        };
-        style_layers.push(diff.clone().mul_scalar(s).square().sum().mul_scalar(*lw));
-        coefficients.push(diff.mul_scalar(weights.style * lw * 2.0 * s * s));
+        coefficients.push((g - a.clone()).mul_scalar(weights.style * lw * 2.0 * s * s));
     }
     let style = style_layers.iter().cloned().reduce(|a, b| a + b).expect("five style layers");
 
@@ -291,24 +276,17 @@ pub fn loss_and_gradient(
         let mut surrogate: Option<Tensor<1>> = None;
         for (layer, f) in LOSS_LAYERS.iter().zip(model.features(xa.clone(), &LOSS_LAYERS, pooling)) {
             let Some(f) = core_of(f, *layer, tile) else { continue };
-            let mut terms = Vec::new();
             if *layer == CONTENT_LAYER
                 && weights.content != 0.0
                 && let Some(p) = p
             {
                 // P and C are constants on the plain device, as the targets in `losses`.
-                terms.push((f.clone() - p.clone()).square().sum().mul_scalar(weights.content * content_scale));
+                add_to(&mut surrogate, (f.clone() - p.clone()).square().sum().mul_scalar(weights.content * content_scale));
             }
             if let Some(i) = layer_index(*layer)
                 && weights.style != 0.0
             {
-                terms.push((gram(f) * coefficients[i].clone()).sum());
-            }
-            for t in terms {
-                surrogate = Some(match surrogate.take() {
-                    Some(acc) => acc + t,
-                    None => t,
-                });
+                add_to(&mut surrogate, (gram(f) * coefficients[i].clone()).sum());
             }
         }
         let Some(surrogate) = surrogate else { continue };
