@@ -1,4 +1,5 @@
-// Runs in bench/browser.html. Query: sizes=64,128&iterations=5&model=teacher&peers=impasto,tfjs-webgpu,tfjs-webgl.
+// Runs in bench/browser.html. Query: sizes=64,128&iterations=5&model=teacher&peers=impasto,tfjs-webgpu,tfjs-webgl
+// (also impasto-direct, impasto-gemm: the convolution route forced, see vgg::ConvAlgorithm).
 // Each peer: one warm-up iteration (kernel compilation), then `iterations` timed ones, each with
 // its losses read back. Peers: `impasto` and `tfjs-webgpu`/`tfjs-webgl` (the network's iteration,
 // losses read back: the like-for-like comparison); `impasto-step-rgba` (step, then the image
@@ -61,7 +62,10 @@ async function run() {
     engine = await Engine.create(true);
     if (engine.backend !== 'wgpu') throw new Error(`Impasto has no WebGPU here: ${engine.fallbackReason}`);
     engine.loadModel(new Uint8Array(weights));
+    const info = (await navigator.gpu.requestAdapter())?.info || {};
+    engine.setAdapter(info.architecture || '', info.description || ''); // as the page does
   }
+  const autoConv = engine && engine.convAlgorithm;
   let tfModel;
   for (const size of sizes) {
     const [width, height] = [size, Math.round(size * 3 / 4)];
@@ -70,6 +74,9 @@ async function run() {
       log(`${peer} ${width}x${height}…`);
       let r;
       if (peer.startsWith('impasto')) {
+        // `impasto-direct` / `impasto-gemm`: a convolution route forced; the others take the
+        // adapter's (`autoConv`).
+        engine.setConvAlgorithm({ 'impasto-direct': 'direct', 'impasto-gemm': 'gemm' }[peer] || autoConv);
         // Starting from the content (init 'content') makes the first iteration's losses a
         // check that both peers compute the same thing.
         const s = engine.stylizer(await png(content, width, height), await png(style, width, height),
@@ -78,12 +85,15 @@ async function run() {
         const first = await s.step();
         const step = {
           impasto: () => s.step(),
+          'impasto-direct': () => s.step(),
+          'impasto-gemm': () => s.step(),
           'impasto-step-rgba': async () => { const rec = await s.step(); await s.rgba(); return rec; },
           'impasto-frame': async () => (await s.stepFrame()).record,
         }[peer];
         if (!step) throw new Error(`unknown peer ${peer}`);
         r = await time(step);
         r.first = { content: first.content, style: first.style };
+        r.conv = engine.convAlgorithm;
         s.free();
       } else {
         const backend = peer.replace('tfjs-', '');

@@ -2,7 +2,7 @@
 // Chromium session, same sizes, same weights (issue 5). Serves the repository's bench/, pkg/ and
 // models/ on 127.0.0.1, opens bench/browser.html, prints the result as JSON (stdout).
 // Run via scripts/bench --browser [--sizes 64,128] [--iterations 3] [--model teacher|distilled]
-//   [--peers impasto,tfjs-webgpu,tfjs-webgl,impasto-step-rgba,impasto-frame] [--out FILE].
+//   [--peers impasto,tfjs-webgpu,tfjs-webgl,impasto-step-rgba,impasto-frame,impasto-direct,impasto-gemm] [--out FILE].
 import { chromium } from 'playwright-core';
 import { fileURLToPath } from 'node:url';
 import { readFileSync, existsSync, writeFileSync } from 'node:fs';
@@ -64,6 +64,10 @@ try {
   for (const f of result.results.filter((r) => r.peer === 'impasto-frame')) {
     const two = result.results.find((t) => t.peer === 'impasto-step-rgba' && t.width === f.width);
     if (two) out.ratios.push({ width: f.width, height: f.height, versus: 'impasto-step-rgba', frameOverStepRgba: f.msPerIteration / two.msPerIteration });
+  }
+  for (const g of result.results.filter((r) => r.peer === 'impasto-gemm')) {
+    const d = result.results.find((t) => t.peer === 'impasto-direct' && t.width === g.width);
+    if (d) out.ratios.push({ width: g.width, height: g.height, versus: 'impasto-direct', gemmOverDirect: g.msPerIteration / d.msPerIteration });
   }
   const json = JSON.stringify(out, null, 1);
   if (args.out) writeFileSync(args.out, json);

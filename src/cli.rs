@@ -12,7 +12,7 @@ use crate::models::{self, ModelKind};
 use crate::multiscale::MultiScale;
 use crate::optim::OptimizerKind;
 use crate::stylize::{self, Config, Init, Stylizer};
-use crate::vgg::Pooling;
+use crate::vgg::{ConvAlgorithm, Pooling, Vgg};
 
 /// Neural style transfer (Gatys et al., as in Stanford CS20) on burn.
 #[derive(Parser, Debug)]
@@ -230,6 +230,9 @@ struct StylizeArgs {
     /// Compute device.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     backend: BackendArg,
+    /// How convolutions are computed (the same result either way; a matter of speed).
+    #[arg(long, value_enum, default_value_t = ConvArg::Auto)]
+    conv: ConvArg,
     /// Also write every K-th iterate next to OUTPUT (OUTPUT_0050.png, ...).
     #[arg(long)]
     save_every: Option<u32>,
@@ -252,6 +255,9 @@ struct BenchArgs {
     /// Feature extractors to time.
     #[arg(long, value_delimiter = ',', value_enum, default_values_t = [ModelArg::Distilled, ModelArg::Teacher])]
     models: Vec<ModelArg>,
+    /// Convolution algorithms to time (`direct,gemm` compares them side by side).
+    #[arg(long, value_delimiter = ',', value_enum, default_values_t = [ConvArg::Auto])]
+    convs: Vec<ConvArg>,
     /// JSON output file.
     #[arg(long, default_value = "bench.json")]
     out: PathBuf,
@@ -259,6 +265,33 @@ struct BenchArgs {
     /// gives each its own peak memory).
     #[arg(long)]
     in_process: bool,
+}
+
+/// How convolutions are computed ([`crate::vgg::ConvAlgorithm`]).
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+enum ConvArg {
+    /// The faster one on the device, as measured: direct on the CPU and SwiftShader, matmul on
+    /// other wgpu adapters.
+    Auto,
+    /// The backend's own convolution kernel.
+    Direct,
+    /// Matrix products over shifted copies of the input (im2col), in bands of rows.
+    Gemm,
+}
+
+impl ConvArg {
+    /// `model` computing its convolutions as asked.
+    fn apply(self, model: Vgg) -> Vgg {
+        match self {
+            ConvArg::Auto => model,
+            ConvArg::Direct => model.with_conv(ConvAlgorithm::Direct),
+            ConvArg::Gemm => model.with_conv(ConvAlgorithm::Gemm),
+        }
+    }
+
+    fn name(self) -> String {
+        self.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -475,7 +508,7 @@ fn stylize_cmd(mut a: StylizeArgs) -> Result<()> {
     }
     let every = a.timelapse_every.unwrap_or(a.iterations.div_ceil(100)).max(1);
     let (device, backend) = pick_device(a.backend)?;
-    let model = models::load(a.model.into(), &device)?;
+    let model = a.conv.apply(models::load(a.model.into(), &device)?);
     let styles = style_d.into_iter().zip(weights).collect();
     let mut run = MultiScale::new(config, content_d, styles, a.style_scale, stages, a.iterations, model, device, None)?;
     let mut timelapse = match &a.timelapse {
@@ -610,6 +643,9 @@ fn models_cmd() -> Result<()> {
 struct BenchPoint {
     backend: String,
     model: String,
+    /// The convolution algorithm timed (`direct` or `gemm`; `auto` resolved).
+    #[serde(default)]
+    conv: String,
     size: u32,
     ms_per_iteration: f64,
     iterations: u32,
@@ -652,25 +688,29 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
             };
             for &m in &a.models {
                 let kind: ModelKind = m.into();
-                let model = models::load(kind, &device)?;
-                for &size in &a.sizes {
-                    let (content, style) = (pattern(size, 0.0), pattern(size, 1.3));
-                    let mut s = Stylizer::new(Config::default(), &content, &style, model.clone(), device.clone())?;
-                    pollster::block_on(s.step(1))?;
-                    let before = s.iteration();
-                    let t0 = crate::clock::now_ms();
-                    pollster::block_on(s.step(a.iterations))?;
-                    // The loss readback in every step synchronises with the device: the time is real.
-                    let ms = (crate::clock::now_ms() - t0) / (s.iteration() - before) as f64;
-                    eprintln!("impasto: {} {} {size}px: {ms:.1} ms/iteration", backend.name(), kind.name());
-                    points.push(BenchPoint {
-                        backend: backend.name().into(),
-                        model: kind.name().into(),
-                        size,
-                        ms_per_iteration: ms,
-                        iterations: a.iterations,
-                        peak_rss_bytes: peak_rss_bytes(),
-                    });
+                for &c in &a.convs {
+                    let model = c.apply(models::load(kind, &device)?);
+                    for &size in &a.sizes {
+                        let (content, style) = (pattern(size, 0.0), pattern(size, 1.3));
+                        let mut s = Stylizer::new(Config::default(), &content, &style, model.clone(), device.clone())?;
+                        pollster::block_on(s.step(1))?;
+                        let before = s.iteration();
+                        let t0 = crate::clock::now_ms();
+                        pollster::block_on(s.step(a.iterations))?;
+                        // The loss readback in every step synchronises with the device: the time is real.
+                        let ms = (crate::clock::now_ms() - t0) / (s.iteration() - before) as f64;
+                        let conv = model.conv.name();
+                        eprintln!("impasto: {} {} {conv} {size}px: {ms:.1} ms/iteration", backend.name(), kind.name());
+                        points.push(BenchPoint {
+                            backend: backend.name().into(),
+                            model: kind.name().into(),
+                            conv: conv.into(),
+                            size,
+                            ms_per_iteration: ms,
+                            iterations: a.iterations,
+                            peak_rss_bytes: peak_rss_bytes(),
+                        });
+                    }
                 }
             }
         }
@@ -680,24 +720,30 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
         let tmp = a.out.with_extension("point.json");
         for &b in &a.backends {
             for &m in &a.models {
-                for &size in &a.sizes {
-                    let status = std::process::Command::new(&exe)
-                        .args(["bench", "--in-process", "--iterations", &a.iterations.to_string(), "--sizes", &size.to_string()])
-                        .arg("--backends")
-                        .arg(b.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default())
-                        .arg("--models")
-                        .arg(m.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default())
-                        .arg("--out")
-                        .arg(&tmp)
-                        .stdout(std::process::Stdio::null())
-                        .status()
-                        .map_err(|e| Error::Device(format!("cannot run a benchmark point: {e}")))?;
-                    if !status.success() {
-                        return Err(Error::Device(format!("the benchmark point {b:?} {m:?} {size}px failed ({status})")));
+                for &c in &a.convs {
+                    for &size in &a.sizes {
+                        let status = std::process::Command::new(&exe)
+                            .args(["bench", "--in-process", "--iterations", &a.iterations.to_string(), "--sizes", &size.to_string()])
+                            .arg("--backends")
+                            .arg(b.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default())
+                            .arg("--models")
+                            .arg(m.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default())
+                            .args(["--convs", &c.name()])
+                            .arg("--out")
+                            .arg(&tmp)
+                            .stdout(std::process::Stdio::null())
+                            .status()
+                            .map_err(|e| Error::Device(format!("cannot run a benchmark point: {e}")))?;
+                        if !status.success() {
+                            return Err(Error::Device(format!(
+                                "the benchmark point {b:?} {m:?} {c:?} {size}px failed ({status})"
+                            )));
+                        }
+                        let text = std::fs::read_to_string(&tmp).map_err(|e| Error::io(&tmp, e))?;
+                        let mut child: Vec<BenchPoint> =
+                            serde_json::from_str(&text).map_err(|e| Error::Encode(e.to_string()))?;
+                        points.append(&mut child);
                     }
-                    let text = std::fs::read_to_string(&tmp).map_err(|e| Error::io(&tmp, e))?;
-                    let mut child: Vec<BenchPoint> = serde_json::from_str(&text).map_err(|e| Error::Encode(e.to_string()))?;
-                    points.append(&mut child);
                 }
             }
         }

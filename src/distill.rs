@@ -246,7 +246,7 @@ pub fn response_stats(
         let x = sample_batch(images, rng, config.batch, config.crop, device);
         let inputs = teacher.layer_inputs(x, config.pooling);
         for (l, (input, layer)) in inputs.into_iter().zip(&teacher.layers).enumerate().skip(1) {
-            accumulate(&mut stats[l], layer.forward_linear(input))?;
+            accumulate(&mut stats[l], layer.forward_linear(input, teacher.conv))?;
         }
     }
     Ok(stats)
@@ -437,7 +437,7 @@ pub fn factorize(
         let expand_w = p.reshape([c, r, 1, 1]);
         layers.push(VggLayer { convs: vec![Conv::new(reduce_w, reduce_b), Conv::new(expand_w, mu_t)] });
     }
-    Ok(Vgg { layers })
+    Ok(Vgg::new(layers, device))
 }
 
 /// Layers whose activations are matched (all but conv1_1, which the student shares).
@@ -562,7 +562,7 @@ pub fn fine_tune(
             .collect();
         let mut layers = vec![VggLayer { convs: frozen.iter().map(|c| Conv::new(c.weight.val(), c.bias.val())).collect() }];
         layers.extend(tracked.iter().map(|l| VggLayer { convs: l.iter().map(|(w, b)| Conv::new(w.clone(), b.clone())).collect() }));
-        let model = Vgg { layers };
+        let model = Vgg::new(layers, device);
         let (loss, feature, gram) = distill_loss(&model, x.autodiff(), &targets, config.gram_weight, config.pooling);
         let grads = loss.clone().backward();
         let values = read_sync(Tensor::cat(vec![loss.without_autodiff(), feature.without_autodiff(), gram.without_autodiff()], 0))?;
@@ -610,7 +610,7 @@ pub fn fine_tune(
     layers.extend(
         trainable.into_iter().map(|l| VggLayer { convs: l.into_iter().map(|c| Conv::new(c.w, c.b)).collect() }),
     );
-    Ok((Vgg { layers }, history))
+    Ok((Vgg::new(layers, device), history))
 }
 
 /// The mean distillation loss of `student` over `batches` fixed batches (seeded by `seed`, so

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::image_io::{self, Decoded, Image};
 use crate::stylize::{Config, Stylizer};
-use crate::vgg::Vgg;
+use crate::vgg::{COL_BAND_BYTES, ConvAlgorithm, Vgg};
 
 /// The smallest stage of a coarse-to-fine run: below this a stage adds little (the CLI and the
 /// page use it; tests pass smaller ones to stay fast).
@@ -217,11 +217,19 @@ fn stage_stylizer(
 }
 
 /// Bytes of device memory a run of `model` at `width`×`height` is estimated to need: the
-/// activations of one forward pass, kept for the backward pass, times [`BYTES_PER_ACTIVATION`],
+/// activations of one forward pass, kept for the backward pass, times [`BYTES_PER_ACTIVATION`], the
+/// matmul route's bands of shifted inputs where the model takes it ([`ConvAlgorithm::Gemm`]),
 /// plus the weights and a fixed allowance for the targets, the optimizer and the allocator.
 pub fn memory_estimate(model: &Vgg, width: u32, height: u32) -> u64 {
+    // The matmul route builds one band of shifted inputs at a time, and its gradient once more
+    // in the backward pass.
+    let bands = match model.conv {
+        ConvAlgorithm::Direct => 0,
+        ConvAlgorithm::Gemm => 2 * COL_BAND_BYTES as u64,
+    };
     model.activation_floats(width as usize, height as usize) * BYTES_PER_ACTIVATION
         + model.num_params() * 4
+        + bands
         + FIXED_BYTES
 }
 

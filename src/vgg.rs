@@ -8,7 +8,7 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
-use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions, PadMode};
 use burn::tensor::{DType, Device, Tensor, TensorData, activation::relu};
 use burn_pack::{Bytes, Reader, Writer};
 use serde::Serialize;
@@ -144,11 +144,23 @@ impl Conv {
         Conv { weight: Param::from_tensor(weight), bias: Param::from_tensor(bias) }
     }
 
-    /// Apply it (3×3 with padding 1, or 1×1).
+    /// Apply it (3×3 with padding 1, or 1×1), by the algorithm that is faster on `x`'s device
+    /// ([`ConvAlgorithm::for_device`]).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let algorithm = ConvAlgorithm::for_device(&x.device());
+        self.forward_with(x, algorithm)
+    }
+
+    /// Apply it by the given algorithm: both compute the same function.
+    pub fn forward_with(&self, x: Tensor<4>, algorithm: ConvAlgorithm) -> Tensor<4> {
         let [_, _, k, _] = self.weight.val().dims();
-        let pad = k / 2;
-        conv2d(x, self.weight.val(), Some(self.bias.val()), ConvOptions::new([1, 1], [pad, pad], [1, 1], 1))
+        match algorithm {
+            ConvAlgorithm::Direct => {
+                let pad = k / 2;
+                conv2d(x, self.weight.val(), Some(self.bias.val()), ConvOptions::new([1, 1], [pad, pad], [1, 1], 1))
+            }
+            ConvAlgorithm::Gemm => conv_gemm(x, self.weight.val(), self.bias.val(), COL_BAND_BYTES),
+        }
     }
 
     /// Output channels.
@@ -168,6 +180,97 @@ impl Conv {
     }
 }
 
+/// How a convolution is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvAlgorithm {
+    /// The backend's own convolution (`burn::tensor::module::conv2d`).
+    Direct,
+    /// As matrix products: a 1×1 convolution is one; a 3×3 one multiplies the weights by the
+    /// nine shifted copies of the input stacked along the channels (im2col), in bands of rows
+    /// so that no stack exceeds [`COL_BAND_BYTES`].
+    Gemm,
+}
+
+impl ConvAlgorithm {
+    /// The faster algorithm on `device`, as measured with `impasto bench` on the 2-core
+    /// container (2026-11-27, teacher, one iteration = forward, losses, backward to the image):
+    /// - burn-flex (CPU): its own convolution (128 px: 591 ms against 754 through the matmul);
+    /// - wgpu: the matmul route. burn 0.22's wgpu backend without autotune (Impasto's build, see
+    ///   Cargo.toml) has only a direct convolution kernel, which reached about 1 TFLOP/s on an
+    ///   NVIDIA H200 (BENCHMARKS.md); on lavapipe an iteration ran 2.6× (64 px) and 3.2× (128 px)
+    ///   faster through burn's matmul;
+    /// - except on SwiftShader (the software WebGPU of headless Chromium), where burn's matmul
+    ///   kernel crawls (a 64×576 by 576×1024 product: 510 ms, 0.15 GFLOP/s) and an iteration at
+    ///   32 px took 3.5 s direct against 12.4 s.
+    ///
+    /// A browser's WebGPU adapter does not name itself to wgpu, so the page reports it
+    /// ([`ConvAlgorithm::for_adapter`]).
+    pub fn for_device(device: &Device) -> ConvAlgorithm {
+        if *device == Device::flex() {
+            return ConvAlgorithm::Direct;
+        }
+        let name = device.identity().map(|id| id.name).unwrap_or_default();
+        ConvAlgorithm::for_adapter(&name)
+    }
+
+    /// The faster algorithm on a GPU adapter that calls itself `name` (the native adapter's
+    /// name, or a browser's `GPUAdapterInfo.architecture`/`description`): direct on SwiftShader,
+    /// the matmul route elsewhere (see [`ConvAlgorithm::for_device`]).
+    pub fn for_adapter(name: &str) -> ConvAlgorithm {
+        if name.to_ascii_lowercase().contains("swiftshader") { ConvAlgorithm::Direct } else { ConvAlgorithm::Gemm }
+    }
+
+    /// `direct` or `gemm`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvAlgorithm::Direct => "direct",
+            ConvAlgorithm::Gemm => "gemm",
+        }
+    }
+
+    /// The algorithm called `name` (`direct` or `gemm`).
+    pub fn from_name(name: &str) -> Option<ConvAlgorithm> {
+        [ConvAlgorithm::Direct, ConvAlgorithm::Gemm].into_iter().find(|a| a.name() == name)
+    }
+}
+
+/// The largest stack of shifted inputs [`ConvAlgorithm::Gemm`] builds at once, in bytes: half the
+/// 128 MiB storage buffer every WebGPU adapter allows (the spec's `maxStorageBufferBindingSize`
+/// default), so a band never meets a device's per-buffer limit and its transient memory stays
+/// small beside the activations.
+pub const COL_BAND_BYTES: usize = 64 << 20;
+
+/// `conv2d(x, weight, bias)` with stride 1 and "same" padding, as matrix products (see
+/// [`ConvAlgorithm::Gemm`]), no stack of shifted inputs larger than `band_bytes` (but at least
+/// one row). `weight` is `[out, in, k, k]` with k = 1 or 3.
+pub fn conv_gemm(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, band_bytes: usize) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    let [o, _, k, _] = weight.dims();
+    // Columns ordered (dy, dx, channel), as the stack below.
+    let wm = weight.permute([0, 2, 3, 1]).reshape([1, o, k * k * c]);
+    let b = bias.reshape([1, o, 1]);
+    if k == 1 {
+        return (wm.matmul(x.reshape([n, c, h * w])) + b).reshape([n, o, h, w]);
+    }
+    let xp = x.pad([(0, 0), (0, 0), (1, 1), (1, 1)], PadMode::Constant(0.0));
+    let bytes_per_row = 9 * c * w * n * std::mem::size_of::<f32>();
+    let rows = (band_bytes / bytes_per_row).clamp(1, h);
+    let mut bands = Vec::with_capacity(h.div_ceil(rows));
+    for y0 in (0..h).step_by(rows) {
+        let y1 = (y0 + rows).min(h);
+        let band = if rows == h { xp.clone() } else { xp.clone().slice([0..n, 0..c, y0..y1 + 2, 0..w + 2]) };
+        let shifted = (0..9)
+            .map(|t| {
+                let (dy, dx) = (t / 3, t % 3);
+                band.clone().slice([0..n, 0..c, dy..dy + (y1 - y0), dx..dx + w])
+            })
+            .collect();
+        let col = Tensor::cat(shifted, 1).reshape([n, 9 * c, (y1 - y0) * w]);
+        bands.push((wm.clone().matmul(col) + b.clone()).reshape([n, o, y1 - y0, w]));
+    }
+    if bands.len() == 1 { bands.remove(0) } else { Tensor::cat(bands, 2) }
+}
+
 /// One named layer: a chain of convolutions, then ReLU.
 #[derive(Module, Debug)]
 pub struct VggLayer {
@@ -176,10 +279,11 @@ pub struct VggLayer {
 }
 
 impl VggLayer {
-    /// The chain without its ReLU: the layer's pre-activation.
-    pub fn forward_linear(&self, mut h: Tensor<4>) -> Tensor<4> {
+    /// The chain without its ReLU: the layer's pre-activation, each convolution computed by
+    /// `algorithm`.
+    pub fn forward_linear(&self, mut h: Tensor<4>, algorithm: ConvAlgorithm) -> Tensor<4> {
         for conv in &self.convs {
-            h = conv.forward(h);
+            h = conv.forward_with(h, algorithm);
         }
         h
     }
@@ -204,12 +308,27 @@ fn pool(h: Tensor<4>, pooling: Pooling) -> Tensor<4> {
 pub struct Vgg {
     /// One entry per row of [`VGG16`], in order.
     pub layers: Vec<VggLayer>,
+    /// How its convolutions are computed (the same function either way).
+    #[module(skip)]
+    pub conv: ConvAlgorithm,
 }
 
 /// Features at the layers a caller asked for, in the order asked.
 pub type Features = Vec<Tensor<4>>;
 
 impl Vgg {
+    /// A model of `layers` (one per row of [`VGG16`]) whose tensors live on `device`, computing
+    /// its convolutions by the algorithm faster there ([`ConvAlgorithm::for_device`]).
+    pub fn new(layers: Vec<VggLayer>, device: &Device) -> Vgg {
+        Vgg { layers, conv: ConvAlgorithm::for_device(device) }
+    }
+
+    /// The same model, computing its convolutions by `conv`.
+    pub fn with_conv(mut self, conv: ConvAlgorithm) -> Vgg {
+        self.conv = conv;
+        self
+    }
+
     /// Activations (after ReLU) of `x`, `[batch, 3, H, W]` RGB in 0..255, at each of `wanted`,
     /// in that order. Stops after the deepest layer asked for.
     ///
@@ -224,7 +343,7 @@ impl Vgg {
             if spec.pool_before {
                 h = pool(h, pooling);
             }
-            h = relu(layer.forward_linear(h));
+            h = relu(layer.forward_linear(h, self.conv));
             for (slot, w) in out.iter_mut().zip(wanted) {
                 if *w == spec.layer {
                     *slot = Some(h.clone());
@@ -246,7 +365,7 @@ impl Vgg {
                 h = pool(h, pooling);
             }
             inputs.push(h.clone());
-            h = relu(layer.forward_linear(h));
+            h = relu(layer.forward_linear(h, self.conv));
         }
         inputs
     }
@@ -390,7 +509,7 @@ impl Vgg {
         if let Some(name) = tensors.keys().next() {
             return Err(bad(format!("unexpected tensor {name}")));
         }
-        Ok(Vgg { layers })
+        Ok(Vgg::new(layers, device))
     }
 }
 

@@ -19,7 +19,7 @@ use crate::loss::LossWeights;
 use crate::multiscale::{DeviceBudget, MultiScale, SMALLEST_STAGE, scale_ladder};
 use crate::optim::OptimizerKind;
 use crate::stylize::{Config, Init};
-use crate::vgg::{Pooling, Vgg};
+use crate::vgg::{ConvAlgorithm, Pooling, Vgg};
 
 /// Install the panic hook once, when the module is instantiated: a panic then reaches the
 /// console with its message before the instance aborts (the worker reports the crash).
@@ -36,6 +36,8 @@ pub struct Engine {
     fallback_reason: Option<String>,
     model: Option<Vgg>,
     budget: DeviceBudget,
+    /// How the model computes its convolutions: by device until the page names the adapter.
+    conv: ConvAlgorithm,
 }
 
 /// The largest long side the page offers (the number input's maximum).
@@ -68,7 +70,8 @@ impl Engine {
         };
         match gpu {
             Ok(device) => {
-                Engine { device, backend: BackendKind::Wgpu, fallback_reason: None, model: None, budget: WEBGPU_DEFAULT_BUDGET }
+                let conv = ConvAlgorithm::for_device(&device);
+                Engine { device, backend: BackendKind::Wgpu, fallback_reason: None, model: None, budget: WEBGPU_DEFAULT_BUDGET, conv }
             }
             Err(reason) => Engine {
                 device: crate::device::cpu(),
@@ -76,6 +79,7 @@ impl Engine {
                 fallback_reason: Some(reason),
                 model: None,
                 budget: CPU_BUDGET,
+                conv: ConvAlgorithm::Direct,
             },
         }
     }
@@ -103,6 +107,37 @@ impl Engine {
         }
     }
 
+    /// Tell a WebGPU engine which adapter it runs on (`GPUAdapterInfo`'s `architecture` and
+    /// `description`; the browser does not pass them to wgpu), so that its convolutions take the
+    /// faster route there ([`ConvAlgorithm::for_adapter`]). Ignored on the CPU.
+    #[wasm_bindgen(js_name = setAdapter)]
+    pub fn set_adapter(&mut self, architecture: &str, description: &str) {
+        if self.backend == BackendKind::Wgpu {
+            self.set_conv(ConvAlgorithm::for_adapter(&format!("{architecture} {description}")));
+        }
+    }
+
+    /// `"direct"` or `"gemm"`: how the model computes its convolutions.
+    #[wasm_bindgen(getter, js_name = convAlgorithm)]
+    pub fn conv_algorithm(&self) -> String {
+        self.conv.name().to_string()
+    }
+
+    /// Compute convolutions by `name` (`"direct"` or `"gemm"`) whatever the adapter (the
+    /// benchmark compares both).
+    #[wasm_bindgen(js_name = setConvAlgorithm)]
+    pub fn set_conv_algorithm(&mut self, name: &str) -> Result<(), JsError> {
+        let conv = ConvAlgorithm::from_name(name)
+            .ok_or_else(|| Error::InvalidConfig(format!("unknown convolution algorithm {name:?} (direct or gemm)")))?;
+        self.set_conv(conv);
+        Ok(())
+    }
+
+    fn set_conv(&mut self, conv: ConvAlgorithm) {
+        self.conv = conv;
+        self.model = self.model.take().map(|m| m.with_conv(conv));
+    }
+
     /// The largest long side the loaded model can work at on this device for an image of
     /// `width`×`height`'s aspect (at most 4096), or 0 if none.
     #[wasm_bindgen(js_name = largestSide)]
@@ -114,7 +149,7 @@ impl Engine {
     /// Decode a weight file (the bytes of `models/*.bpk`) and keep the model.
     #[wasm_bindgen(js_name = loadModel)]
     pub fn load_model(&mut self, weights: Vec<u8>) -> Result<(), JsError> {
-        self.model = Some(Vgg::from_bytes(weights, &self.device)?);
+        self.model = Some(Vgg::from_bytes(weights, &self.device)?.with_conv(self.conv));
         Ok(())
     }
 

@@ -140,13 +140,38 @@ fn errors_are_one_line() {
 #[test]
 fn bench_writes_json() {
     let out = tmp("bench.json");
-    let r = impasto(&["bench", "--sizes", "32", "--backends", "cpu", "--models", "distilled", "--iterations", "1", "--out", s(&out)]);
+    let r = impasto(&[
+        "bench", "--sizes", "32", "--backends", "cpu", "--models", "distilled", "--convs", "auto,gemm", "--iterations", "1",
+        "--out", s(&out),
+    ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    assert_eq!(v[0]["backend"], "cpu");
-    assert_eq!(v[0]["model"], "distilled");
-    assert!(v[0]["ms_per_iteration"].as_f64().unwrap() > 0.0);
-    assert!(v[0]["peak_rss_bytes"].as_u64().unwrap() > 1 << 20, "a child process's own peak: {v}");
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+    for (p, conv) in v.as_array().unwrap().iter().zip(["direct", "gemm"]) {
+        assert_eq!(p["backend"], "cpu");
+        assert_eq!(p["model"], "distilled");
+        assert_eq!(p["conv"], conv, "auto on the CPU is the direct route");
+        assert!(p["ms_per_iteration"].as_f64().unwrap() > 0.0);
+        assert!(p["peak_rss_bytes"].as_u64().unwrap() > 1 << 20, "a child process's own peak: {v}");
+    }
+}
+
+/// `--conv gemm` gives the same picture as the direct convolution.
+#[test]
+fn both_convolution_routes_write_the_same_picture() {
+    let content = common::shared_image("tubingen.jpg");
+    let style = common::shared_image("starry_night.jpg");
+    let (direct, gemm) = (tmp("direct.png"), tmp("gemm.png"));
+    for (out, conv) in [(&direct, "direct"), (&gemm, "gemm")] {
+        let args = ["stylize", s(&content), s(&style), "-o", s(out), "--size", "64", "--iterations", "3", "--backend", "cpu", "--quiet", "--conv", conv];
+        let r = impasto(&args);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    }
+    let (a, b) = (image::open(&direct).unwrap().to_rgb8(), image::open(&gemm).unwrap().to_rgb8());
+    let worst = a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| x.abs_diff(*y)).max().unwrap();
+    assert!(worst <= 1, "8-bit pixels differ by up to {worst}");
+    let r = impasto(&["stylize", s(&content), s(&style), "-o", s(&gemm), "--conv", "winograd"]);
+    assert!(!r.status.success());
 }
 
 /// `--tile` gives the same picture as the whole image (tiles are exact, src/tiled.rs).

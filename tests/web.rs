@@ -1,6 +1,6 @@
 //! The core in a browser (headless Chromium through wasm-bindgen-test): on WebGPU (SwiftShader in
 //! CI) the forward pass, the losses and the image gradient agree with burn-flex running in the
-//! same wasm module, a few optimization steps lower the loss, and the tiled losses and gradient
+//! same wasm module (with either convolution route), a few optimization steps lower the loss, and the tiled losses and gradient
 //! equal the whole image's.
 //!
 //! Run: `cargo test --release --target wasm32-unknown-unknown --test web` (scripts/test does,
@@ -12,6 +12,7 @@ use impasto::image_io::Image;
 use impasto::loss::{LossWeights, Targets};
 use impasto::stylize::{loss_and_gradient, read, to_tensor};
 use impasto::tiled::{self, TiledTargets};
+use impasto::vgg::ConvAlgorithm;
 use impasto::{Config, Pooling, Stylizer, Vgg};
 use wasm_bindgen_test::*;
 
@@ -33,8 +34,8 @@ async fn webgpu() -> Device {
         .expect("WebGPU adapter (Chromium needs --enable-unsafe-webgpu)")
 }
 
-async fn losses_and_gradient(device: &Device) -> (Vec<f32>, Vec<f32>) {
-    let model = Vgg::from_bytes(TEACHER.to_vec(), device).unwrap();
+async fn losses_and_gradient(device: &Device, conv: ConvAlgorithm) -> (Vec<f32>, Vec<f32>) {
+    let model = Vgg::from_bytes(TEACHER.to_vec(), device).unwrap().with_conv(conv);
     let (w, h) = (24, 16);
     let targets = Targets::new(&model, to_tensor(&pattern(w, h, 1), device), to_tensor(&pattern(w, h, 2), device), Pooling::Avg);
     let weights = LossWeights { content: 0.01, style: 1.0, tv: 0.1 };
@@ -45,23 +46,29 @@ async fn losses_and_gradient(device: &Device) -> (Vec<f32>, Vec<f32>) {
 #[wasm_bindgen_test]
 async fn webgpu_agrees_with_cpu_and_optimizes() {
     let gpu = webgpu().await;
-    let (lg, gg) = losses_and_gradient(&gpu).await;
-    let (lc, gc) = losses_and_gradient(&impasto::device::cpu()).await;
-    for (a, b) in lc.iter().zip(&lg) {
-        assert!((a - b).abs() <= 1e-3 * a.abs().max(1e-6), "loss {a} (cpu) vs {b} (webgpu)");
+    let (lc, gc) = losses_and_gradient(&impasto::device::cpu(), ConvAlgorithm::Direct).await;
+    // Both convolution routes on WebGPU: the direct one (what the page takes on SwiftShader) and
+    // the matmul one (what it takes on other adapters).
+    for conv in [ConvAlgorithm::Direct, ConvAlgorithm::Gemm] {
+        let (lg, gg) = losses_and_gradient(&gpu, conv).await;
+        for (a, b) in lc.iter().zip(&lg) {
+            assert!((a - b).abs() <= 1e-3 * a.abs().max(1e-6), "loss {a} (cpu) vs {b} (webgpu, {conv:?})");
+        }
+        let scale = gc.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let worst = gc.iter().zip(&gg).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(scale > 0.0 && worst <= 1e-3 * scale, "image gradient ({conv:?}) differs by {worst} (scale {scale})");
     }
-    let scale = gc.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    let worst = gc.iter().zip(&gg).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-    assert!(scale > 0.0 && worst <= 1e-3 * scale, "image gradient differs by {worst} (scale {scale})");
 
-    let model = Vgg::from_bytes(TEACHER.to_vec(), &gpu).unwrap();
+    // The rest with the route SwiftShader gets (CI's WebGPU), the faster one there.
+    let conv = ConvAlgorithm::for_adapter("swiftshader");
+    let model = Vgg::from_bytes(TEACHER.to_vec(), &gpu).unwrap().with_conv(conv);
     let mut s = Stylizer::new(Config::default(), &pattern(24, 16, 4), &pattern(24, 16, 5), model, gpu.clone()).unwrap();
     let records = s.step(8).await.unwrap();
     assert!(records[7].total < records[0].total, "{} → {}", records[0].total, records[7].total);
 
     // Tiled (src/tiled.rs: what a large image or a small buffer limit gets) on WebGPU: the same
     // losses and image gradient as the whole image, here with 2×2 tiles at 48×40.
-    let model = Vgg::from_bytes(TEACHER.to_vec(), &gpu).unwrap();
+    let model = Vgg::from_bytes(TEACHER.to_vec(), &gpu).unwrap().with_conv(conv);
     let (w, h) = (48, 40);
     let (content, style, x) = (to_tensor(&pattern(w, h, 6), &gpu), to_tensor(&pattern(w, h, 7), &gpu), to_tensor(&pattern(w, h, 8), &gpu));
     let styles = vec![(style, 1.0)];

@@ -138,6 +138,9 @@ async function tellBudget() {
     const maxBuffer = Math.min(adapter.limits.maxStorageBufferBindingSize, adapter.limits.maxBufferSize);
     const memory = (navigator.deviceMemory || 4) * 2 ** 30 / 2;
     engine.setBudget(maxBuffer, memory);
+    // The adapter's name picks the faster convolution route (direct on SwiftShader).
+    const info = adapter.info || {};
+    engine.setAdapter(info.architecture || '', info.description || '');
   } catch { /* keep WebGPU's default limits */ }
 }
 
