@@ -24,6 +24,17 @@ pub fn scale_ladder(final_long: u32, smallest: u32) -> Vec<u32> {
     sides
 }
 
+/// Where a run interrupted at long side `side`, `done` iterations in, goes on: the stages of
+/// `ladder` (the run's own, smallest first, `stage_iterations` at each but the last) from that
+/// side on, and how many iterations of the first of them it had done. A side the ladder does not
+/// have (the device's budget changed since) is finished on its own, as a last stage.
+pub fn resumed_stages(ladder: &[u32], stage_iterations: u32, side: u32, done: u32) -> (Vec<u32>, u32) {
+    match ladder.iter().position(|&s| s == side) {
+        Some(i) => (ladder[i..].to_vec(), done.saturating_sub(stage_iterations.saturating_mul(i as u32))),
+        None => (vec![side], 0),
+    }
+}
+
 /// One iteration of a coarse-to-fine run.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -71,13 +82,17 @@ pub struct MultiScale {
     current: Stylizer,
     iterations_before: u32,
     elapsed_before: f64,
+    /// Iterations of the first stage done before a resumed run began.
+    resumed_done: u32,
 }
 
 impl MultiScale {
     /// A run at the long sides `sides` (smallest first; one side for a plain run), `iterations`
-    /// at each but the last, which runs as long as it is stepped, starting from `start` (the
-    /// first stage's size; a resumed run) or the configured start image. Every stage's sizes are
-    /// checked here, before any work.
+    /// at each but the last, which runs as long as it is stepped, starting from the configured
+    /// start image or, for a resumed run, from `start`: the image an interrupted run had reached
+    /// at the first stage's size, and how many of that stage's iterations it had done (the
+    /// first stage then has only the rest to do). Every stage's sizes are checked here, before any
+    /// work.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Config,
@@ -88,7 +103,7 @@ impl MultiScale {
         iterations: u32,
         model: Vgg,
         device: Device,
-        start: Option<&Image>,
+        start: Option<(&Image, u32)>,
     ) -> Result<Self> {
         if sides.is_empty() || sides.windows(2).any(|w| w[0] >= w[1]) {
             return Err(Error::InvalidConfig(format!("the sizes of a coarse-to-fine run must increase, not {sides:?}")));
@@ -97,7 +112,7 @@ impl MultiScale {
         for &side in &sides[1..] {
             stage_images(&content, &styles, style_scale, side)?;
         }
-        let current = stage_stylizer(&config, &first, &styles, &model, &device, start)?;
+        let current = stage_stylizer(&config, &first, &styles, &model, &device, start.map(|(image, _)| image))?;
         Ok(MultiScale {
             config,
             content,
@@ -111,6 +126,7 @@ impl MultiScale {
             current,
             iterations_before: 0,
             elapsed_before: 0.0,
+            resumed_done: start.map_or(0, |(_, done)| done),
         })
     }
 
@@ -130,7 +146,8 @@ impl MultiScale {
     }
 
     async fn next_stage_if_done(&mut self) -> Result<()> {
-        if self.stage + 1 < self.sides.len() && self.current.iteration() >= self.iterations {
+        let done = self.current.iteration() + if self.stage == 0 { self.resumed_done } else { 0 };
+        if self.stage + 1 < self.sides.len() && done >= self.iterations {
             let (w, h) = self.current.size();
             let start = self.current.raw_image().await?;
             let next = self.sides[self.stage + 1];
@@ -172,9 +189,10 @@ impl MultiScale {
         self.iterations_before + self.current.iteration()
     }
 
-    /// Iterations of the whole ladder (each stage's count times the number of stages).
+    /// Iterations of the whole ladder (each stage's count times the number of stages), less
+    /// those a resumed run had done before.
     pub fn total_iterations(&self) -> u32 {
-        self.iterations.saturating_mul(self.sides.len() as u32)
+        self.iterations.saturating_mul(self.sides.len() as u32).saturating_sub(self.resumed_done)
     }
 
     /// The current stage's working size.

@@ -16,7 +16,7 @@ use crate::device::BackendKind;
 use crate::error::Error;
 use crate::image_io::{self, Limits};
 use crate::loss::LossWeights;
-use crate::multiscale::{DeviceBudget, MultiScale, SMALLEST_STAGE, scale_ladder};
+use crate::multiscale::{DeviceBudget, MultiScale, SMALLEST_STAGE, resumed_stages, scale_ladder};
 use crate::optim::OptimizerKind;
 use crate::stylize::{Config, Init};
 use crate::vgg::{ConvAlgorithm, Pooling, Vgg};
@@ -176,8 +176,9 @@ impl Engine {
     }
 
     /// Resume a run from an image the page kept (`rgba`, `width`×`height`, as `rgba()` gave it),
-    /// e.g. after the GPU was lost: one stage at that size, from that image; otherwise as
-    /// `stylizerBlend`. The page's iterations are those left.
+    /// e.g. after the GPU was lost, `done` iterations into it: it goes on at that size from that
+    /// image and, coarse to fine, climbs the rest of the ladder `options` describe, that stage
+    /// short of what it had done; otherwise as `stylizerBlend`. The page's iterations are those left.
     #[wasm_bindgen(js_name = stylizerResume)]
     #[allow(clippy::too_many_arguments)]
     pub fn stylizer_resume(
@@ -189,10 +190,11 @@ impl Engine {
         rgba: &[u8],
         width: u32,
         height: u32,
+        done: u32,
     ) -> Result<WebStylizer, JsError> {
         let start = image_io::Image::from_rgba8(width, height, rgba)?;
         let blend = style_bytes(styles, weights)?;
-        self.start(content, &blend, options, Some(start))
+        self.start(content, &blend, options, Some((start, done)))
     }
 }
 
@@ -216,7 +218,7 @@ impl Engine {
         content: &[u8],
         styles: &[(Vec<u8>, f32)],
         options: JsValue,
-        resume: Option<image_io::Image>,
+        resume: Option<(image_io::Image, u32)>,
     ) -> Result<WebStylizer, JsError> {
         let model = self.model.clone().ok_or_else(|| Error::Weights("no model is loaded".into()))?;
         let options: WebOptions = if options.is_undefined() || options.is_null() {
@@ -245,9 +247,7 @@ impl Engine {
         let largest = self.budget.largest_side(&model, content.width(), content.height(), MAX_SIDE).ok_or_else(|| {
             Error::InvalidConfig("this device has too little memory for even the smallest working size".into())
         })?;
-        let (side, notice) = if let Some(img) = &resume {
-            (img.width.max(img.height), None)
-        } else if options.largest {
+        let (side, notice) = if options.largest {
             (largest, Some(format!("{largest} px is the largest size this device holds for this photo")))
         } else if options.size > largest {
             let reason = if self.backend == BackendKind::Wgpu { "this GPU" } else { "the CPU engine" };
@@ -255,26 +255,31 @@ impl Engine {
         } else {
             (options.size, None)
         };
-        let sides = if resume.is_some() {
-            vec![side]
-        } else if options.coarse_to_fine || options.largest {
+        let ladder = if options.coarse_to_fine || options.largest {
             scale_ladder(side, options.smallest_stage.unwrap_or(SMALLEST_STAGE).max(image_io::MIN_SIDE))
         } else {
             vec![side]
         };
         let iterations = options.stage_iterations.unwrap_or(u32::MAX);
-        if let Some(img) = &resume {
-            let expected = image_io::working_size(content.width(), content.height(), side);
-            if expected != (img.width, img.height) {
-                return Err(Error::InvalidConfig(format!(
-                    "the image to resume from is {}x{}, the photo at that size is {}x{}",
-                    img.width, img.height, expected.0, expected.1
-                ))
-                .into());
+        let (sides, notice, start) = match &resume {
+            None => (ladder, notice, None),
+            Some((img, done)) => {
+                let resumed_side = img.width.max(img.height);
+                let expected = image_io::working_size(content.width(), content.height(), resumed_side);
+                if expected != (img.width, img.height) {
+                    return Err(Error::InvalidConfig(format!(
+                        "the image to resume from is {}x{}, the photo at that size is {}x{}",
+                        img.width, img.height, expected.0, expected.1
+                    ))
+                    .into());
+                }
+                // The interrupted run goes on at its stage and climbs the rest of its ladder.
+                let (sides, stage_done) = resumed_stages(&ladder, iterations, resumed_side, *done);
+                (sides, None, Some((img, stage_done)))
             }
-        }
+        };
         let device = self.device.clone();
-        let inner = MultiScale::new(config, content, decoded, options.style_scale, sides, iterations, model, device, resume.as_ref())?;
+        let inner = MultiScale::new(config, content, decoded, options.style_scale, sides, iterations, model, device, start)?;
         Ok(WebStylizer { inner, notice })
     }
 }

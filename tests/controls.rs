@@ -260,6 +260,41 @@ fn multiscale_steps_through_the_ladder_and_continues_each_stage_from_the_last() 
     assert!(bad(vec![8, 48]).unwrap().contains("too small"));
 }
 
+/// A run interrupted (a lost GPU) goes on at its stage, short of the iterations it had done
+/// there, and climbs the rest of its ladder.
+#[test]
+fn a_resumed_run_climbs_the_rest_of_its_ladder() {
+    use impasto::multiscale::{MultiScale, resumed_stages};
+    // 3 iterations per stage at 128, 256, 512: 7 done = stage 3's first; 4 done = stage 2's first.
+    assert_eq!(resumed_stages(&[128, 256, 512], 3, 512, 7), (vec![512], 1));
+    assert_eq!(resumed_stages(&[128, 256, 512], 3, 256, 4), (vec![256, 512], 1));
+    assert_eq!(resumed_stages(&[128, 256, 512], 3, 128, 2), (vec![128, 256, 512], 2));
+    // Interrupted right at a stage's end: that stage has nothing left, the next begins.
+    assert_eq!(resumed_stages(&[128, 256, 512], 3, 128, 3), (vec![128, 256, 512], 3));
+    // A single-stage run, and a size the ladder no longer has.
+    assert_eq!(resumed_stages(&[300], 40, 300, 17), (vec![300], 17));
+    assert_eq!(resumed_stages(&[128, 256], 3, 200, 5), (vec![200], 0));
+    assert_eq!(resumed_stages(&[128, 256], u32::MAX, 256, 5), (vec![256], 0));
+
+    let content = common::pattern(48, 32, 5);
+    let style = common::pattern(48, 32, 6);
+    let kept = common::pattern(24, 16, 7);
+    let config = Config { init: impasto::Init::Content, ..Config::default() };
+    let run = |start| {
+        MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![24, 48], 3, distilled(), impasto::device::cpu(), start)
+            .unwrap()
+    };
+    let mut resumed = run(Some((&kept, 2)));
+    assert_eq!(resumed.total_iterations(), 4, "6 in all, 2 done before");
+    let records: Vec<_> = (0..4).map(|_| pollster::block_on(resumed.step()).unwrap()).collect();
+    let seen: Vec<(u32, u32, u32, u32)> = records.iter().map(|r| (r.iteration, r.stage_iteration, r.stage, r.width)).collect();
+    assert_eq!(seen, vec![(1, 1, 1, 24), (2, 1, 2, 48), (3, 2, 2, 48), (4, 3, 2, 48)]);
+    // It starts from the kept image, not from the photo (whose content loss would be zero).
+    assert!(records[0].content > 0.0, "{:?}", records[0]);
+    let fresh = pollster::block_on(run(None).step()).unwrap();
+    assert_eq!(fresh.content, 0.0);
+}
+
 #[test]
 fn the_largest_side_respects_the_buffer_limit_and_the_memory_estimate() {
     use impasto::multiscale::{DeviceBudget, memory_estimate};

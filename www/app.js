@@ -28,6 +28,7 @@ const state = {
   recording: false,
   hasResult: false,
   iterationOffset: 0, // iterations done before a resumed run began
+  stageIterations: 0, // iterations of each coarse-to-fine stage but the last
   resumable: null, // {iteration, total} of a run the engine lost
   pendingResume: false,
 };
@@ -439,8 +440,11 @@ function progress(record) {
   state.lastElapsedMs = record.elapsedMs;
   const stageSeconds = Math.max((record.elapsedMs - state.stageStart.elapsedMs) / 1000, 1e-9);
   const rate = record.stageIteration / stageSeconds;
-  const perStage = (state.total - state.iterationOffset) / record.stages; // of this (maybe resumed) run
-  let left = Math.max(0, perStage - record.stageIteration) / rate;
+  // Every later stage runs `perStage` iterations; this one what is left besides them (a resumed
+  // run's first stage is short of what the interrupted run had done).
+  const later = record.stages - record.stage;
+  const perStage = later > 0 ? state.stageIterations : 0;
+  let left = Math.max(0, state.total - record.iteration - later * perStage) / rate;
   for (let k = record.stage; k < record.stages; k++) {
     const growth = (state.sides[k] / state.sides[record.stage - 1]) ** 2;
     left += (perStage * growth) / rate;
@@ -556,7 +560,7 @@ async function start(resume = false) {
     if (!r) return;
     const canvas = $('result');
     const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-    from = { rgba: data.buffer, width: canvas.width, height: canvas.height };
+    from = { rgba: data.buffer, width: canvas.width, height: canvas.height, done: r.iteration };
     state.iterationOffset = r.iteration;
     settings.iterations = r.total - r.iteration;
   } else {
@@ -570,6 +574,7 @@ async function start(resume = false) {
   state.running = true;
   state.paused = false;
   state.total = settings.iterations + state.iterationOffset;
+  state.stageIterations = settings.options.stageIterations;
   drawChart();
   state.firstStepAt = 0;
   updateButtons();

@@ -5,7 +5,8 @@
 // Messages in:  {type: 'init', useGpu, faults}: faults enables 'lose-device' (tests only)
 //               {type: 'start', runId, weights: ArrayBuffer|null, weightsKey, content, styles,
 //                styleWeights, options, iterations}: styles one ArrayBuffer per painting, blended
-//                resume: {rgba: ArrayBuffer, width, height} to continue from a kept image
+//                resume: {rgba: ArrayBuffer, width, height, done} to continue from a kept image,
+//                done iterations into the run (iterations: those left)
 //               {type: 'pause'} {type: 'resume', iterations} {type: 'stop'}
 //               {type: 'lose-device'}: destroy the GPU device, as a driver reset would (tests)
 // Messages out: {type: 'ready', backend, fallbackReason}
@@ -177,11 +178,12 @@ self.onmessage = async (event) => {
           const styles = msg.styles.map((b) => new Uint8Array(b));
           const weights = new Float32Array(msg.styleWeights);
           const stylizer = msg.resume
-            ? engine.stylizerResume(content, styles, weights, msg.options, new Uint8Array(msg.resume.rgba), msg.resume.width, msg.resume.height)
+            ? engine.stylizerResume(content, styles, weights, msg.options, new Uint8Array(msg.resume.rgba), msg.resume.width,
+              msg.resume.height, msg.resume.done)
             : engine.stylizerBlend(content, styles, weights, msg.options);
           const sides = Array.from(stylizer.sides);
-          // Coarse to fine: the page's iterations are per stage.
-          const total = msg.iterations * sides.length;
+          // Coarse to fine: the page's iterations are per stage; a resumed run's are those left.
+          const total = msg.resume ? msg.iterations : msg.iterations * sides.length;
           run = { id: msg.runId, stylizer, target: total, paused: false, looping: true, iteration: 0 };
           post({
             type: 'started', runId: msg.runId, width: stylizer.width, height: stylizer.height, sides, total,
