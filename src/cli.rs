@@ -472,6 +472,7 @@ fn stylize_cmd(mut a: StylizeArgs) -> Result<()> {
         original_colors: a.original_colors,
         tile: a.tile,
         max_buffer_bytes: None,
+        max_memory_bytes: None,
     };
     config.validate()?;
     let weights = match a.style_weights.len() {

@@ -251,6 +251,19 @@ pub fn memory_estimate(model: &Vgg, width: u32, height: u32) -> u64 {
         + FIXED_BYTES
 }
 
+/// [`memory_estimate`] of a run computed tile by tile with cores of `core` px a side
+/// ([`crate::tiled`]): one padded tile's forward and backward pass at a time, plus what stays the
+/// whole image's size, [`WHOLE_IMAGE_FLOATS`] per pixel.
+pub fn tiled_memory_estimate(model: &Vgg, width: usize, height: usize, core: usize) -> u64 {
+    let side = core + 2 * crate::tiled::HALO;
+    memory_estimate(model, side.min(width) as u32, side.min(height) as u32) + (width * height) as u64 * WHOLE_IMAGE_FLOATS * 4
+}
+
+/// Floats per pixel a tiled run keeps at the whole image's size: the image, its gradient and
+/// the sum it is gathered in (3 each), Adam's two moments (6), the photo kept for its colours (3),
+/// the content targets (conv4_2's 512 channels at 1/64 of the pixels: 8), rounded up to 32.
+const WHOLE_IMAGE_FLOATS: u64 = 32;
+
 /// Device bytes per activation float of the forward pass. Measured: peak resident memory of
 /// `impasto stylize --backend cpu` (2 iterations) grows by 2.5 KB (distilled) and 2.7 KB
 /// (teacher) per pixel from 256×192 to 512×384, i.e. about 9.2 bytes per activation float (the
@@ -279,20 +292,22 @@ pub struct DeviceBudget {
 }
 
 impl DeviceBudget {
-    /// Whether a run of `model` at `width`×`height` fits: at most [`MAX_PIXELS`], its largest
-    /// activation in one buffer — the whole image's, or a tile's where the run is tiled because
-    /// the whole would not fit ([`crate::tiled::tile_core`], as the stylizer decides) — and its
-    /// [`memory_estimate`] (of the whole image: tiling only lowers it) within the memory.
+    /// Whether a run of `model` at `width`×`height` fits: at most [`MAX_PIXELS`], and either the
+    /// whole image — its largest activation in one buffer, its [`memory_estimate`] within the
+    /// memory — or, where the whole would not fit, tiles ([`crate::tiled::tile_core`], as the
+    /// stylizer decides with the same limits): a padded tile's largest activation in one buffer
+    /// and the [`tiled_memory_estimate`] within the memory.
     pub fn fits(&self, model: &Vgg, width: u32, height: u32) -> bool {
         let (w, h) = (width as usize, height as usize);
         let buffer = |w: usize, h: usize| model.largest_activation_floats(w, h) * 4 <= self.max_buffer_bytes;
-        let buffer_fits = match crate::tiled::tile_core(model, w, h, None, Some(self.max_buffer_bytes)) {
-            None => true,
-            Some(core) => buffer(core + 2 * crate::tiled::HALO, core + 2 * crate::tiled::HALO),
+        let fits = match crate::tiled::tile_core(model, w, h, None, Some(self.max_buffer_bytes), Some(self.memory_bytes)) {
+            None => buffer(w, h) && memory_estimate(model, width, height) <= self.memory_bytes,
+            Some(core) => {
+                let side = core + 2 * crate::tiled::HALO;
+                buffer(side, side) && tiled_memory_estimate(model, w, h, core) <= self.memory_bytes
+            }
         };
-        u64::from(width) * u64::from(height) <= MAX_PIXELS
-            && buffer_fits
-            && memory_estimate(model, width, height) <= self.memory_bytes
+        u64::from(width) * u64::from(height) <= MAX_PIXELS && fits
     }
 
     /// The largest long side, at most `cap`, at which an image of `width`×`height`'s aspect fits;

@@ -58,6 +58,9 @@ pub struct Config {
     /// adapter's limits); natively it is read from the wgpu adapter. A run whose conv1_1 map
     /// would not fit is tiled ([`crate::tiled::tile_core`]).
     pub max_buffer_bytes: Option<u64>,
+    /// The memory a run may take in bytes, where the caller knows it (the page: its budget for
+    /// the device). A run whose [`crate::multiscale::memory_estimate`] exceeds it is tiled.
+    pub max_memory_bytes: Option<u64>,
 }
 
 impl Default for Config {
@@ -73,6 +76,7 @@ impl Default for Config {
             original_colors: false,
             tile: None,
             max_buffer_bytes: None,
+            max_memory_bytes: None,
         }
     }
 }
@@ -270,7 +274,8 @@ impl Stylizer {
         let style_tensors: Vec<(Tensor<4>, f32)> = styles.iter().map(|(img, w)| (to_tensor(img, &device), *w)).collect();
         let content_tensor = to_tensor(content, &device);
         let max_buffer = config.max_buffer_bytes.or_else(|| crate::device::max_buffer_bytes(&device));
-        let objective = match tiled::tile_core(&model, content.width as usize, content.height as usize, config.tile, max_buffer) {
+        let (width, height) = (content.width as usize, content.height as usize);
+        let objective = match tiled::tile_core(&model, width, height, config.tile, max_buffer, config.max_memory_bytes) {
             Some(core) => Objective::Tiled(TiledTargets::blend(&model, &content_tensor, &style_tensors, config.pooling, core)),
             None => Objective::Whole(Targets::blend(&model, content_tensor, &style_tensors, config.pooling)),
         };

@@ -144,14 +144,8 @@ impl Conv {
         Conv { weight: Param::from_tensor(weight), bias: Param::from_tensor(bias) }
     }
 
-    /// Apply it (3×3 with padding 1, or 1×1), by the algorithm that is faster on `x`'s device
-    /// ([`ConvAlgorithm::for_device`]).
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let algorithm = ConvAlgorithm::for_device(&x.device());
-        self.forward_with(x, algorithm)
-    }
-
-    /// Apply it by the given algorithm: both compute the same function.
+    /// Apply it (3×3 with padding 1, or 1×1) by the given algorithm: both compute the same
+    /// function ([`Vgg`] takes the one faster on its device, [`ConvAlgorithm::for_device`]).
     pub fn forward_with(&self, x: Tensor<4>, algorithm: ConvAlgorithm) -> Tensor<4> {
         let [_, _, k, _] = self.weight.val().dims();
         match algorithm {

@@ -236,6 +236,7 @@ impl Engine {
         }
         let mut config = options.config();
         config.max_buffer_bytes = Some(self.budget.max_buffer_bytes);
+        config.max_memory_bytes = Some(self.budget.memory_bytes);
         config.validate()?;
         let content = image_io::decode(content, "the content image", Limits::default())?;
         let mut decoded = Vec::with_capacity(styles.len());
@@ -355,6 +356,7 @@ impl WebOptions {
             // the limit); the page caps the area at 2048×2048 (multiscale::MAX_PIXELS).
             tile: None,
             max_buffer_bytes: None,
+            max_memory_bytes: None,
         }
     }
 }

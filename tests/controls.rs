@@ -306,14 +306,26 @@ fn the_largest_side_respects_the_buffer_limit_and_the_memory_estimate() {
     // area cap does (4000x3000 → 2364x1773 ≤ 2048²).
     let small = 64 * 512 * 384 * 4;
     let by_buffer = DeviceBudget { max_buffer_bytes: small, memory_bytes: plenty };
-    assert_eq!(tile_core(&model, 512, 384, None, Some(small)), None);
-    let core = tile_core(&model, 1024, 768, None, Some(small)).expect("tiled");
+    assert_eq!(tile_core(&model, 512, 384, None, Some(small), None), None);
+    let core = tile_core(&model, 1024, 768, None, Some(small), None).expect("tiled");
     assert!(model.largest_activation_floats(core + 2 * HALO, core + 2 * HALO) * 4 <= small);
     assert!(by_buffer.fits(&model, 512, 384) && by_buffer.fits(&model, 1024, 768));
     assert_eq!(by_buffer.largest_side(&model, 4000, 3000, 4096), Some(2364));
-    // By memory: the estimate at 640x480 is the budget.
-    let by_memory = DeviceBudget { max_buffer_bytes: plenty, memory_bytes: memory_estimate(&model, 640, 480) };
-    assert_eq!(by_memory.largest_side(&model, 640, 480, 4096), Some(640));
+    // By memory: with the estimate at 640x480 as the budget, 640x480 runs whole; larger images
+    // run tiled (as the stylizer will, told the same budget) while a tile and the whole-image
+    // tensors fit: up to the area cap here.
+    let budget = memory_estimate(&model, 640, 480);
+    let by_memory = DeviceBudget { max_buffer_bytes: plenty, memory_bytes: budget };
+    assert_eq!(tile_core(&model, 640, 480, None, None, Some(budget)), None);
+    assert!(!by_memory.fits(&model, 641, 481) || tile_core(&model, 641, 481, None, None, Some(budget)).is_some());
+    let core = tile_core(&model, 1600, 1200, None, None, Some(budget)).expect("tiled by memory");
+    assert!(impasto::multiscale::tiled_memory_estimate(&model, 1600, 1200, core) <= budget);
+    assert_eq!(by_memory.largest_side(&model, 640, 480, 4096), Some(2364));
+    // A budget that holds no tile of a large image beside its whole-image tensors stops short.
+    let tight = DeviceBudget { max_buffer_bytes: plenty, memory_bytes: memory_estimate(&model, 320, 240) };
+    let side = tight.largest_side(&model, 640, 480, 4096).unwrap();
+    assert!((320..2364).contains(&side), "{side}");
+    assert!(tight.fits(&model, side, side * 3 / 4) && !tight.fits(&model, side + 4, (side + 4) * 3 / 4));
     // The estimate grows with the pixels, about linearly.
     let (a, b) = (memory_estimate(&model, 512, 512), memory_estimate(&model, 1024, 1024));
     assert!(b > 3 * a && b < 4 * a, "{a} {b}");

@@ -103,7 +103,13 @@ fn a_tiled_run_follows_the_whole_images_run() {
     let (whole, a) = run(Config::default());
     // Asked for, and because the device's largest buffer (as the page passes it) cannot hold
     // conv1_1's 64 full-size channels (160×112×64 floats = 4.6 MB > 2 MB).
-    for config in [Config { tile: Some(64), ..Config::default() }, Config { max_buffer_bytes: Some(2 << 20), ..Config::default() }] {
+    // And because the run's memory estimate exceeds the budget the page passes.
+    let by_memory = impasto::multiscale::memory_estimate(&models::load(ModelKind::Distilled, &device).unwrap(), 160, 112) - 1;
+    for config in [
+        Config { tile: Some(64), ..Config::default() },
+        Config { max_buffer_bytes: Some(2 << 20), ..Config::default() },
+        Config { max_memory_bytes: Some(by_memory), ..Config::default() },
+    ] {
         let (tiled, b) = run(config.clone());
         for (r, t) in whole.iter().zip(&tiled) {
             assert!((r.style - t.style).abs() / r.style < 1e-3, "{config:?}: {r:?} vs {t:?}");
