@@ -374,12 +374,20 @@ test('GPU memory stays flat on WebGPU over 20 start/stop cycles', async () => {
   await configure(page, { size: 24, iterations: 50 });
   const bytes = async (kind) => Number(await page.locator('#engine').getAttribute(`data-${kind}-bytes`));
   await startStopCycles(page, 5, 50);
-  const [gpu0, wasm0] = [await bytes('gpu'), await bytes('wasm')];
-  await startStopCycles(page, 15, 50);
-  const [gpu1, wasm1] = [await bytes('gpu'), await bytes('wasm')];
-  log(`WebGPU, after 5 and 20 cycles: GPU buffers ${gpu0} → ${gpu1} bytes, wasm ${wasm0} → ${wasm1} bytes`);
-  assert.ok(gpu0 > 0, 'the engine reports its GPU buffers');
-  assert.ok(gpu1 - gpu0 <= 4 * 2 ** 20, `GPU buffers grew by ${gpu1 - gpu0} bytes over 15 cycles`);
+  const gpu = [await bytes('gpu')];
+  const wasm0 = await bytes('wasm');
+  for (let k = 0; k < 3; k++) {
+    await startStopCycles(page, 5, 50);
+    gpu.push(await bytes('gpu'));
+  }
+  const wasm1 = await bytes('wasm');
+  log(`WebGPU, after 5, 10, 15 and 20 cycles: GPU buffers ${gpu.join(' → ')} bytes, wasm ${wasm0} → ${wasm1} bytes`);
+  assert.ok(gpu[0] > 0, 'the engine reports its GPU buffers');
+  // A leak grows with every cycle. burn's allocator may add one pool page once, when a stopped
+  // run's buffers are released just after the next run's first allocations (seen once in a loaded
+  // full-suite run: +6.9 MB, then flat): at most one of the three intervals may grow, by a page.
+  const grew = gpu.slice(1).map((b, k) => b - gpu[k]).filter((d) => d > 0);
+  assert.ok(grew.length <= 1 && gpu[3] - gpu[0] <= 16 * 2 ** 20, `GPU buffers grew over 15 cycles: ${gpu.join(' → ')}`);
   assert.ok(wasm1 - wasm0 <= 8 * 2 ** 20, `wasm memory grew by ${wasm1 - wasm0} bytes over 15 cycles`);
   await browser.close();
 });
