@@ -186,13 +186,16 @@ pub enum ConvAlgorithm {
 }
 
 impl ConvAlgorithm {
-    /// The faster algorithm on `device`, as measured with `impasto bench` on the 2-core
-    /// container (2026-11-27, teacher, one iteration = forward, losses, backward to the image):
-    /// - burn-flex (CPU): its own convolution (128 px: 591 ms against 754 through the matmul);
+    /// The faster algorithm on `device`, as measured with `impasto bench --convs direct,gemm` on
+    /// the 2-core container (2026-11-27, BENCHMARKS.md; one iteration = forward, losses, backward
+    /// to the image, Adam):
+    /// - burn-flex (CPU): its own convolution (teacher 128 px: 492 ms against 582 through the
+    ///   matmul; distilled 256 px: 1045 against 2117);
     /// - wgpu: the matmul route. burn 0.22's wgpu backend without autotune (Impasto's build, see
     ///   Cargo.toml) has only a direct convolution kernel, which reached about 1 TFLOP/s on an
-    ///   NVIDIA H200 (BENCHMARKS.md); on lavapipe an iteration ran 2.6× (64 px) and 3.2× (128 px)
-    ///   faster through burn's matmul;
+    ///   NVIDIA H200; on lavapipe a teacher iteration ran 2.2× (64 px) to 3.4× (128 px) faster
+    ///   through burn's matmul (the distilled model 0.87–1.28×). Not yet measured on a real GPU:
+    ///   `scripts/gpu-bench` times both;
     /// - except on SwiftShader (the software WebGPU of headless Chromium), where burn's matmul
     ///   kernel crawls (a 64×576 by 576×1024 product: 510 ms, 0.15 GFLOP/s) and an iteration at
     ///   32 px took 3.5 s direct against 12.4 s.

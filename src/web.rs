@@ -352,8 +352,9 @@ impl WebOptions {
             pooling: self.pooling,
             seed: self.seed,
             original_colors: self.original_colors,
-            // Tiled only where one buffer would not hold conv1_1's map (the engine's budget sets
-            // the limit); the page caps the area at 2048×2048 (multiscale::MAX_PIXELS).
+            // Tiled only where one buffer would not hold conv1_1's map or the memory estimate
+            // exceeds the budget (the engine's budget sets both limits, `Engine::start`); the page
+            // caps the area at 2048×2048 (multiscale::MAX_PIXELS).
             tile: None,
             max_buffer_bytes: None,
             max_memory_bytes: None,
