@@ -288,10 +288,11 @@ impl ConvArg {
             ConvArg::Gemm => model.with_conv(ConvAlgorithm::Gemm),
         }
     }
+}
 
-    fn name(self) -> String {
-        self.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
-    }
+/// How an argument value is spelled on the command line (to pass it on to a child process).
+fn arg_name(value: impl ValueEnum) -> String {
+    value.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -725,11 +726,7 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
                     for &size in &a.sizes {
                         let status = std::process::Command::new(&exe)
                             .args(["bench", "--in-process", "--iterations", &a.iterations.to_string(), "--sizes", &size.to_string()])
-                            .arg("--backends")
-                            .arg(b.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default())
-                            .arg("--models")
-                            .arg(m.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default())
-                            .args(["--convs", &c.name()])
+                            .args(["--backends", &arg_name(b), "--models", &arg_name(m), "--convs", &arg_name(c)])
                             .arg("--out")
                             .arg(&tmp)
                             .stdout(std::process::Stdio::null())

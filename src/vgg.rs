@@ -136,12 +136,17 @@ pub struct Conv {
     pub weight: Param<Tensor<4>>,
     /// `[out]`.
     pub bias: Param<Tensor<1>>,
+    /// The weight as [`ConvAlgorithm::Gemm`] multiplies it, `[1, out, k·k·in]`, made on its first
+    /// use and kept: every iteration's forward passes (two per tile when tiled) reuse it. A
+    /// `Conv` never changes its weight (the distillation builds new ones each step).
+    #[module(skip)]
+    gemm_weight: std::sync::OnceLock<Tensor<3>>,
 }
 
 impl Conv {
     /// A convolution from its weight `[out, in, k, k]` and bias `[out]`.
     pub fn new(weight: Tensor<4>, bias: Tensor<1>) -> Conv {
-        Conv { weight: Param::from_tensor(weight), bias: Param::from_tensor(bias) }
+        Conv { weight: Param::from_tensor(weight), bias: Param::from_tensor(bias), gemm_weight: std::sync::OnceLock::new() }
     }
 
     /// Apply it (3×3 with padding 1, or 1×1) by the given algorithm: both compute the same
@@ -153,7 +158,10 @@ impl Conv {
                 let pad = k / 2;
                 conv2d(x, self.weight.val(), Some(self.bias.val()), ConvOptions::new([1, 1], [pad, pad], [1, 1], 1))
             }
-            ConvAlgorithm::Gemm => conv_gemm(x, self.weight.val(), self.bias.val(), COL_BAND_BYTES),
+            ConvAlgorithm::Gemm => {
+                let wm = self.gemm_weight.get_or_init(|| gemm_weight(self.weight.val())).clone();
+                conv_gemm_prepared(x, wm, k, self.bias.val(), COL_BAND_BYTES)
+            }
         }
     }
 
@@ -241,10 +249,21 @@ pub const COL_BAND_BYTES: usize = 64 << 20;
 /// [`ConvAlgorithm::Gemm`]), no stack of shifted inputs larger than `band_bytes` (but at least
 /// one row). `weight` is `[out, in, k, k]` with k = 1 or 3.
 pub fn conv_gemm(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, band_bytes: usize) -> Tensor<4> {
+    let k = weight.dims()[2];
+    conv_gemm_prepared(x, gemm_weight(weight), k, bias, band_bytes)
+}
+
+/// `weight` `[out, in, k, k]` as [`conv_gemm`] multiplies it: `[1, out, k·k·in]`, columns ordered
+/// (dy, dx, channel) as its stack of shifted inputs.
+fn gemm_weight(weight: Tensor<4>) -> Tensor<3> {
+    let [o, i, k, _] = weight.dims();
+    weight.permute([0, 2, 3, 1]).reshape([1, o, k * k * i])
+}
+
+/// [`conv_gemm`] with the weight already in [`gemm_weight`]'s form.
+fn conv_gemm_prepared(x: Tensor<4>, wm: Tensor<3>, k: usize, bias: Tensor<1>, band_bytes: usize) -> Tensor<4> {
     let [n, c, h, w] = x.dims();
-    let [o, _, k, _] = weight.dims();
-    // Columns ordered (dy, dx, channel), as the stack below.
-    let wm = weight.permute([0, 2, 3, 1]).reshape([1, o, k * k * c]);
+    let o = wm.dims()[1];
     let b = bias.reshape([1, o, 1]);
     if k == 1 {
         return (wm.matmul(x.reshape([n, c, h * w])) + b).reshape([n, o, h, w]);

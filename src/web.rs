@@ -73,14 +73,11 @@ impl Engine {
                 let conv = ConvAlgorithm::for_device(&device);
                 Engine { device, backend: BackendKind::Wgpu, fallback_reason: None, model: None, budget: WEBGPU_DEFAULT_BUDGET, conv }
             }
-            Err(reason) => Engine {
-                device: crate::device::cpu(),
-                backend: BackendKind::Cpu,
-                fallback_reason: Some(reason),
-                model: None,
-                budget: CPU_BUDGET,
-                conv: ConvAlgorithm::Direct,
-            },
+            Err(reason) => {
+                let device = crate::device::cpu();
+                let conv = ConvAlgorithm::for_device(&device);
+                Engine { device, backend: BackendKind::Cpu, fallback_reason: Some(reason), model: None, budget: CPU_BUDGET, conv }
+            }
         }
     }
 
