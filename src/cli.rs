@@ -12,7 +12,7 @@ use crate::models::{self, ModelKind};
 use crate::multiscale::MultiScale;
 use crate::optim::OptimizerKind;
 use crate::stylize::{self, Config, Init, Stylizer};
-use crate::vgg::{ConvAlgorithm, Pooling, Vgg};
+use crate::vgg::{ConvAlgorithm, Layer, Pooling, Vgg};
 
 /// Neural style transfer (Gatys et al., as in Stanford CS20) on burn.
 #[derive(Parser, Debug)]
@@ -118,6 +118,26 @@ struct DistillArgs {
     /// Seed of crops, flips and noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Before fine-tuning, run this many style transfers with the student itself (content and
+    /// style drawn from the training images) and train on their images too, labelled by the
+    /// teacher: they show the student what its own optimization produces (0: none).
+    #[arg(long, default_value_t = 0)]
+    self_stylized: usize,
+    /// Long side of those transfers, pixels.
+    #[arg(long, default_value_t = 192)]
+    self_side: u32,
+    /// Adam iterations of each of those transfers.
+    #[arg(long, default_value_t = 90)]
+    self_iterations: u32,
+    /// Layers taken whole from the teacher (unfactorised) instead of the initial student's,
+    /// comma-separated (e.g. conv3_1): they cost their full GMACs (printed).
+    #[arg(long, value_delimiter = ',', value_parser = parse_layer)]
+    full: Vec<Layer>,
+    /// After fine-tuning, multiply a layer's activations by a factor, LAYER=FACTOR (e.g.
+    /// conv3_1=1.5; repeatable or comma-separated): its style term weighs FACTOR⁴ as much in the
+    /// student's optimization, every later activation unchanged (distill::rescale).
+    #[arg(long = "scale", value_delimiter = ',', value_parser = parse_layer_scale)]
+    scales: Vec<(Layer, f32)>,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     backend: BackendArg,
@@ -753,6 +773,22 @@ fn bench_cmd(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// A layer's name, e.g. `conv3_1`.
+fn parse_layer(name: &str) -> std::result::Result<Layer, String> {
+    Layer::from_name(name.trim()).ok_or_else(|| format!("no layer named {:?} (conv1_1 … conv5_1)", name.trim()))
+}
+
+/// `LAYER=FACTOR`, e.g. `conv3_1=1.5`.
+fn parse_layer_scale(text: &str) -> std::result::Result<(Layer, f32), String> {
+    let (name, factor) = text.split_once('=').ok_or_else(|| format!("expected LAYER=FACTOR, got {text:?}"))?;
+    let layer = parse_layer(name)?;
+    let factor: f32 = factor.trim().parse().map_err(|_| format!("{:?} is not a number", factor.trim()))?;
+    if !(factor.is_finite() && factor > 0.0) {
+        return Err(format!("the factor must be positive, got {factor}"));
+    }
+    Ok((layer, factor))
+}
+
 fn distill_cmd(a: DistillArgs) -> Result<()> {
     use crate::distill::{self, DistillConfig, TrainingImages};
     use crate::rng::SplitMix64;
@@ -770,6 +806,9 @@ fn distill_cmd(a: DistillArgs) -> Result<()> {
         pooling: Pooling::Avg,
         max_seconds: a.max_seconds,
         log_every: a.log_every,
+        self_stylized: a.self_stylized,
+        self_side: a.self_side,
+        self_iterations: a.self_iterations,
     };
     check_writable(&a.output)?;
     let t0 = crate::clock::now_ms();
@@ -793,6 +832,7 @@ fn distill_cmd(a: DistillArgs) -> Result<()> {
             distill::factorize(&teacher, &stats, &eigen, &ranks, &device)?
         }
     };
+    let student = distill::with_teacher_layers(&student, &teacher, &a.full, &device);
     let gmacs = student.macs(512, 512) as f64 / 1e9;
     let ranks: Vec<String> = crate::vgg::VGG16
         .iter()
@@ -803,7 +843,13 @@ fn distill_cmd(a: DistillArgs) -> Result<()> {
     let seed = config.seed ^ 0x5eed;
     let before = distill::validation_loss(&teacher, &student, &images, &config, a.validation_batches.max(1), seed, &device)?;
     eprintln!("impasto: validation loss before fine-tuning {:.5} (features {:.5}, gram {:.5})", before.0, before.1, before.2);
-    let (student, history) = distill::fine_tune(&teacher, student, &images, &config, &mut rng, &device, &mut |l| {
+    let t_self = crate::clock::now_ms();
+    let extra = distill::self_stylizations(&student, &images.images, &config, &mut rng, &device)?;
+    let self_seconds = (crate::clock::now_ms() - t_self) / 1000.0;
+    if !extra.is_empty() {
+        eprintln!("impasto: {} images from {} of the student's own stylizations in {self_seconds:.0}s", extra.len(), config.self_stylized);
+    }
+    let (student, history) = distill::fine_tune(&teacher, student, &[&images.images, &extra], &config, &mut rng, &device, &mut |l| {
         eprintln!(
             "impasto: step {:>5}  loss {:.5}  features {:.5}  gram {:.5}  lr {:.2e}  {:.0}s",
             l.step, l.loss, l.feature, l.gram, l.learning_rate, l.seconds
@@ -811,6 +857,9 @@ fn distill_cmd(a: DistillArgs) -> Result<()> {
     })?;
     let after = distill::validation_loss(&teacher, &student, &images, &config, a.validation_batches.max(1), seed, &device)?;
     eprintln!("impasto: validation loss after fine-tuning {:.5} (features {:.5}, gram {:.5})", after.0, after.1, after.2);
+    // The calibration comes after the validation: it changes the activations on purpose.
+    let student = distill::rescale(&student, &a.scales, &device)?;
+    let scales: Vec<String> = a.scales.iter().map(|(l, s)| format!("{l}={s}")).collect();
     let seconds = (crate::clock::now_ms() - t0) / 1000.0;
     let report = serde_json::json!({
         "config": config,
@@ -823,6 +872,8 @@ fn distill_cmd(a: DistillArgs) -> Result<()> {
         "validation_before": before,
         "validation_after": after,
         "last_log": history.last(),
+        "self_stylization_seconds": self_seconds,
+        "scales": scales,
         "seconds": seconds,
     });
     let report_text = report.to_string();

@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::image_io::{self, Image, Limits};
 use crate::loss::STYLE_LAYERS;
 use crate::rng::SplitMix64;
+use crate::stylize::{Config as StylizeConfig, Stylizer};
 use crate::vgg::{Conv, Layer, MEAN_RGB, Pooling, VGG16, Vgg, VggLayer};
 
 /// Settings of a distillation run.
@@ -57,6 +58,13 @@ pub struct DistillConfig {
     pub max_seconds: Option<f64>,
     /// A log line every this many steps.
     pub log_every: usize,
+    /// Stylizations by the student itself added to the training crops (0: none; see
+    /// [`self_stylizations`]).
+    pub self_stylized: usize,
+    /// Their long side, pixels (raised where the short side would fall below the crop).
+    pub self_side: u32,
+    /// Adam iterations of each (CS20 settings otherwise).
+    pub self_iterations: u32,
 }
 
 impl Default for DistillConfig {
@@ -75,6 +83,9 @@ impl Default for DistillConfig {
             pooling: Pooling::Avg,
             max_seconds: None,
             log_every: 50,
+            self_stylized: 0,
+            self_side: 192,
+            self_iterations: 90,
         }
     }
 }
@@ -141,15 +152,26 @@ pub fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// A batch `[batch, 3, crop, crop]` of random crops (and horizontal flips); half of them mixed
+/// A batch `[batch, 3, crop, crop]` of random crops (and horizontal flips) of images drawn
+/// uniformly from all of `pools` (each image at least `crop` a side); half of them mixed
 /// with noise around the mean pixel as a Gatys start image is (CS20: 0.6·U(−20, 20) noise +
 /// 0.4·content), with the image's share drawn from U(0.3, 1) and the noise's amplitude from
 /// U(10, 60), so the student also sees the noisy, textured inputs of a stylization in progress.
-pub fn sample_batch(images: &TrainingImages, rng: &mut SplitMix64, batch: usize, crop: usize, device: &Device) -> Tensor<4> {
+pub fn sample_batch(pools: &[&[Image]], rng: &mut SplitMix64, batch: usize, crop: usize, device: &Device) -> Tensor<4> {
     let n = crop * crop;
+    let total: usize = pools.iter().map(|p| p.len()).sum();
     let mut data = vec![0.0f32; batch * 3 * n];
     for b in 0..batch {
-        let img = &images.images[(rng.next_u64() % images.images.len() as u64) as usize];
+        let mut k = (rng.next_u64() % total.max(1) as u64) as usize;
+        let mut pick = None;
+        for pool in pools {
+            if k < pool.len() {
+                pick = Some(&pool[k]);
+                break;
+            }
+            k -= pool.len();
+        }
+        let Some(img) = pick else { break };
         let (w, h) = (img.width as usize, img.height as usize);
         let x0 = (rng.next_u64() % (w - crop + 1) as u64) as usize;
         let y0 = (rng.next_u64() % (h - crop + 1) as u64) as usize;
@@ -174,6 +196,102 @@ pub fn sample_batch(images: &TrainingImages, rng: &mut SplitMix64, batch: usize,
         }
     }
     Tensor::from_data(TensorData::new(data, [batch, 3, crop, crop]), device)
+}
+
+/// `config.self_stylized` style transfers run by `student` itself between training images
+/// (content and style two different images drawn by `rng`; CS20 settings, `config.self_iterations`
+/// Adam iterations at `config.self_side` px long side), each kept at a third, two thirds and
+/// the end of its run: 3 images per transfer.
+///
+/// Not in Zhang et al. or Gatys: this is imitation learning's answer to a student that is
+/// judged on its own outputs (Ross, Gordon & Bagnell 2011, "A Reduction of Imitation Learning
+/// and Structured Prediction to No-Regret Online Learning", DAgger). A stylization drives the
+/// image towards whatever the *student* cannot tell from the painting, so these images show the
+/// student its blind spots; fine-tuning on them, with the teacher's features as the labels,
+/// teaches it to see them.
+pub fn self_stylizations(
+    student: &Vgg,
+    images: &[Image],
+    config: &DistillConfig,
+    rng: &mut SplitMix64,
+    device: &Device,
+) -> Result<Vec<Image>> {
+    if images.len() < 2 && config.self_stylized > 0 {
+        return Err(Error::InvalidConfig("self-stylization needs at least two training images".into()));
+    }
+    let crop = config.crop as u32;
+    let mut out = Vec::with_capacity(3 * config.self_stylized);
+    for _ in 0..config.self_stylized {
+        let n = images.len() as u64;
+        let c = (rng.next_u64() % n) as usize;
+        let s = (c + 1 + (rng.next_u64() % (n - 1)) as usize) % images.len();
+        let (iw, ih) = (images[c].width, images[c].height);
+        let (mut w, mut h) = image_io::working_size(iw, ih, config.self_side);
+        if w.min(h) < crop {
+            // Raise the short side to the crop, aspect kept.
+            let scale = crop as f64 / w.min(h) as f64;
+            (w, h) = (((w as f64 * scale).ceil() as u32).max(crop), ((h as f64 * scale).ceil() as u32).max(crop));
+        }
+        let content = images[c].resized(w, h);
+        let style = images[s].resized(w, h);
+        let run_config = StylizeConfig { seed: rng.next_u64(), pooling: config.pooling, ..StylizeConfig::default() };
+        let mut run = Stylizer::new(run_config, &content, &style, student.clone(), device.clone())?;
+        let iterations = config.self_iterations.max(3);
+        for k in 1..=3 {
+            let target = iterations * k / 3;
+            pollster::block_on(run.step(target - run.iteration()))?;
+            out.push(pollster::block_on(run.raw_image())?);
+        }
+    }
+    Ok(out)
+}
+
+/// `student` with each layer in `full` replaced by the teacher's own, unfactorised layer: a
+/// student that spends more of its budget where the style loss needs it, or a measurement of
+/// what one layer's factorisation costs (the student otherwise unchanged).
+pub fn with_teacher_layers(student: &Vgg, teacher: &Vgg, full: &[Layer], device: &Device) -> Vgg {
+    let copy = |l: &VggLayer| VggLayer { convs: l.convs.iter().map(|c| Conv::new(c.weight.val(), c.bias.val())).collect() };
+    let layers = student
+        .layers
+        .iter()
+        .zip(&teacher.layers)
+        .zip(VGG16)
+        .map(|((s, t), spec)| copy(if full.contains(&spec.layer) { t } else { s }))
+        .collect();
+    Vgg::new(layers, device).with_conv(student.conv)
+}
+
+/// `model` with the activations of each layer in `scales` multiplied by its factor and every
+/// later activation unchanged: the layer's last convolution (weight and bias) times `s`, the
+/// next layer's first weight divided by `s` (ReLU and pooling commute with a positive factor).
+///
+/// A calibration, not in Zhang et al. or Gatys: scaling a style layer's activations by `s`
+/// multiplies its Gram loss by `s⁴` in the optimization the model drives (and conv4_2's content
+/// loss by `s²`), at no cost. A student that under-stylizes at some layers (its optimization
+/// stops while the teacher still sees the painting's statistics missing there) can be made to
+/// weigh them more without changing the losses or their CS20 weights, which stay
+/// model-agnostic.
+pub fn rescale(model: &Vgg, scales: &[(Layer, f32)], device: &Device) -> Result<Vgg> {
+    let mut layers: Vec<Vec<(Tensor<4>, Tensor<1>)>> =
+        model.layers.iter().map(|l| l.convs.iter().map(|c| (c.weight.val(), c.bias.val())).collect()).collect();
+    for &(layer, s) in scales {
+        if !(s.is_finite() && s > 0.0) {
+            return Err(Error::InvalidConfig(format!("the scale of {layer} must be a positive number, not {s}")));
+        }
+        let l = layer as usize;
+        let Some(last) = layers.get_mut(l).and_then(|convs| convs.last_mut()) else {
+            return Err(Error::InvalidConfig(format!("the model has no layer {layer}")));
+        };
+        *last = (last.0.clone().mul_scalar(s), last.1.clone().mul_scalar(s));
+        if let Some(first) = layers.get_mut(l + 1).and_then(|convs| convs.first_mut()) {
+            first.0 = first.0.clone().div_scalar(s);
+        }
+    }
+    let layers = layers
+        .into_iter()
+        .map(|convs| VggLayer { convs: convs.into_iter().map(|(w, b)| Conv::new(w, b)).collect() })
+        .collect();
+    Ok(Vgg::new(layers, device).with_conv(model.conv))
 }
 
 /// The mean and covariance of one layer's pre-ReLU responses, accumulated in f64.
@@ -243,7 +361,7 @@ pub fn response_stats(
 ) -> Result<Vec<ResponseStats>> {
     let mut stats: Vec<ResponseStats> = VGG16.iter().map(|s| ResponseStats::new(s.out_channels)).collect();
     for _ in 0..config.pca_batches {
-        let x = sample_batch(images, rng, config.batch, config.crop, device);
+        let x = sample_batch(&[&images.images], rng, config.batch, config.crop, device);
         let inputs = teacher.layer_inputs(x, config.pooling);
         for (l, (input, layer)) in inputs.into_iter().zip(&teacher.layers).enumerate().skip(1) {
             accumulate(&mut stats[l], layer.forward_linear(input, teacher.conv))?;
@@ -526,12 +644,13 @@ pub struct StepLog {
     pub seconds: f64,
 }
 
-/// Fine-tune `student` against `teacher` (module docs); `log` gets a line every
-/// `config.log_every` steps.
+/// Fine-tune `student` against `teacher` (module docs) on crops of the images in `pools` (the
+/// training images, and e.g. [`self_stylizations`]), drawn uniformly from all; `log` gets a
+/// line every `config.log_every` steps.
 pub fn fine_tune(
     teacher: &Vgg,
     student: Vgg,
-    images: &TrainingImages,
+    pools: &[&[Image]],
     config: &DistillConfig,
     rng: &mut SplitMix64,
     device: &Device,
@@ -554,7 +673,7 @@ pub fn fine_tune(
             progress = progress.max((((crate::clock::now_ms() - t0) / 1000.0) / limit.max(1e-9)).min(1.0) as f32);
         }
         let lr = config.learning_rate * (0.1 + 0.9 * 0.5 * (1.0 + (std::f32::consts::PI * progress).cos()));
-        let x = sample_batch(images, rng, config.batch, config.crop, device);
+        let x = sample_batch(pools, rng, config.batch, config.crop, device);
         let targets = teacher.features(x.clone(), &MATCHED, config.pooling);
         let tracked: Vec<Vec<(Tensor<4>, Tensor<1>)>> = trainable
             .iter()
@@ -627,7 +746,7 @@ pub fn validation_loss(
     let mut rng = SplitMix64::new(seed);
     let mut sum = [0.0f64; 3];
     for _ in 0..batches {
-        let x = sample_batch(images, &mut rng, config.batch, config.crop, device);
+        let x = sample_batch(&[&images.images], &mut rng, config.batch, config.crop, device);
         let targets = teacher.features(x.clone(), &MATCHED, config.pooling);
         let (l, f, g) = distill_loss(student, x, &targets, config.gram_weight, config.pooling);
         let v = read_sync(Tensor::cat(vec![l, f, g], 0))?;

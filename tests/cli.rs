@@ -117,6 +117,12 @@ fn errors_are_one_line() {
     let r = impasto(&["stylize", s(&style), s(&style), "-o", s(&out), "--iterations", "many"]);
     one_line_error(&r, "many");
 
+    // The distillation's layer options name layers and want positive factors.
+    let r = impasto(&["distill", "--scale", "conv3_1=-1", "--steps", "0"]);
+    one_line_error(&r, "must be positive");
+    let r = impasto(&["distill", "--full", "conv9_9", "--steps", "0"]);
+    one_line_error(&r, "conv9_9");
+
     let r = impasto(&["stylize", s(&style), s(&style), "-o", s(&out), "--tile", "8", "--backend", "cpu"]);
     one_line_error(&r, "tiles must be at least 16 px");
 

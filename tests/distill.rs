@@ -42,7 +42,7 @@ fn pca_at_full_rank_reproduces_the_teacher_and_fine_tuning_lowers_the_loss() {
     let mut ranks = vec![None; VGG16.len()];
     ranks[Layer::Conv2_1 as usize] = Some(128);
     let full = distill::factorize(&teacher, &stats, &eigen, &ranks, &device).unwrap();
-    let x = distill::sample_batch(&images, &mut SplitMix64::new(9), 1, 64, &device);
+    let x = distill::sample_batch(&[&images.images], &mut SplitMix64::new(9), 1, 64, &device);
     let a: Vec<f32> = teacher.features(x.clone(), &[Layer::Conv2_2], Pooling::Avg).remove(0).into_data().try_to_vec::<f32>().unwrap();
     let b: Vec<f32> = full.features(x, &[Layer::Conv2_2], Pooling::Avg).remove(0).into_data().try_to_vec::<f32>().unwrap();
     let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -59,7 +59,7 @@ fn pca_at_full_rank_reproduces_the_teacher_and_fine_tuning_lowers_the_loss() {
 
     // Fine-tuning lowers the loss on fixed validation batches; the result round-trips the file.
     let before = distill::validation_loss(&teacher, &student, &images, &config, 4, 77, &device).unwrap();
-    let (tuned, log) = distill::fine_tune(&teacher, student, &images, &config, &mut rng, &device, &mut |_| {}).unwrap();
+    let (tuned, log) = distill::fine_tune(&teacher, student, &[&images.images], &config, &mut rng, &device, &mut |_| {}).unwrap();
     assert_eq!(log.len(), 3, "a line every 10 steps");
     let after = distill::validation_loss(&teacher, &tuned, &images, &config, 4, 77, &device).unwrap();
     eprintln!("validation loss {:.4} → {:.4}", before.0, after.0);
@@ -68,4 +68,70 @@ fn pca_at_full_rank_reproduces_the_teacher_and_fine_tuning_lowers_the_loss() {
     let back = Vgg::from_bytes(bytes, &device).unwrap();
     assert_eq!(back.ranks(), tuned.ranks());
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn self_stylizations_are_the_students_own_runs_three_snapshots_each() {
+    let device = impasto::device::cpu();
+    let dir = training_dir();
+    let images = TrainingImages::load(&dir, 128, 64).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let teacher = common::teacher(&device);
+    // Any Vgg stylizes: the teacher stands in for a student.
+    let config = DistillConfig { self_stylized: 2, self_side: 48, self_iterations: 6, crop: 40, ..tiny_config() };
+    let run = |seed| distill::self_stylizations(&teacher, &images.images, &config, &mut SplitMix64::new(seed), &device).unwrap();
+    let pool = run(5);
+    assert_eq!(pool.len(), 6, "three snapshots per transfer");
+    for img in &pool {
+        // 48 px long side, the short side raised to the crop (the images are 4:3 or wider).
+        assert!(img.width.min(img.height) >= 40 && img.width.max(img.height) >= 48, "{}×{}", img.width, img.height);
+        assert!(img.pixels.iter().all(|p| p.is_finite() && (0.0..=255.0).contains(p)));
+    }
+    // Snapshots of one run differ (the optimization moves the image) and the run is seeded.
+    assert_ne!(pool[0].pixels, pool[2].pixels);
+    assert_eq!(run(5)[5].pixels, pool[5].pixels);
+    // The pool feeds the batches, also when it is the only non-empty one.
+    let x = distill::sample_batch(&[&[], &pool], &mut SplitMix64::new(1), 2, 40, &device);
+    assert_eq!(x.dims(), [2, 3, 40, 40]);
+    let v: Vec<f32> = x.into_data().try_to_vec::<f32>().unwrap();
+    assert!(v[..3 * 40 * 40].iter().any(|p| *p > 0.0) && v[3 * 40 * 40..].iter().any(|p| *p > 0.0));
+    // Too few images is a clear error, not a panic.
+    let one = &images.images[..1];
+    assert!(distill::self_stylizations(&teacher, one, &config, &mut SplitMix64::new(0), &device).is_err());
+}
+
+#[test]
+fn rescaling_a_layer_scales_its_activations_and_teacher_layers_replace_the_students() {
+    let device = impasto::device::cpu();
+    let teacher = common::teacher(&device);
+    let img = common::shared_working("tubingen.jpg", 48);
+    let x = impasto::stylize::to_tensor(&img, &device);
+    let all: Vec<Layer> = VGG16.iter().map(|s| s.layer).collect();
+    let feats = |m: &Vgg| -> Vec<Vec<f32>> {
+        m.features(x.clone(), &all, Pooling::Avg).into_iter().map(|t| t.into_data().try_to_vec::<f32>().unwrap()).collect()
+    };
+    let scaled = distill::rescale(&teacher, &[(Layer::Conv3_1, 2.0), (Layer::Conv5_1, 0.5)], &device).unwrap();
+    let (a, b) = (feats(&teacher), feats(&scaled));
+    for (i, layer) in all.iter().enumerate() {
+        let s = match layer {
+            Layer::Conv3_1 => 2.0,
+            Layer::Conv5_1 => 0.5,
+            _ => 1.0,
+        };
+        let scale = a[i].iter().fold(0f32, |m, v| m.max(v.abs())) * s;
+        let worst = a[i].iter().zip(&b[i]).fold(0f32, |m, (p, q)| m.max((p * s - q).abs()));
+        assert!(worst <= 1e-4 * scale, "{layer}: off by {worst} (scale {scale})");
+    }
+    // Layers put back whole from the teacher undo the scale where they are: with conv3_1 and
+    // conv3_2 the teacher's, only conv5_1's factor is left.
+    let hybrid = distill::with_teacher_layers(&scaled, &teacher, &[Layer::Conv3_1, Layer::Conv3_2], &device);
+    let c = feats(&hybrid);
+    for (i, layer) in all.iter().enumerate() {
+        let s = if *layer == Layer::Conv5_1 { 0.5 } else { 1.0 };
+        let scale = a[i].iter().fold(0f32, |m, v| m.max(v.abs())) * s;
+        let worst = a[i].iter().zip(&c[i]).fold(0f32, |m, (p, q)| m.max((p * s - q).abs()));
+        assert!(worst <= 1e-4 * scale, "hybrid {layer}: off by {worst} (scale {scale})");
+    }
+    assert!(distill::rescale(&teacher, &[(Layer::Conv2_1, 0.0)], &device).is_err());
+    assert!(distill::rescale(&teacher, &[(Layer::Conv2_1, f32::NAN)], &device).is_err());
 }
