@@ -860,6 +860,9 @@ fn distill_cmd(a: DistillArgs) -> Result<()> {
     // The calibration comes after the validation: it changes the activations on purpose.
     let student = distill::rescale(&student, &a.scales, &device)?;
     let scales: Vec<String> = a.scales.iter().map(|(l, s)| format!("{l}={s}")).collect();
+    if !scales.is_empty() {
+        eprintln!("impasto: activations rescaled after validation: {}", scales.join(" "));
+    }
     let seconds = (crate::clock::now_ms() - t0) / 1000.0;
     let report = serde_json::json!({
         "config": config,

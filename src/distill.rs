@@ -153,10 +153,11 @@ pub fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 }
 
 /// A batch `[batch, 3, crop, crop]` of random crops (and horizontal flips) of images drawn
-/// uniformly from all of `pools` (each image at least `crop` a side); half of them mixed
-/// with noise around the mean pixel as a Gatys start image is (CS20: 0.6·U(−20, 20) noise +
-/// 0.4·content), with the image's share drawn from U(0.3, 1) and the noise's amplitude from
-/// U(10, 60), so the student also sees the noisy, textured inputs of a stylization in progress.
+/// uniformly from all of `pools` (each image at least `crop` a side; all pools empty: zeros);
+/// half of them mixed with noise around the mean pixel as a Gatys start image is (CS20:
+/// 0.6·U(−20, 20) noise + 0.4·content), with the image's share drawn from U(0.3, 1) and the
+/// noise's amplitude from U(10, 60), so the student also sees the noisy, textured inputs of a
+/// stylization in progress.
 pub fn sample_batch(pools: &[&[Image]], rng: &mut SplitMix64, batch: usize, crop: usize, device: &Device) -> Tensor<4> {
     let n = crop * crop;
     let total: usize = pools.iter().map(|p| p.len()).sum();
@@ -266,11 +267,10 @@ pub fn with_teacher_layers(student: &Vgg, teacher: &Vgg, full: &[Layer], device:
 /// next layer's first weight divided by `s` (ReLU and pooling commute with a positive factor).
 ///
 /// A calibration, not in Zhang et al. or Gatys: scaling a style layer's activations by `s`
-/// multiplies its Gram loss by `s⁴` in the optimization the model drives (and conv4_2's content
-/// loss by `s²`), at no cost. A student that under-stylizes at some layers (its optimization
-/// stops while the teacher still sees the painting's statistics missing there) can be made to
-/// weigh them more without changing the losses or their CS20 weights, which stay
-/// model-agnostic.
+/// multiplies its Gram loss by `s⁴` in the optimization the model drives (conv4_2's content
+/// loss by `s²`), at no cost, with the losses and their CS20 weights unchanged. Meant for a
+/// student that under-stylizes at some layer; for the committed student it did not help: it is
+/// blind at conv3_1, not under-weighted there (docs/distilled-vgg.md, "Experiments on the CPU").
 pub fn rescale(model: &Vgg, scales: &[(Layer, f32)], device: &Device) -> Result<Vgg> {
     let mut layers: Vec<Vec<(Tensor<4>, Tensor<1>)>> =
         model.layers.iter().map(|l| l.convs.iter().map(|c| (c.weight.val(), c.bias.val())).collect()).collect();
