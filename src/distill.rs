@@ -251,13 +251,12 @@ pub fn self_stylizations(
 /// student that spends more of its budget where the style loss needs it, or a measurement of
 /// what one layer's factorisation costs (the student otherwise unchanged).
 pub fn with_teacher_layers(student: &Vgg, teacher: &Vgg, full: &[Layer], device: &Device) -> Vgg {
-    let copy = |l: &VggLayer| VggLayer { convs: l.convs.iter().map(|c| Conv::new(c.weight.val(), c.bias.val())).collect() };
     let layers = student
         .layers
         .iter()
         .zip(&teacher.layers)
         .zip(VGG16)
-        .map(|((s, t), spec)| copy(if full.contains(&spec.layer) { t } else { s }))
+        .map(|((s, t), spec)| if full.contains(&spec.layer) { t.clone() } else { s.clone() })
         .collect();
     Vgg::new(layers, device).with_conv(student.conv)
 }

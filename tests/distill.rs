@@ -110,28 +110,27 @@ fn rescaling_a_layer_scales_its_activations_and_teacher_layers_replace_the_stude
     let feats = |m: &Vgg| -> Vec<Vec<f32>> {
         m.features(x.clone(), &all, Pooling::Avg).into_iter().map(|t| t.into_data().try_to_vec::<f32>().unwrap()).collect()
     };
+    let a = feats(&teacher);
+    // Every layer's activations are the teacher's times `factor(layer)`, to 1e-4.
+    let check = |m: &Vgg, label: &str, factor: &dyn Fn(Layer) -> f32| {
+        let b = feats(m);
+        for (i, &layer) in all.iter().enumerate() {
+            let s = factor(layer);
+            let scale = a[i].iter().fold(0f32, |m, v| m.max(v.abs())) * s;
+            let worst = a[i].iter().zip(&b[i]).fold(0f32, |m, (p, q)| m.max((p * s - q).abs()));
+            assert!(worst <= 1e-4 * scale, "{label} {layer}: off by {worst} (scale {scale})");
+        }
+    };
     let scaled = distill::rescale(&teacher, &[(Layer::Conv3_1, 2.0), (Layer::Conv5_1, 0.5)], &device).unwrap();
-    let (a, b) = (feats(&teacher), feats(&scaled));
-    for (i, layer) in all.iter().enumerate() {
-        let s = match layer {
-            Layer::Conv3_1 => 2.0,
-            Layer::Conv5_1 => 0.5,
-            _ => 1.0,
-        };
-        let scale = a[i].iter().fold(0f32, |m, v| m.max(v.abs())) * s;
-        let worst = a[i].iter().zip(&b[i]).fold(0f32, |m, (p, q)| m.max((p * s - q).abs()));
-        assert!(worst <= 1e-4 * scale, "{layer}: off by {worst} (scale {scale})");
-    }
+    check(&scaled, "rescaled", &|layer| match layer {
+        Layer::Conv3_1 => 2.0,
+        Layer::Conv5_1 => 0.5,
+        _ => 1.0,
+    });
     // Layers put back whole from the teacher undo the scale where they are: with conv3_1 and
     // conv3_2 the teacher's, only conv5_1's factor is left.
     let hybrid = distill::with_teacher_layers(&scaled, &teacher, &[Layer::Conv3_1, Layer::Conv3_2], &device);
-    let c = feats(&hybrid);
-    for (i, layer) in all.iter().enumerate() {
-        let s = if *layer == Layer::Conv5_1 { 0.5 } else { 1.0 };
-        let scale = a[i].iter().fold(0f32, |m, v| m.max(v.abs())) * s;
-        let worst = a[i].iter().zip(&c[i]).fold(0f32, |m, (p, q)| m.max((p * s - q).abs()));
-        assert!(worst <= 1e-4 * scale, "hybrid {layer}: off by {worst} (scale {scale})");
-    }
+    check(&hybrid, "hybrid", &|layer| if layer == Layer::Conv5_1 { 0.5 } else { 1.0 });
     assert!(distill::rescale(&teacher, &[(Layer::Conv2_1, 0.0)], &device).is_err());
     assert!(distill::rescale(&teacher, &[(Layer::Conv2_1, f32::NAN)], &device).is_err());
 }
