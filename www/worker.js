@@ -1,28 +1,47 @@
 // The worker that owns the stylization: it initialises the engine (WebGPU, else the CPU with
-// the reason), steps the optimization one iteration at a time and posts every iteration's record
-// and image to the page. The page never runs the optimization.
+// the reason), checks chosen files with the core's decode path, steps the optimization one
+// iteration at a time and posts every iteration's record and image to the page. The page never
+// runs the optimization.
 //
-// Messages in:  {type: 'init', useGpu, faults}: faults enables 'lose-device' (tests only)
-//               {type: 'start', runId, weights: ArrayBuffer|null, weightsKey, content, styles,
-//                styleWeights, options, iterations}: styles one ArrayBuffer per painting, blended
-//                resume: {rgba: ArrayBuffer, width, height, done} to continue from a kept image,
-//                done iterations into the run (iterations: those left)
+// Messages in:  {type: 'init', device: 'auto'|'gpu'|'cpu', faults}: faults enables 'lose-device'
+//                (tests only); 'auto' takes the CPU where WebGPU is software emulation
+//               {type: 'check', id, slot, what, bytes}: can the core use this image?
+//               {type: 'model', key, weights: ArrayBuffer}: load model weights
+//               {type: 'start', runId, content, styles, styleWeights, options, iterations}: styles
+//                one ArrayBuffer per painting, blended; options.iterations null: the core stops
+//                by itself; resume: {rgba: ArrayBuffer, width, height, done} to continue from a
+//                kept image, done iterations into the run (iterations: those left, or null)
 //               {type: 'pause'} {type: 'resume', iterations} {type: 'stop'}
 //               {type: 'lose-device'}: destroy the GPU device, as a driver reset would (tests)
-// Messages out: {type: 'ready', backend, fallbackReason}
+// Messages out: {type: 'config', presets, defaults}: the core's presets() and defaultOptions()
+//                (null from an engine without them), as soon as the wasm module is loaded
+//               {type: 'checked', id, slot, ok, width, height, message}
+//               {type: 'ready', backend, fallbackReason, software, reason, adapter}: software: the
+//                WebGPU adapter is an emulation; reason: why the CPU ('software', 'chosen', or
+//                null: no WebGPU, fallbackReason says why)
 //               {type: 'started', runId, width, height, sides, total, notice}: sides the long
 //                side of each stage (one unless coarse to fine), total the iterations of all of
-//                them, notice why the size differs from the one asked for (or null)
-//               {type: 'step', runId, record, rgba: ArrayBuffer, width, height}
+//                them (null where the core stops by itself), notice why the size differs from
+//                the one asked for (or null)
+//               {type: 'step', runId, record, rgba: ArrayBuffer, width, height}: record.finished
+//                ends the run; record.progress is the core's estimate, 0..1
 //               {type: 'paused'|'done'|'stopped', runId, iteration, wasmBytes, gpuBytes}: the
 //                engine's memory: wasm linear memory (it never shrinks: a leak shows as growth)
 //                and the bytes of live WebGPU buffers
 //               {type: 'error', runId, message}  (a bad input or setting: the page shows it)
+//               {type: 'model-error', message}   (the weights could not be loaded)
 //               {type: 'crash', message}         (the wasm instance aborted: the page restarts us)
 //               {type: 'lost', message}          (the GPU device was lost: the page restarts us and
 //                                                 offers to resume from the last image)
 
-import init, { Engine } from '../pkg/impasto.js';
+// A namespace import: functions a given build lacks (checkImage, presets…) are then undefined,
+// not a failure to load.
+import * as impasto from '../pkg/impasto.js';
+import { gpuBytes, devices, onDeviceLost } from './gpu-watch.js';
+
+// Engines whose step records have no `finished` (older builds) run this many iterations per
+// stage when the page asks for an automatic stop.
+const LEGACY_ITERATIONS = 300;
 
 let engine = null;
 let loadedKey = null;
@@ -32,45 +51,19 @@ let run = null;
 let crashed = false;
 let faults = false;
 let wasmMemory = null; // the module's linear memory: its size goes with every end-of-run message
+let loaded;
+const wasmReady = new Promise((resolve) => { loaded = resolve; }); // checks wait for the module
 
 const wasmBytes = () => (wasmMemory ? wasmMemory.buffer.byteLength : 0);
 
-// GPU memory the engine holds: the bytes of the WebGPU buffers it created and has not destroyed
-// (WebGPU has no query for a device's memory; every buffer burn allocates passes through here).
-let gpuBytes = 0;
-if (self.GPUDevice) {
-  const createBuffer = GPUDevice.prototype.createBuffer;
-  GPUDevice.prototype.createBuffer = function counted(descriptor) {
-    const buffer = createBuffer.call(this, descriptor);
-    const { size } = buffer;
-    gpuBytes += size;
-    const destroy = buffer.destroy;
-    let live = true;
-    buffer.destroy = function destroyCounted() {
-      if (live) { live = false; gpuBytes -= size; }
-      return destroy.call(this);
-    };
-    return buffer;
-  };
-}
-const memory = () => ({ wasmBytes: wasmBytes(), gpuBytes });
+const memory = () => ({ wasmBytes: wasmBytes(), gpuBytes: gpuBytes() });
 
-// Every GPU device burn opens here, watched for loss (a driver reset, a sleeping laptop's GPU,
-// or `device.destroy()` from the fault test): a lost device cannot be used again, so the worker
-// reports it once and the page starts a fresh one.
-const devices = [];
-if (self.GPUAdapter) {
-  const requestDevice = GPUAdapter.prototype.requestDevice;
-  GPUAdapter.prototype.requestDevice = async function watched(...args) {
-    const device = await requestDevice.apply(this, args);
-    devices.push(device);
-    device.lost.then((info) => {
-      crashed = true; // nothing more runs on this instance
-      end({ type: 'lost', message: info.message || `the GPU device was lost (${info.reason})` });
-    });
-    return device;
-  };
-}
+// A lost GPU device (a driver reset, a sleeping laptop's GPU, or the fault test) cannot be used
+// again: the worker reports it once and the page starts a fresh one.
+onDeviceLost((message) => {
+  crashed = true; // nothing more runs on this instance
+  end({ type: 'lost', message });
+});
 
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 
@@ -100,21 +93,20 @@ function isAbort(err) {
 
 async function loop(current) {
   try {
-    while (run === current && !current.paused && current.iteration < current.target) {
+    while (run === current && !current.paused && !current.finished) {
       // One readback for the losses and the frame (a readback waits for the GPU).
       const { record, rgba } = await current.stylizer.stepFrame();
       current.iteration = record.iteration;
       if (run !== current) break; // stopped or replaced while stepping: no stale frame
+      // The core says when the run is complete; an older engine stops at the iteration target.
+      current.finished = typeof record.finished === 'boolean' ? record.finished : current.iteration >= current.target;
       const { width, height } = current.stylizer;
       post({ type: 'step', runId: current.id, record, rgba: rgba.buffer, width, height }, [rgba.buffer]);
       await yieldToEvents();
     }
     if (run !== current) return;
-    if (current.paused) {
-      post({ type: 'paused', runId: current.id, iteration: current.iteration, ...memory() });
-    } else {
-      post({ type: 'done', runId: current.id, iteration: current.iteration, ...memory() });
-    }
+    const type = current.finished ? 'done' : 'paused';
+    post({ type, runId: current.id, iteration: current.iteration, ...memory() });
   } catch (err) {
     // A step that fails because the device was lost: let the device's verdict arrive first, so
     // the loss is what gets reported (once, by its watcher).
@@ -125,6 +117,56 @@ async function loop(current) {
   } finally {
     current.looping = false;
     if (run !== current) free(current);
+  }
+}
+
+/** A stylizer that goes on from a kept image; older engines took the point as three arguments. */
+function resumeFrom(content, styles, weights, options, { rgba, width, height, done }) {
+  const pixels = new Uint8Array(rgba);
+  return engine.stylizerResume.length >= 8
+    ? engine.stylizerResume(content, styles, weights, options, pixels, width, height, done)
+    : engine.stylizerResume(content, styles, weights, options, pixels, { width, height, done });
+}
+
+/** The WebGPU adapter this browser offers: its name, and whether it is a software emulation
+ * (SwiftShader and the like: far slower than the CPU engine). Null without WebGPU. */
+async function gpuAdapter() {
+  try {
+    const adapter = await self.navigator?.gpu?.requestAdapter();
+    if (!adapter) return null;
+    const info = adapter.info || {};
+    const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ');
+    const software = Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter) || /swiftshader|llvmpipe|lavapipe|software/i.test(name);
+    return { name, software };
+  } catch { return null; }
+}
+
+// Plain objects from the core (serde may hand over Maps).
+function plain(v) {
+  if (v instanceof Map) return Object.fromEntries([...v].map(([k, x]) => [k, plain(x)]));
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  return v;
+}
+
+/** Can the core use this image? Its own decode path, where this build has it (checkImage); else
+ * at least this browser's decoder (the core's verdict then comes when a run starts). */
+async function check(msg) {
+  await wasmReady;
+  try {
+    if (impasto.checkImage) {
+      const { width, height } = plain(impasto.checkImage(new Uint8Array(msg.bytes), msg.what));
+      return { ok: true, width, height };
+    }
+    if (!msg.bytes.byteLength) return { ok: false, message: `${msg.what} is empty` };
+    const bitmap = await createImageBitmap(new Blob([msg.bytes]));
+    const size = { ok: true, width: bitmap.width, height: bitmap.height };
+    bitmap.close();
+    return size;
+  } catch (err) {
+    if (isAbort(err)) { crash(err); return null; }
+    const reason = err instanceof DOMException ? `${msg.what} is not an image this browser can read` : String(err && err.message ? err.message : err);
+    return { ok: false, message: reason };
   }
 }
 
@@ -159,32 +201,58 @@ self.onmessage = async (event) => {
     switch (msg.type) {
       case 'init': {
         faults = Boolean(msg.faults);
-        wasmMemory = (await init()).memory;
-        engine = await Engine.create(Boolean(msg.useGpu));
+        wasmMemory = (await impasto.default()).memory;
+        loaded();
+        post({
+          type: 'config',
+          presets: impasto.presets ? plain(impasto.presets()) : null,
+          defaults: impasto.defaultOptions ? plain(impasto.defaultOptions()) : null,
+        });
+        // 'auto': WebGPU unless it is a software emulation, which is slower than the CPU engine.
+        const adapter = msg.device === 'cpu' ? null : await gpuAdapter();
+        const useGpu = msg.device === 'gpu' || (msg.device !== 'cpu' && !adapter?.software);
+        engine = await impasto.Engine.create(useGpu);
         if (engine.backend === 'wgpu') await tellBudget();
-        post({ type: 'ready', backend: engine.backend, fallbackReason: engine.fallbackReason ?? null });
+        const reason = engine.backend === 'wgpu' ? null : msg.device === 'cpu' ? 'chosen' : adapter?.software ? 'software' : null;
+        post({
+          type: 'ready', backend: engine.backend, fallbackReason: engine.fallbackReason ?? null, reason,
+          software: engine.backend === 'wgpu' && Boolean(adapter?.software), adapter: adapter?.name || null,
+        });
         break;
       }
+      case 'check': {
+        const verdict = await check(msg);
+        if (verdict) post({ type: 'checked', id: msg.id, slot: msg.slot, ...verdict });
+        break;
+      }
+      case 'model':
+        try {
+          engine.loadModel(new Uint8Array(msg.weights));
+          loadedKey = msg.key;
+        } catch (err) {
+          if (isAbort(err)) return crash(err);
+          loadedKey = null;
+          post({ type: 'model-error', message: String(err && err.message ? err.message : err) });
+        }
+        break;
       case 'start': {
         const previous = run;
         run = null;
         free(previous);
         try {
-          if (msg.weights && loadedKey !== msg.weightsKey) {
-            engine.loadModel(new Uint8Array(msg.weights));
-            loadedKey = msg.weightsKey;
-          }
+          if (!loadedKey) throw new Error('the model is not loaded');
           const content = new Uint8Array(msg.content);
           const styles = msg.styles.map((b) => new Uint8Array(b));
           const weights = new Float32Array(msg.styleWeights);
-          const stylizer = msg.resume
-            ? engine.stylizerResume(content, styles, weights, msg.options, new Uint8Array(msg.resume.rgba), msg.resume.width,
-              msg.resume.height, msg.resume.done)
+          const stylizer = msg.resume ? resumeFrom(content, styles, weights, msg.options, msg.resume)
             : engine.stylizerBlend(content, styles, weights, msg.options);
           const sides = Array.from(stylizer.sides);
-          // Coarse to fine: the page's iterations are per stage; a resumed run's are those left.
-          const total = msg.resume ? msg.iterations : msg.iterations * sides.length;
-          run = { id: msg.runId, stylizer, target: total, paused: false, looping: true, iteration: 0 };
+          // The core's count (null where it stops by itself); an older engine's: the page's
+          // iterations per stage (a resumed run's are those left).
+          const perStage = msg.iterations ?? null;
+          const legacy = msg.resume ? (perStage ?? LEGACY_ITERATIONS) : (perStage ?? LEGACY_ITERATIONS) * sides.length;
+          const total = 'totalIterations' in stylizer ? (stylizer.totalIterations ?? null) : legacy;
+          run = { id: msg.runId, stylizer, target: legacy, paused: false, looping: true, iteration: 0, finished: false };
           post({
             type: 'started', runId: msg.runId, width: stylizer.width, height: stylizer.height, sides, total,
             notice: stylizer.notice ?? null,
@@ -203,6 +271,7 @@ self.onmessage = async (event) => {
         if (run && !run.looping) {
           run.paused = false;
           if (msg.iterations) run.target = msg.iterations;
+          run.finished = false;
           run.looping = true;
           loop(run);
         } else if (run) {

@@ -1,0 +1,145 @@
+// The images: three drop targets (content, style, second style) that take a drop, a paste or a
+// chosen file. Every file is checked by the core's own decode path in the worker as soon as it is
+// chosen, and a file that cannot be used gets its one-sentence reason inside its own target; the
+// other images, and the image that target held before, are kept.
+
+import { $, sentence } from './dom.js';
+import { state } from './state.js';
+import { post } from './engine.js';
+import { updateButtons } from './ui.js';
+
+export const SLOTS = {
+  content: { label: 'Content image', what: 'the content image' },
+  style: { label: 'Style image', what: 'the style image' },
+  style2: { label: 'Second style', what: 'the second style image' },
+};
+
+// state.pending: slot → {id, file}, a file sent to the worker to be checked, not answered yet.
+const pending = state.pending;
+let nextCheck = 0;
+
+function showFileError(slot, message) {
+  const el = $(`${slot}-error`);
+  el.textContent = message;
+  el.hidden = !message;
+}
+
+/** Every way a file arrives ends here. */
+export async function choose(file, slot) {
+  if (!file) return;
+  showFileError(slot, '');
+  const id = ++nextCheck;
+  pending[slot] = { id, file };
+  $(`${slot}-hint`).textContent = `Checking “${file.name}”…`;
+  updateButtons();
+  const bytes = await file.arrayBuffer();
+  if (pending[slot]?.id !== id) return; // another file was chosen meanwhile
+  post({ type: 'check', id, slot, what: SLOTS[slot].what, bytes }, [bytes]);
+}
+
+/** A file that needs no check (a sample shipped with the app): taken as it is. */
+export function accept(slot, file, size) {
+  pending[slot] = null;
+  showFileError(slot, '');
+  state.files[slot] = file;
+  const thumb = $(`${slot}-thumb`);
+  if (thumb.src) URL.revokeObjectURL(thumb.src);
+  thumb.src = URL.createObjectURL(file);
+  thumb.alt = `${SLOTS[slot].label}: ${file.name}`;
+  thumb.hidden = false;
+  // A format the core reads but this browser cannot show (or the reverse): the name says it.
+  thumb.onerror = () => { thumb.hidden = true; };
+  const dims = size ? ` (${size.width} × ${size.height})` : '';
+  $(`${slot}-hint`).textContent = `${file.name}${dims} — drop, paste or choose another`;
+  $(`drop-${slot}`).classList.add('has-image');
+  if (slot === 'style2') $('style2-clear').hidden = false;
+  updateButtons();
+}
+
+/** The worker's verdict on a chosen file. */
+export function onChecked(msg) {
+  const p = pending[msg.slot];
+  if (!p || p.id !== msg.id) return; // superseded
+  pending[msg.slot] = null;
+  if (msg.ok) {
+    accept(msg.slot, p.file, msg);
+  } else {
+    refuse(msg.slot, sentence(msg.message), p.file);
+  }
+}
+
+/**
+ * A file the core refused, here or when a run started: the sentence goes inside the target; the
+ * image it held before stays (if the refused file is that image, it goes).
+ */
+export function refuse(slot, message, file = state.files[slot]) {
+  if (state.files[slot] === file) clear(slot);
+  else restoreHint(slot);
+  showFileError(slot, message);
+  updateButtons();
+}
+
+function restoreHint(slot) {
+  const f = state.files[slot];
+  $(`${slot}-hint`).textContent = f ? `${f.name} — drop, paste or choose another`
+    : { content: 'Your photo — drop it here, paste it, or choose a file', style: 'A painting — drop it here, paste it, or choose a file', style2: 'A second painting to blend with the first: drop, paste or choose' }[slot];
+}
+
+export function clear(slot) {
+  state.files[slot] = null;
+  pending[slot] = null;
+  const thumb = $(`${slot}-thumb`);
+  thumb.hidden = true;
+  $(`${slot}-file`).value = '';
+  $(`drop-${slot}`).classList.remove('has-image');
+  if (slot === 'style2') $('style2-clear').hidden = true;
+  restoreHint(slot);
+  updateButtons();
+}
+
+/** A run's error that names one of the images ("the content image is …") belongs in its target. */
+export function slotOfMessage(message) {
+  const m = String(message).toLowerCase();
+  if (m.startsWith('the content image')) return 'content';
+  if (m.startsWith('the style image')) return 'style';
+  if (m.startsWith('the second style image') || m.startsWith('style image 2')) return 'style2';
+  return null;
+}
+
+/** A worker that was replaced lost the checks it had not answered: ask the new one. */
+export function recheckPending() {
+  for (const slot of Object.keys(pending)) if (pending[slot]) choose(pending[slot].file, slot);
+}
+
+export function wireFiles() {
+  $('style2-clear').addEventListener('click', () => { clear('style2'); showFileError('style2', ''); });
+  for (const slot of Object.keys(SLOTS)) {
+    const input = $(`${slot}-file`);
+    input.addEventListener('change', () => choose(input.files[0], slot));
+    const zone = $(`drop-${slot}`);
+    zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
+    zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+    zone.addEventListener('drop', (e) => {
+      e.preventDefault();
+      e.stopPropagation();
+      zone.classList.remove('over');
+      choose(e.dataTransfer.files[0], slot);
+    });
+  }
+  // Dropped anywhere else: the first empty target (two files: content and style).
+  document.addEventListener('dragover', (e) => e.preventDefault());
+  document.addEventListener('drop', (e) => {
+    e.preventDefault();
+    const files = [...(e.dataTransfer?.files || [])];
+    if (files.length >= 2) { choose(files[0], 'content'); choose(files[1], 'style'); } else if (files[0]) choose(files[0], emptySlot());
+  });
+  // Pasted: into the focused target, else the first empty one.
+  document.addEventListener('paste', (e) => {
+    const item = [...(e.clipboardData?.items || [])].find((i) => i.kind === 'file');
+    if (!item) return;
+    const focused = document.activeElement?.closest?.('.drop')?.dataset.slot;
+    choose(item.getAsFile(), focused || emptySlot());
+  });
+}
+
+const emptySlot = () => (!state.files.content ? 'content' : !state.files.style ? 'style' : 'content');

@@ -1,0 +1,79 @@
+// The painting: drawn from each iteration's pixels, described for screen readers, kept in
+// IndexedDB so a reload or a crash of the tab offers it again, and saved as a PNG.
+
+import { $, saveBlob, showError } from './dom.js';
+import { state } from './state.js';
+import { keep, kept } from './store.js';
+import { updateButtons } from './ui.js';
+import { showCompare } from './compare.js';
+
+function fit(width, height) {
+  const canvas = $('result');
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
+    // The frame keeps the picture's shape at any size (style.css: --ratio).
+    $('result-wrap').style.setProperty('--ratio', `${width} / ${height}`);
+  }
+  return canvas;
+}
+
+export function draw({ rgba, width, height }) {
+  fit(width, height).getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(rgba), width, height), 0, 0);
+  state.hasResult = true;
+}
+
+/** What the Result canvas shows, in words (it is an image to assistive technology). */
+export function describeResult(text) {
+  $('result').setAttribute('aria-label', `Result: ${text}`);
+}
+
+export function describeRun(iteration) {
+  const photo = state.files.content?.name;
+  const painting = state.files.style?.name;
+  const what = photo && painting ? `“${photo}” painted in the style of “${painting}”` : 'the painting';
+  describeResult(`${what}, iteration ${iteration}`);
+}
+
+// Kept when a run pauses, stops or ends, and every few seconds while it runs.
+const KEEP_EVERY_MS = 5000;
+let lastKept = 0;
+let keeping = false;
+
+export function keepResult(force) {
+  const now = performance.now();
+  if (!state.hasResult || keeping || (!force && now - lastKept < KEEP_EVERY_MS)) return;
+  keeping = true;
+  lastKept = now;
+  const iteration = state.iteration;
+  $('result').toBlob(async (png) => {
+    if (png) await keep('result', { png, iteration, savedAt: Date.now() });
+    keeping = false;
+  }, 'image/png');
+}
+
+export async function restoreResult() {
+  const r = await kept('result');
+  if (!r || !(r.png instanceof Blob) || state.hasResult) return;
+  try {
+    const bitmap = await createImageBitmap(r.png);
+    if (state.hasResult) return; // a run drew meanwhile
+    fit(bitmap.width, bitmap.height).getContext('2d').drawImage(bitmap, 0, 0);
+    bitmap.close();
+    state.hasResult = true;
+    state.iteration = r.iteration;
+    const when = new Date(r.savedAt).toLocaleString();
+    $('notice').textContent = `Your last result (iteration ${r.iteration}, ${when}) is restored; Download saves it.`;
+    $('notice').hidden = false;
+    describeResult(`your last painting, kept from ${when} (iteration ${r.iteration})`);
+    showCompare();
+    updateButtons();
+  } catch { /* an unreadable entry: nothing to offer */ }
+}
+
+export function download() {
+  $('result').toBlob((blob) => {
+    if (!blob) { showError('The result could not be encoded as PNG.'); return; }
+    saveBlob(blob, `impasto-${state.iteration}.png`);
+  }, 'image/png');
+}

@@ -1,0 +1,252 @@
+// A run: Start (or resume after a lost engine), Pause/Resume, Stop, and what the engine says
+// while it paints. The optimization itself runs in the worker.
+
+import { $, setStatus, announce, showError, sentence } from './dom.js';
+import { state } from './state.js';
+import { on, post, startWorker, describeEngine } from './engine.js';
+import { readOptions, modelName, deviceChoice, blendShare } from './settings.js';
+import { fetchWeights } from './weights.js';
+import { refuse, slotOfMessage, recheckPending } from './files.js';
+import { draw, keepResult, describeRun } from './result.js';
+import { resetProgress, showStep, showFinished } from './progress.js';
+import { scheduleChart, drawChart } from './chart.js';
+import { snapshot } from './timelapse.js';
+import { updateButtons } from './ui.js';
+
+const fmt = (v) => (Number.isFinite(v) ? v.toExponential(3) : '–');
+// A quick first picture: where the size is above this, a preview run paints a quarter and a half
+// of it first (coarse to fine), so the first iteration is on screen in seconds, not minutes.
+const PREVIEW_ABOVE = 256;
+let modelPosting = null; // {name, promise}: weights on their way to the engine
+
+/** The model in the engine: fetched (once) and sent before any run needs it. */
+export function ensureModel(name, quiet = true) {
+  if (state.loadedModel === name) return Promise.resolve();
+  if (modelPosting?.name === name && modelPosting.worker === state.worker) return modelPosting.promise;
+  const worker = state.worker;
+  const promise = fetchWeights(name, { quiet }).then((buffer) => {
+    if (state.worker !== worker) return ensureModel(name, quiet); // replaced meanwhile: send to the new one
+    const weights = buffer.slice(0);
+    post({ type: 'model', key: name, weights }, [weights]);
+    state.loadedModel = name;
+    return undefined;
+  }).finally(() => { if (modelPosting?.promise === promise) modelPosting = null; });
+  modelPosting = { name, worker, promise };
+  return promise;
+}
+
+/** Start a run with the form's settings; `preview` paints small first; `resume` goes on from the
+ * image shown after the engine was lost, with what the interrupted run had left. */
+export async function start({ resume = false, preview = false } = {}) {
+  showError('');
+  if (!state.ready) {
+    state.pendingStart = { resume, preview };
+    setStatus('Starting the engine…');
+    return;
+  }
+  let options;
+  try { options = readOptions(); } catch (err) { showError(err.message); return; }
+  if (preview && !options.coarseToFine && !options.largest && options.size > PREVIEW_ABOVE) options.coarseToFine = true;
+  let from = null;
+  let iterations = options.iterations;
+  if (resume) {
+    const r = state.resumable;
+    state.resumable = null;
+    if (!r) return;
+    const canvas = $('result');
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    from = { rgba: data.buffer, width: canvas.width, height: canvas.height, done: r.iteration };
+    state.iterationOffset = r.iteration;
+    iterations = r.total == null ? null : r.total - r.iteration;
+  } else {
+    state.iterationOffset = 0;
+    state.history = [];
+    state.frames = [];
+  }
+  state.runId += 1;
+  const runId = state.runId;
+  Object.assign(state, { running: true, started: false, paused: false, pausing: false, stopping: false, stepsThisRun: 0 });
+  state.total = null;
+  state.stageIterations = options.iterations;
+  resetProgress();
+  drawChart();
+  $('notice').hidden = true;
+  updateButtons();
+  showStage();
+  setStatus(resume ? `Resuming from iteration ${state.iterationOffset}…` : 'Preparing…');
+  try {
+    const [content, style, style2] = await Promise.all([
+      state.files.content.arrayBuffer(), state.files.style.arrayBuffer(), state.files.style2?.arrayBuffer(),
+    ]);
+    // With a second style, both go as a blend (weights 1 − share and share).
+    const share = blendShare();
+    const styles = style2 ? [style, style2] : [style];
+    const styleWeights = style2 ? [1 - share, share] : [1];
+    await ensureModel(modelName(), false);
+    if (runId !== state.runId) return;
+    setStatus(resume ? `Resuming from iteration ${state.iterationOffset}…` : 'Preparing…');
+    // stageIterations: the same count for engines older than `iterations` (null: automatic).
+    post({
+      type: 'start', runId, content, styles, styleWeights, iterations, resume: from,
+      options: { ...options, stageIterations: options.iterations ?? undefined },
+    }, [content, ...styles, ...(from ? [from.rgba] : [])]);
+  } catch (err) {
+    state.running = false;
+    showError(err.message || String(err));
+    updateButtons();
+  }
+}
+
+/** Bring the painting into view (on a phone it is below the button that started it). */
+function showStage() {
+  const stage = $('stage');
+  const r = stage.getBoundingClientRect();
+  if (r.top < 0 || r.top > innerHeight * 0.5) {
+    const smooth = !matchMedia('(prefers-reduced-motion: reduce)').matches;
+    stage.scrollIntoView({ behavior: smooth ? 'smooth' : 'auto', block: 'start' });
+  }
+}
+
+export function pause() {
+  if (!state.running || state.stopping || state.pausing) return;
+  if (state.paused) {
+    state.paused = false;
+    post({ type: 'resume' });
+    setStatus('Resuming…');
+    announce('Resumed.');
+  } else {
+    state.pausing = true;
+    post({ type: 'pause' });
+    setStatus('Pausing…');
+  }
+  updateButtons();
+}
+
+export function stop() {
+  if (!state.running || state.stopping) return;
+  post({ type: 'stop' });
+  if (!state.started) {
+    // Nothing runs yet (weights loading, images decoding): the run is dropped here at once.
+    state.runId += 1;
+    state.running = false;
+    setStatus(state.hasResult ? 'Stopped before the first iteration. Your last result is kept.' : 'Stopped before the first iteration.');
+    announce('Stopped.');
+  } else {
+    state.stopping = true;
+    setStatus('Stopping…');
+  }
+  updateButtons();
+}
+
+function ended(status, spoken) {
+  keepResult(true);
+  Object.assign(state, { running: false, paused: false, pausing: false, stopping: false });
+  setStatus(status);
+  if (spoken) announce(spoken);
+  updateButtons();
+}
+
+/**
+ * The engine is gone: its wasm instance aborted (`crash`) or its GPU device was lost (`lost`).
+ * A fresh worker replaces it; a run that was going can be resumed from the last image shown.
+ */
+let failedStarts = 0; // engines that crashed before they were ready, in a row
+
+function onCrash(message, lost = false) {
+  if (!state.ready && ++failedStarts >= 2) {
+    // An engine that cannot even start (no wasm module, an unsupported browser) would only crash
+    // again: say so and stop trying.
+    $('engine').textContent = `The painting engine could not start${message ? ` (${message})` : ''}. Reload the page to try again.`;
+    return;
+  }
+  keepResult(true);
+  showError('');
+  const left = state.total == null || state.total - state.iteration > 0;
+  state.resumable = state.running && state.hasResult && state.stepsThisRun > 0 && left
+    ? { iteration: state.iteration, total: state.total } : null;
+  $('crash-title').textContent = lost ? 'The GPU stopped working.' : 'The painting engine crashed.';
+  $('crash-message').textContent = message ? `(${message})` : '';
+  $('crash-resume').hidden = !state.resumable;
+  $('crash').hidden = false;
+  Object.assign(state, { running: false, paused: false, pausing: false, stopping: false });
+  if (state.resumable) setStatus(`Interrupted at iteration ${state.iteration}; press Resume to go on from there.`);
+  startWorker(deviceChoice());
+  recheckPending();
+}
+
+export function resumeAfterCrash() {
+  $('crash').hidden = true;
+  if (state.resumable) start({ resume: true });
+}
+
+export function wireRun() {
+  on('ready', (msg) => {
+    state.ready = true;
+    failedStarts = 0;
+    state.backend = msg.backend;
+    $('engine').textContent = `Ready — ${describeEngine(msg)}`;
+    $('engine-detail').textContent = msg.adapter ? `Adapter: ${msg.adapter}.` : '';
+    if (state.resumable) setStatus(`Ready: press Resume to go on from iteration ${state.resumable.iteration}.`);
+    else if (state.hasResult && !state.running) setStatus('Ready. Your last result is kept.');
+    updateButtons();
+    const pending = state.pendingStart;
+    state.pendingStart = null;
+    if (pending) start(pending);
+    else ensureModel(modelName()).catch(() => { /* said when a run needs it */ });
+  });
+  on('started', (msg) => {
+    state.started = true;
+    state.total = msg.total == null ? null : msg.total + state.iterationOffset;
+    state.sides = msg.sides;
+    $('progress').dataset.sides = msg.sides.join(',');
+    resetProgress();
+    const ladder = msg.sides.length > 1 ? ` (coarse to fine: ${msg.sides.join(' → ')} px)` : '';
+    setStatus(`Painting at ${msg.width}×${msg.height}${ladder}…`);
+    announce('Painting started.');
+    $('notice').textContent = msg.notice ? sentence(msg.notice) : '';
+    $('notice').hidden = !msg.notice;
+  });
+  on('step', (msg) => {
+    const record = msg.record;
+    record.iteration += state.iterationOffset;
+    draw(msg);
+    state.stepsThisRun += 1;
+    showStep(record);
+    describeRun(record.iteration);
+    $('loss-total').textContent = fmt(record.total);
+    $('loss-content').textContent = fmt(record.content);
+    $('loss-style').textContent = fmt(record.style);
+    state.history.push({ iteration: record.iteration, content: record.content, style: record.style, tv: record.tv });
+    scheduleChart();
+    snapshot(record.iteration, state.total);
+    keepResult(false);
+    if (state.stepsThisRun === 1) updateButtons();
+  });
+  const at = (msg) => msg.iteration + state.iterationOffset;
+  on('paused', (msg) => {
+    keepResult(true);
+    Object.assign(state, { paused: true, pausing: false });
+    setStatus(`Paused at iteration ${at(msg)}.`);
+    announce('Paused.');
+    updateButtons();
+  });
+  on('done', (msg) => {
+    showFinished();
+    ended(`Done: ${at(msg)} iterations.`, `Painting finished after ${at(msg)} iterations.`);
+  });
+  on('stopped', (msg) => ended(`Stopped at iteration ${at(msg)}.`, 'Stopped.'));
+  on('error', (msg) => {
+    const ran = state.stepsThisRun > 0;
+    const text = sentence(msg.message);
+    const slot = slotOfMessage(msg.message);
+    if (slot) refuse(slot, text); else showError(text);
+    const nothing = state.hasResult ? 'Nothing new was painted; your last result is kept.' : 'Nothing was painted.';
+    ended(ran ? `Stopped at iteration ${state.iteration}: ${text}` : nothing, null);
+  });
+  on('model-error', (msg) => {
+    state.loadedModel = null;
+    showError(sentence(msg.message));
+  });
+  on('crash', (msg) => onCrash(msg.message));
+  on('lost', (msg) => onCrash(sentence(msg.message), true));
+}

@@ -1,0 +1,31 @@
+// The page's shared state: one object the modules read and write (no framework, no events bus
+// beyond engine.js's message handlers).
+
+export const state = {
+  files: { content: null, style: null, style2: null }, // accepted File objects (checked by the core)
+  pending: { content: null, style: null, style2: null }, // files being checked: {id, file}
+  worker: null,
+  ready: false, // the engine is up and can run
+  backend: null, // 'wgpu' or 'cpu'
+  loadedModel: null, // the model the engine holds
+  runId: 0,
+  running: false,
+  started: false, // the engine said it started the current run
+  paused: false,
+  pausing: false, // Pause pressed, the engine not there yet
+  stopping: false, // Stop pressed, the engine not there yet
+  pendingStart: null, // a start asked for before the engine was ready: its options ({preview})
+  total: null, // iterations of the whole run, or null where the core stops by itself
+  iteration: 0,
+  stepsThisRun: 0, // iterations drawn by the current run (0: nothing ran yet)
+  hasResult: false,
+  iterationOffset: 0, // iterations done before a resumed run began
+  stageIterations: null, // iterations of each coarse-to-fine stage (null: automatic)
+  sides: [],
+  resumable: null, // {iteration, total} of a run the engine lost
+  pendingResume: false,
+  history: [], // {iteration, content, style, tv} per displayed iteration, for the chart
+  frames: [], // WebP snapshots for the timelapse
+  recording: false,
+  updateAccepted: false,
+};

@@ -1,0 +1,42 @@
+// What the buttons allow, and what the page shows, from the state alone: called after anything
+// changes. Start says why it cannot start yet.
+
+import { $ } from './dom.js';
+import { state } from './state.js';
+
+// The timelapse needs a WebM recorder; where there is none its button is absent.
+export const TIMELAPSE_TYPE = (() => {
+  if (typeof MediaRecorder === 'undefined' || !HTMLCanvasElement.prototype.captureStream) return null;
+  return ['video/webm;codecs=vp9', 'video/webm;codecs=vp8', 'video/webm'].find((t) => MediaRecorder.isTypeSupported(t)) || null;
+})();
+
+function startHint() {
+  const { files, pending } = state;
+  if (state.running) return state.stopping ? 'Stopping…' : 'Painting. Stop (or let it finish) to start again.';
+  const checking = ['content', 'style'].filter((s) => pending[s]);
+  if (checking.length) return `Checking the ${checking.map((s) => `${s} image`).join(' and the ')}…`;
+  const missing = ['content', 'style'].filter((s) => !files[s]);
+  if (missing.length === 2) return 'Add a content image and a style image, or try an example.';
+  if (missing.length === 1) return `Add a ${missing[0]} image to start.`;
+  if (!state.ready) return 'Start is ready as soon as the engine is.';
+  return 'Ready to paint.';
+}
+
+export function updateButtons() {
+  const { files, pending } = state;
+  const both = files.content && files.style && !pending.content && !pending.style;
+  $('start').disabled = !(state.ready && both && !state.running);
+  $('start-hint').textContent = startHint();
+  $('example').disabled = state.running;
+  $('pause').disabled = !state.running || state.stopping || state.pausing;
+  $('pause').textContent = state.paused ? 'Resume' : 'Pause';
+  $('stop').disabled = !state.running || state.stopping;
+  $('download').disabled = !state.hasResult;
+  $('timelapse').hidden = !TIMELAPSE_TYPE;
+  $('timelapse').disabled = !(TIMELAPSE_TYPE && state.frames.length > 1 && !state.recording);
+  // The painting takes the main area once there is one (or one is coming); no empty boxes before.
+  const showStage = state.running || state.hasResult;
+  $('stage').hidden = !showStage;
+  document.body.classList.toggle('has-result', showStage);
+  $('details').hidden = !state.history.length;
+}

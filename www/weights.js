@@ -1,0 +1,45 @@
+// Model weights, fetched from this origin with progress (the service worker caches them). One
+// fetch per model, however many runs ask for it.
+
+import { setStatus } from './dom.js';
+
+// The distilled VGG ships with the app (docs/distilled-vgg.md); the teacher is the full-quality
+// option, 20 MB, fetched on first use.
+const MODELS = {
+  distilled: { url: 'models/vgg16-distilled.bpk', label: 'Distilled VGG (fast)' },
+  teacher: { url: 'models/vgg16-teacher.bpk', label: 'VGG16 full quality' },
+};
+const loading = new Map(); // model name → Promise<ArrayBuffer>
+
+export function fetchWeights(name, { quiet = false } = {}) {
+  if (!loading.has(name)) {
+    const p = load(name, quiet);
+    loading.set(name, p);
+    p.catch(() => loading.delete(name)); // a failed fetch may be tried again
+  }
+  return loading.get(name);
+}
+
+async function load(name, quiet) {
+  const model = MODELS[name];
+  const response = await fetch(model.url);
+  if (!response.ok) throw new Error(`The ${model.label} weights could not be loaded (HTTP ${response.status}).`);
+  const total = Number(response.headers.get('content-length')) || 0;
+  const reader = response.body.getReader();
+  const chunks = [];
+  let received = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    received += value.length;
+    if (!quiet) {
+      setStatus(total ? `Loading the ${model.label} model… ${Math.round((100 * received) / total)}%`
+        : `Loading the ${model.label} model… ${(received / 1e6).toFixed(1)} MB`);
+    }
+  }
+  const bytes = new Uint8Array(received);
+  let offset = 0;
+  for (const c of chunks) { bytes.set(c, offset); offset += c.length; }
+  return bytes.buffer;
+}
