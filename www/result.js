@@ -29,8 +29,9 @@ export function describeResult(text) {
 }
 
 export function describeRun(iteration) {
-  const photo = state.files.content?.name;
-  const painting = state.files.style?.name;
+  const title = (file) => file?.name.replace(/\.[a-z0-9]{2,5}$/i, '');
+  const photo = title(state.files.content);
+  const painting = title(state.files.style);
   const what = photo && painting ? `“${photo}” painted in the style of “${painting}”` : 'the painting';
   describeResult(`${what}, iteration ${iteration}`);
 }

@@ -157,6 +157,11 @@ function onCrash(message, lost = false) {
     // An engine that cannot even start (no wasm module, an unsupported browser) would only crash
     // again: say so and stop trying.
     $('engine').textContent = `The painting engine could not start${message ? ` (${message})` : ''}. Reload the page to try again.`;
+    $('crash-title').textContent = 'The painting engine could not start.';
+    $('crash-message').textContent = message ? `(${message})` : '';
+    $('crash-tail').textContent = 'Reload the page to try again.';
+    $('crash-resume').hidden = true;
+    $('crash').hidden = false;
     return;
   }
   keepResult(true);
@@ -165,6 +170,7 @@ function onCrash(message, lost = false) {
   state.resumable = state.running && state.hasResult && state.stepsThisRun > 0 && left
     ? { iteration: state.iteration, total: state.total } : null;
   $('crash-title').textContent = lost ? 'The GPU stopped working.' : 'The painting engine crashed.';
+  $('crash-tail').textContent = 'It has been restarted; your last result is kept.';
   $('crash-message').textContent = message ? `(${message})` : '';
   $('crash-resume').hidden = !state.resumable;
   $('crash').hidden = false;

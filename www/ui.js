@@ -19,7 +19,7 @@ function startHint() {
   if (missing.length === 2) return 'Add a content image and a style image, or try an example.';
   if (missing.length === 1) return `Add a ${missing[0]} image to start.`;
   if (!state.ready) return 'Start is ready as soon as the engine is.';
-  return 'Ready to paint.';
+  return 'Press Start to paint.';
 }
 
 export function updateButtons() {
@@ -28,9 +28,13 @@ export function updateButtons() {
   $('start').disabled = !(state.ready && both && !state.running);
   $('start-hint').textContent = startHint();
   $('example').disabled = state.running;
-  $('pause').disabled = !state.running || state.stopping || state.pausing;
-  $('pause').textContent = state.paused ? 'Resume' : 'Pause';
-  $('stop').disabled = !state.running || state.stopping;
+  // Pause and Stop are there while a run is; each says at once that it was pressed.
+  $('pause').hidden = !state.running;
+  $('stop').hidden = !state.running;
+  $('pause').disabled = state.stopping || state.pausing;
+  $('pause').textContent = state.pausing ? 'Pausing…' : state.paused ? 'Resume' : 'Pause';
+  $('stop').disabled = state.stopping;
+  $('stop').textContent = state.stopping ? 'Stopping…' : 'Stop';
   $('download').disabled = !state.hasResult;
   $('timelapse').hidden = !TIMELAPSE_TYPE;
   $('timelapse').disabled = !(TIMELAPSE_TYPE && state.frames.length > 1 && !state.recording);

@@ -35,6 +35,8 @@ function freePort() {
 /** The app served for this file's tests; every browser closed after each test, even a failed one. */
 export function serveApp() {
   before(async () => {
+    // IMPASTO_E2E_ORIGIN: test a server that is already running (while changing the page).
+    if (process.env.IMPASTO_E2E_ORIGIN) { server.origin = process.env.IMPASTO_E2E_ORIGIN; return; }
     assert.ok(existsSync(path.join(ROOT, 'pkg', 'impasto_bg.wasm')), 'run scripts/build-web first');
     const port = await freePort();
     server.origin = `http://127.0.0.1:${port}`;
