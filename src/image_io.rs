@@ -512,3 +512,18 @@ mod tests {
         assert_eq!(d.to_image().pixels, vec![0.0, 255.0, 10.0, 11.0, 255.0, 0.0]);
     }
 }
+
+/// Every file under `dir`, recursively (unsorted): what `impasto resize` and the lab's training
+/// images read from a directory.
+#[cfg(not(target_family = "wasm"))]
+pub fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        if path.is_dir() {
+            collect_files(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}

@@ -15,6 +15,7 @@ pub mod models;
 pub mod multiscale;
 pub mod optim;
 pub mod rng;
+pub mod stopping;
 pub mod stylize;
 pub mod tiled;
 pub mod vgg;
@@ -25,7 +26,7 @@ pub mod web;
 #[cfg(not(target_family = "wasm"))]
 pub mod cli;
 #[cfg(not(target_family = "wasm"))]
-pub mod distill;
+pub mod judge;
 #[cfg(not(target_family = "wasm"))]
 pub mod onnx;
 #[cfg(not(target_family = "wasm"))]

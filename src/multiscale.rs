@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::image_io::{self, Decoded, Image};
+use crate::stopping::{StageProgress, Stopping};
 use crate::stylize::{Config, Stylizer};
 use crate::vgg::{COL_BAND_BYTES, ConvAlgorithm, Vgg};
 
@@ -25,13 +26,15 @@ pub fn scale_ladder(final_long: u32, smallest: u32) -> Vec<u32> {
 }
 
 /// Where a run interrupted at long side `side`, `done` iterations in, goes on: the stages of
-/// `ladder` (the run's own, smallest first, `stage_iterations` at each but the last) from that
-/// side on, and how many iterations of the first of them it had done. A side the ladder does not
-/// have (the device's budget changed since) is finished on its own, as a last stage.
-pub fn resumed_stages(ladder: &[u32], stage_iterations: u32, side: u32, done: u32) -> (Vec<u32>, u32) {
-    match ladder.iter().position(|&s| s == side) {
-        Some(i) => (ladder[i..].to_vec(), done.saturating_sub(stage_iterations.saturating_mul(i as u32))),
-        None => (vec![side], 0),
+/// `ladder` (the run's own, smallest first) from that side on, and how many iterations of the
+/// first of them it had done (with a fixed count per stage; a stage that stops by itself starts
+/// its measure of convergence afresh). A side the ladder does not have (the device's budget
+/// changed since) is finished on its own, as a last stage.
+pub fn resumed_stages(ladder: &[u32], stopping: Stopping, side: u32, done: u32) -> (Vec<u32>, u32) {
+    match (ladder.iter().position(|&s| s == side), stopping) {
+        (Some(i), Stopping::Fixed(n)) => (ladder[i..].to_vec(), done.saturating_sub(n.saturating_mul(i as u32))),
+        (Some(i), Stopping::Auto(_)) => (ladder[i..].to_vec(), 0),
+        (None, _) => (vec![side], 0),
     }
 }
 
@@ -61,9 +64,15 @@ pub struct ScaleRecord {
     pub total: f32,
     /// Milliseconds spent stepping since the run began, all stages.
     pub elapsed_ms: f64,
+    /// The run is complete: its last stage is done ([`Stopping`]). Stepping further is allowed
+    /// (it goes on at the last stage) but no caller needs to.
+    pub finished: bool,
+    /// The share of the run done, 0..1, never decreasing: each stage weighs as its pixels (its
+    /// cost per iteration), and within a stage [`StageProgress::progress`].
+    pub progress: f32,
 }
 
-/// A run over the sizes of a ladder, `iterations` at each.
+/// A run over the sizes of a ladder, each stage as long as its [`Stopping`] says.
 ///
 /// Departure from a single-size run: at each new stage the image is the previous stage's result
 /// upsampled (Catmull-Rom), the targets are recomputed from the inputs at the new size, and the
@@ -75,7 +84,11 @@ pub struct MultiScale {
     styles: Vec<(Decoded, f32)>,
     style_scale: f32,
     sides: Vec<u32>,
-    iterations: u32,
+    stopping: Stopping,
+    /// The current stage's progress under `stopping`.
+    progress: StageProgress,
+    /// Each stage's share of the whole run's work (its pixels over all stages' pixels).
+    weights: Vec<f32>,
     model: Vgg,
     device: Device,
     stage: usize,
@@ -87,8 +100,8 @@ pub struct MultiScale {
 }
 
 impl MultiScale {
-    /// A run at the long sides `sides` (smallest first; one side for a plain run), `iterations`
-    /// at each but the last, which runs as long as it is stepped, starting from the configured
+    /// A run at the long sides `sides` (smallest first; one side for a plain run), each stage as
+    /// long as `stopping` says (the last one may be stepped further), starting from the configured
     /// start image or, for a resumed run, from `start`: the image an interrupted run had reached
     /// at the first stage's size, and how many of that stage's iterations it had done (the
     /// first stage then has only the rest to do). Every stage's sizes are checked here, before any
@@ -100,7 +113,7 @@ impl MultiScale {
         styles: Vec<(Decoded, f32)>,
         style_scale: f32,
         sides: Vec<u32>,
-        iterations: u32,
+        stopping: Stopping,
         model: Vgg,
         device: Device,
         start: Option<(&Image, u32)>,
@@ -113,20 +126,31 @@ impl MultiScale {
             stage_images(&content, &styles, style_scale, side)?;
         }
         let current = stage_stylizer(&config, &first, &styles, &model, &device, start.map(|(image, _)| image))?;
+        let pixels: Vec<f32> = sides
+            .iter()
+            .map(|&s| {
+                let (w, h) = image_io::working_size(content.width(), content.height(), s);
+                (w * h) as f32
+            })
+            .collect();
+        let all: f32 = pixels.iter().sum();
+        let resumed_done = start.map_or(0, |(_, done)| done);
         Ok(MultiScale {
             config,
             content,
             styles,
             style_scale,
             sides,
-            iterations,
+            stopping,
+            progress: StageProgress::new(stopping, resumed_done),
+            weights: pixels.iter().map(|p| p / all).collect(),
             model,
             device,
             stage: 0,
             current,
             iterations_before: 0,
             elapsed_before: 0.0,
-            resumed_done: start.map_or(0, |(_, done)| done),
+            resumed_done,
         })
     }
 
@@ -146,8 +170,7 @@ impl MultiScale {
     }
 
     async fn next_stage_if_done(&mut self) -> Result<()> {
-        let done = self.current.iteration() + if self.stage == 0 { self.resumed_done } else { 0 };
-        if self.stage + 1 < self.sides.len() && done >= self.iterations {
+        if self.stage + 1 < self.sides.len() && self.progress.done() {
             let (w, h) = self.current.size();
             let start = self.current.raw_image().await?;
             let next = self.sides[self.stage + 1];
@@ -163,12 +186,17 @@ impl MultiScale {
             self.elapsed_before += self.current.elapsed_ms();
             self.current = stylizer;
             self.stage += 1;
+            self.progress = StageProgress::new(self.stopping, 0);
         }
         Ok(())
     }
 
-    fn record(&self, r: crate::stylize::StepRecord) -> ScaleRecord {
+    fn record(&mut self, r: crate::stylize::StepRecord) -> ScaleRecord {
+        // The loss of the image this iteration started from: what the stopping rule watches.
+        self.progress.push(r.total);
         let (width, height) = self.current.size();
+        let finished = self.stage + 1 == self.sides.len() && self.progress.done();
+        let progress = self.weights[..self.stage].iter().sum::<f32>() + self.weights[self.stage] * self.progress.progress();
         ScaleRecord {
             iteration: self.iterations_before + r.iteration,
             stage_iteration: r.iteration,
@@ -181,7 +209,14 @@ impl MultiScale {
             tv: r.tv,
             total: r.total,
             elapsed_ms: self.elapsed_before + r.elapsed_ms,
+            finished,
+            progress: if finished { 1.0 } else { progress.min(0.999) },
         }
+    }
+
+    /// Whether the current stage is over (the next step begins the next stage, if any).
+    pub fn stage_done(&self) -> bool {
+        self.progress.done()
     }
 
     /// Iterations done over all stages.
@@ -189,10 +224,11 @@ impl MultiScale {
         self.iterations_before + self.current.iteration()
     }
 
-    /// Iterations of the whole ladder (each stage's count times the number of stages), less
-    /// those a resumed run had done before.
-    pub fn total_iterations(&self) -> u32 {
-        self.iterations.saturating_mul(self.sides.len() as u32).saturating_sub(self.resumed_done)
+    /// Iterations of the whole ladder with a fixed count per stage (the count times the number
+    /// of stages, less those a resumed run had done before); `None` for a run that stops by itself.
+    pub fn total_iterations(&self) -> Option<u32> {
+        let n = self.stopping.fixed()?;
+        Some(n.saturating_mul(self.sides.len() as u32).saturating_sub(self.resumed_done))
     }
 
     /// The current stage's working size.

@@ -7,6 +7,7 @@ use burn::tensor::Tensor;
 
 /// Which optimizer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(not(target_family = "wasm"), derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
     /// Adam, CS20's choice (lr 2.0 on the 0..255 scale).

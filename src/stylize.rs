@@ -12,11 +12,13 @@ use crate::image_io::Image;
 use crate::loss::{LossParts, LossWeights, Targets, losses};
 use crate::optim::{Adam, Lbfgs, OptimizerKind, PIXEL_RANGE};
 use crate::rng::SplitMix64;
+use crate::stopping::Stopping;
 use crate::tiled::{self, TiledTargets};
 use crate::vgg::{MEAN_RGB, Pooling, Vgg};
 
 /// How the optimization starts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_family = "wasm"), derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Init {
     /// CS20: `noise_ratio`·U(−20, 20) + (1 − `noise_ratio`)·content, mixed around the mean pixel
@@ -122,35 +124,81 @@ impl Config {
 /// the content 10⁷× more (α·content then comparable to the style term), and "bold" starts from
 /// more noise and runs longer; γ = 1e-3 makes smoothing ≈ 1–5 % of the loss at 256–512 px.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_family = "wasm"), derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
-    /// The photo stays recognisable in detail: start from the photo, α = 1e5, γ = 1e-3, 300
-    /// iterations.
+    /// The photo stays recognisable in detail: start from the photo, α = 1e5, γ = 1e-3.
     Faithful,
-    /// CS20's recipe: 0.6 noise + 0.4 photo, α = 0.01, γ = 0, 300 iterations.
+    /// CS20's weights and start image (0.6 noise + 0.4 photo, α = 0.01, γ = 0), stopping when
+    /// the loss stops improving ([`crate::stopping`]). The default.
     Balanced,
-    /// The painting takes over: 0.9 noise + 0.1 photo, α = 1e-4, γ = 0, 500 iterations.
+    /// The painting takes over: 0.9 noise + 0.1 photo, α = 1e-4, γ = 0.
     Bold,
+    /// CS20's recipe exactly: [`Config::default`] and 300 iterations (issue 16: "classic").
+    Cs20,
 }
 
 impl Preset {
-    /// All presets, mildest first.
-    pub const ALL: [Preset; 3] = [Preset::Faithful, Preset::Balanced, Preset::Bold];
+    /// All presets, mildest first; the classic one last.
+    pub const ALL: [Preset; 4] = [Preset::Faithful, Preset::Balanced, Preset::Bold, Preset::Cs20];
 
-    /// A configuration with this preset's settings (everything else CS20's), and its iterations.
-    pub fn config(self) -> (Config, u32) {
+    /// The preset a run uses when none is named (CLI and page).
+    pub const DEFAULT: Preset = Preset::Balanced;
+
+    /// A configuration with this preset's settings (everything else CS20's), and when its run
+    /// stops: by itself, but for the classic recipe's 300 iterations.
+    pub fn config(self) -> (Config, Stopping) {
         let c = Config::default();
+        let auto = Stopping::from_iterations(None);
         match self {
-            Preset::Faithful => (
-                Config { init: Init::Content, weights: LossWeights { content: 1e5, style: 1.0, tv: 1e-3 }, ..c },
-                300,
-            ),
-            Preset::Balanced => (c, 300),
-            Preset::Bold => (
-                Config { noise_ratio: 0.9, weights: LossWeights { content: 1e-4, style: 1.0, tv: 0.0 }, ..c },
-                500,
-            ),
+            Preset::Faithful => {
+                (Config { init: Init::Content, weights: LossWeights { content: 1e5, style: 1.0, tv: 1e-3 }, ..c }, auto)
+            }
+            Preset::Balanced => (c, auto),
+            Preset::Bold => (Config { noise_ratio: 0.9, weights: LossWeights { content: 1e-4, style: 1.0, tv: 0.0 }, ..c }, auto),
+            // CS20, assignment 2 (style_transfer.py): 300 iterations.
+            Preset::Cs20 => (c, Stopping::Fixed(300)),
         }
+    }
+
+    /// The name the CLI's `--preset` and the page use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Faithful => "faithful",
+            Preset::Balanced => "balanced",
+            Preset::Bold => "bold",
+            Preset::Cs20 => "cs20",
+        }
+    }
+
+    /// A short label, in plain words.
+    pub fn label(self) -> &'static str {
+        match self {
+            Preset::Faithful => "Close to the photo",
+            Preset::Balanced => "Balanced",
+            Preset::Bold => "Bold",
+            Preset::Cs20 => "CS20 (classic)",
+        }
+    }
+
+    /// One line on what the preset does to the picture.
+    pub fn description(self) -> &'static str {
+        match self {
+            Preset::Faithful => "Keeps the photo's details and paints over them lightly.",
+            Preset::Balanced => "The photo's shapes in the painting's colours and strokes.",
+            Preset::Bold => "The painting takes over; the photo shows through in outline.",
+            Preset::Cs20 => "Stanford CS20's recipe: 300 iterations from a noisy start, as taught.",
+        }
+    }
+
+    /// Whether a page shows it only among the advanced settings.
+    pub fn advanced(self) -> bool {
+        self == Preset::Cs20
+    }
+
+    /// The preset of a name, as [`Preset::name`] spells it.
+    pub fn from_name(name: &str) -> Option<Preset> {
+        Preset::ALL.into_iter().find(|p| p.name() == name)
     }
 }
 

@@ -113,6 +113,7 @@ pub fn pools_before(layer: Layer) -> usize {
 
 /// Pooling between blocks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(not(target_family = "wasm"), derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Pooling {
     /// Average pooling: CS20's choice, following Gatys et al. ("slightly more appealing results").

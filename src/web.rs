@@ -9,7 +9,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use burn::tensor::Device;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use crate::device::BackendKind;
@@ -18,7 +18,8 @@ use crate::image_io::{self, Limits};
 use crate::loss::LossWeights;
 use crate::multiscale::{DeviceBudget, MultiScale, SMALLEST_STAGE, resumed_stages, scale_ladder};
 use crate::optim::OptimizerKind;
-use crate::stylize::{Config, Init};
+use crate::stopping::Stopping;
+use crate::stylize::{Config, Init, Preset};
 use crate::vgg::{ConvAlgorithm, Pooling, Vgg};
 
 /// Install the panic hook once, when the module is instantiated: a panic then reaches the
@@ -152,8 +153,8 @@ impl Engine {
 
     /// Start a run: `content` and `style` are the files' bytes (any supported format), `options`
     /// an object `{size, contentWeight, styleWeight, tvWeight, optimizer, learningRate, init,
-    /// noiseRatio, pooling, seed, originalColors, styleScale}` whose missing fields take CS20's
-    /// defaults (and no colour preservation, style scale 1).
+    /// noiseRatio, pooling, seed, originalColors, styleScale, coarseToFine, largest, iterations,
+    /// smallestStage}` whose missing fields take [`default_options`]' values.
     pub fn stylizer(&self, content: &[u8], style: &[u8], options: JsValue) -> Result<WebStylizer, JsError> {
         self.start(content, &[(style.to_vec(), 1.0)], options, None)
     }
@@ -172,12 +173,12 @@ impl Engine {
         self.start(content, &blend, options, None)
     }
 
-    /// Resume a run from an image the page kept (`rgba`, `width`×`height`, as `rgba()` gave it),
-    /// e.g. after the GPU was lost, `done` iterations into it: it goes on at that size from that
-    /// image and, coarse to fine, climbs the rest of the ladder `options` describe, that stage
-    /// short of what it had done; otherwise as `stylizerBlend`. The page's iterations are those left.
+    /// Resume a run from an image the page kept (`rgba`, as `rgba()` gave it), e.g. after the GPU
+    /// was lost: `at` is `{width, height, done}`, the image's size and the iterations the run had
+    /// done. It goes on at that size from that image and, coarse to fine, climbs the rest of the
+    /// ladder `options` describe (with a fixed count per stage, that stage short of what it had
+    /// done); otherwise as `stylizerBlend`.
     #[wasm_bindgen(js_name = stylizerResume)]
-    #[allow(clippy::too_many_arguments)]
     pub fn stylizer_resume(
         &self,
         content: &[u8],
@@ -185,13 +186,18 @@ impl Engine {
         weights: Vec<f32>,
         options: JsValue,
         rgba: &[u8],
-        width: u32,
-        height: u32,
-        done: u32,
+        at: JsValue,
     ) -> Result<WebStylizer, JsError> {
-        let start = image_io::Image::from_rgba8(width, height, rgba)?;
+        #[derive(Deserialize)]
+        struct At {
+            width: u32,
+            height: u32,
+            done: u32,
+        }
+        let at: At = serde_wasm_bindgen::from_value(at).map_err(|e| Error::InvalidConfig(format!("resume point: {e}")))?;
+        let start = image_io::Image::from_rgba8(at.width, at.height, rgba)?;
         let blend = style_bytes(styles, weights)?;
-        self.start(content, &blend, options, Some((start, done)))
+        self.start(content, &blend, options, Some((start, at.done)))
     }
 }
 
@@ -258,7 +264,7 @@ impl Engine {
         } else {
             vec![side]
         };
-        let iterations = options.stage_iterations.unwrap_or(u32::MAX);
+        let stopping = Stopping::from_iterations(options.iterations);
         let (sides, notice, start) = match &resume {
             None => (ladder, notice, None),
             Some((img, done)) => {
@@ -272,12 +278,12 @@ impl Engine {
                     .into());
                 }
                 // The interrupted run goes on at its stage and climbs the rest of its ladder.
-                let (sides, stage_done) = resumed_stages(&ladder, iterations, resumed_side, *done);
+                let (sides, stage_done) = resumed_stages(&ladder, stopping, resumed_side, *done);
                 (sides, None, Some((img, stage_done)))
             }
         };
         let device = self.device.clone();
-        let inner = MultiScale::new(config, content, decoded, options.style_scale, sides, iterations, model, device, start)?;
+        let inner = MultiScale::new(config, content, decoded, options.style_scale, sides, stopping, model, device, start)?;
         Ok(WebStylizer { inner, notice })
     }
 }
@@ -288,8 +294,8 @@ fn has_webgpu() -> bool {
     matches!(gpu, Ok(v) if !v.is_undefined() && !v.is_null())
 }
 
-/// Options of a run, as the page sends them.
-#[derive(Deserialize)]
+/// Options of a run, as the page sends them ([`default_options`] gives the defaults).
+#[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", default)]
 struct WebOptions {
     size: u32,
@@ -308,15 +314,17 @@ struct WebOptions {
     coarse_to_fine: bool,
     /// Coarse to fine up to the largest size this device holds (`size` ignored).
     largest: bool,
-    /// Iterations at each stage but the last (the page sends its Iterations field).
-    stage_iterations: Option<u32>,
+    /// Iterations at each stage; `None` (the default): each stage stops by itself when the loss
+    /// stops improving ([`crate::stopping`]).
+    iterations: Option<u32>,
     /// The smallest stage (default 128 px; tests use smaller ones).
     smallest_stage: Option<u32>,
 }
 
 impl Default for WebOptions {
+    /// The default preset's settings at 512 px, one size.
     fn default() -> Self {
-        let c = Config::default();
+        let c = Preset::DEFAULT.config().0;
         WebOptions {
             size: 512,
             content_weight: c.weights.content,
@@ -332,7 +340,7 @@ impl Default for WebOptions {
             style_scale: 1.0,
             coarse_to_fine: false,
             largest: false,
-            stage_iterations: None,
+            iterations: Preset::DEFAULT.config().1.fixed(),
             smallest_stage: None,
         }
     }
@@ -359,6 +367,80 @@ impl WebOptions {
     }
 }
 
+/// Check an image file the way a run will read it, when the person chooses it: `{width, height}`,
+/// or the one-sentence reason it cannot be used (`what` names it: "the content image").
+#[wasm_bindgen(js_name = checkImage)]
+pub fn check_image(bytes: &[u8], what: &str) -> Result<JsValue, JsError> {
+    let decoded = image_io::decode(bytes, what, Limits::default())?;
+    #[derive(Serialize)]
+    struct Size {
+        width: u32,
+        height: u32,
+    }
+    let size = Size { width: decoded.width(), height: decoded.height() };
+    Ok(serde_wasm_bindgen::to_value(&size).map_err(|e| Error::Encode(e.to_string()))?)
+}
+
+/// The page's defaults: the options a run takes when the person changes nothing.
+#[wasm_bindgen(js_name = defaultOptions)]
+pub fn default_options() -> Result<JsValue, JsError> {
+    to_js(&WebOptions::default())
+}
+
+/// The presets, in the order to offer them: `[{name, label, description, advanced, default,
+/// options}]`, `options` the settings the preset sets, as the page sends them.
+#[wasm_bindgen]
+pub fn presets() -> Result<JsValue, JsError> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct PresetInfo {
+        name: &'static str,
+        label: &'static str,
+        description: &'static str,
+        advanced: bool,
+        default: bool,
+        options: PresetOptions,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct PresetOptions {
+        content_weight: f32,
+        style_weight: f32,
+        tv_weight: f32,
+        init: Init,
+        noise_ratio: f32,
+        iterations: Option<u32>,
+    }
+    let list: Vec<PresetInfo> = Preset::ALL
+        .into_iter()
+        .map(|p| {
+            let (c, stopping) = p.config();
+            PresetInfo {
+                name: p.name(),
+                label: p.label(),
+                description: p.description(),
+                advanced: p.advanced(),
+                default: p == Preset::DEFAULT,
+                options: PresetOptions {
+                    content_weight: c.weights.content,
+                    style_weight: c.weights.style,
+                    tv_weight: c.weights.tv,
+                    init: c.init,
+                    noise_ratio: c.noise_ratio,
+                    iterations: stopping.fixed(),
+                },
+            }
+        })
+        .collect();
+    to_js(&list)
+}
+
+/// A value as a plain JS object (maps as objects, `None` as `null`).
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+    let ser = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true).serialize_missing_as_null(true);
+    Ok(value.serialize(&ser).map_err(|e| Error::Encode(e.to_string()))?)
+}
+
 /// One run (one size, or coarse to fine).
 #[wasm_bindgen]
 pub struct WebStylizer {
@@ -369,7 +451,8 @@ pub struct WebStylizer {
 #[wasm_bindgen]
 impl WebStylizer {
     /// One iteration; resolves to `{iteration, stageIteration, stage, stages, width, height,
-    /// content, style, tv, total, elapsedMs}` (`iteration` counts over all stages).
+    /// content, style, tv, total, elapsedMs, finished, progress}` (`iteration` counts over all
+    /// stages; `finished`: the run is complete, stop stepping; `progress`: 0..1).
     pub async fn step(&mut self) -> Result<JsValue, JsError> {
         let record = self.inner.step().await?;
         Ok(serde_wasm_bindgen::to_value(&record).map_err(|e| Error::Encode(e.to_string()))?)
@@ -417,6 +500,13 @@ impl WebStylizer {
     #[wasm_bindgen(getter)]
     pub fn sides(&self) -> Vec<u32> {
         self.inner.sides().to_vec()
+    }
+
+    /// Iterations of the whole run with a fixed count per stage; `undefined` for a run that
+    /// stops by itself (each record's `finished` and `progress` say where it is).
+    #[wasm_bindgen(getter, js_name = totalIterations)]
+    pub fn total_iterations(&self) -> Option<u32> {
+        self.inner.total_iterations()
     }
 
     /// Why the size differs from the one asked for, if it does.

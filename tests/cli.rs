@@ -117,12 +117,6 @@ fn errors_are_one_line() {
     let r = impasto(&["stylize", s(&style), s(&style), "-o", s(&out), "--iterations", "many"]);
     one_line_error(&r, "many");
 
-    // The distillation's layer options name layers and want positive factors.
-    let r = impasto(&["distill", "--scale", "conv3_1=-1", "--steps", "0"]);
-    one_line_error(&r, "must be positive");
-    let r = impasto(&["distill", "--full", "conv9_9", "--steps", "0"]);
-    one_line_error(&r, "conv9_9");
-
     let r = impasto(&["stylize", s(&style), s(&style), "-o", s(&out), "--tile", "8", "--backend", "cpu"]);
     one_line_error(&r, "tiles must be at least 16 px");
 
@@ -141,25 +135,6 @@ fn errors_are_one_line() {
     assert!(ours[0].contains("no usable GPU adapter for wgpu") && !ours[0].contains('\n'), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     assert!(!out.exists(), "nothing written");
-}
-
-#[test]
-fn bench_writes_json() {
-    let out = tmp("bench.json");
-    let r = impasto(&[
-        "bench", "--sizes", "32", "--backends", "cpu", "--models", "distilled", "--convs", "auto,gemm", "--iterations", "1",
-        "--out", s(&out),
-    ]);
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
-    for (p, conv) in v.as_array().unwrap().iter().zip(["direct", "gemm"]) {
-        assert_eq!(p["backend"], "cpu");
-        assert_eq!(p["model"], "distilled");
-        assert_eq!(p["conv"], conv, "auto on the CPU is the direct route");
-        assert!(p["ms_per_iteration"].as_f64().unwrap() > 0.0);
-        assert!(p["peak_rss_bytes"].as_u64().unwrap() > 1 << 20, "a child process's own peak: {v}");
-    }
 }
 
 /// `--conv gemm` gives the same picture as the direct convolution.

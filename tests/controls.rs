@@ -164,16 +164,17 @@ fn presets_range_from_faithful_to_bold() {
         .collect();
     assert!(runs[0].0 < runs[1].0 && runs[1].0 < runs[2].0, "content losses {runs:?}");
     assert!(runs[0].1 < runs[1].1 && runs[1].1 < runs[2].1, "pixel distances {runs:?}");
-    // The CLI refuses a preset together with the settings it sets.
+    // The CLI names the presets when given one it does not know (its options override single
+    // settings of a preset: --preset bold --iterations 5 is allowed).
     let img = common::shared_image("tubingen.jpg");
     let r = std::process::Command::new(env!("CARGO_BIN_EXE_impasto"))
-        .args(["stylize", img.to_str().unwrap(), img.to_str().unwrap(), "-o", "/tmp/x.png", "--preset", "bold", "--iterations", "5"])
+        .args(["stylize", img.to_str().unwrap(), img.to_str().unwrap(), "-o", "/tmp/x.png", "--preset", "vivid"])
         .output()
         .unwrap();
     assert!(!r.status.success());
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("--preset"), "{err}");
+    assert!(err.contains("--preset") && err.contains("cs20"), "{err}");
 }
 
 #[test]
@@ -222,6 +223,7 @@ fn decoded(img: &Image) -> image_io::Decoded {
 #[test]
 fn multiscale_steps_through_the_ladder_and_continues_each_stage_from_the_last() {
     use impasto::multiscale::MultiScale;
+    use impasto::stopping::Stopping;
     let content = common::pattern(48, 32, 5);
     let style = common::pattern(48, 32, 6);
     let config = Config { init: impasto::Init::Content, ..Config::default() };
@@ -231,13 +233,13 @@ fn multiscale_steps_through_the_ladder_and_continues_each_stage_from_the_last() 
         vec![(decoded(&style), 1.0)],
         1.0,
         vec![24, 48],
-        2,
+        Stopping::Fixed(2),
         distilled(),
         impasto::device::cpu(),
         None,
     )
     .unwrap();
-    assert_eq!(run.total_iterations(), 4);
+    assert_eq!(run.total_iterations(), Some(4));
     let records: Vec<_> = (0..4).map(|_| pollster::block_on(run.step()).unwrap()).collect();
     let seen: Vec<(u32, u32, u32, u32, u32)> =
         records.iter().map(|r| (r.iteration, r.stage_iteration, r.stage, r.width, r.height)).collect();
@@ -252,7 +254,7 @@ fn multiscale_steps_through_the_ladder_and_continues_each_stage_from_the_last() 
     assert_eq!((img.width, img.height), (48, 32));
     // Sizes must increase, and every stage is checked before any work.
     let bad = |sides: Vec<u32>| {
-        MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, sides, 2, distilled(), impasto::device::cpu(), None)
+        MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, sides, Stopping::Fixed(2), distilled(), impasto::device::cpu(), None)
             .err()
             .map(|e| e.to_string())
     };
@@ -265,27 +267,29 @@ fn multiscale_steps_through_the_ladder_and_continues_each_stage_from_the_last() 
 #[test]
 fn a_resumed_run_climbs_the_rest_of_its_ladder() {
     use impasto::multiscale::{MultiScale, resumed_stages};
+    use impasto::stopping::Stopping;
     // 3 iterations per stage at 128, 256, 512: 7 done = stage 3's first; 4 done = stage 2's first.
-    assert_eq!(resumed_stages(&[128, 256, 512], 3, 512, 7), (vec![512], 1));
-    assert_eq!(resumed_stages(&[128, 256, 512], 3, 256, 4), (vec![256, 512], 1));
-    assert_eq!(resumed_stages(&[128, 256, 512], 3, 128, 2), (vec![128, 256, 512], 2));
+    assert_eq!(resumed_stages(&[128, 256, 512], Stopping::Fixed(3), 512, 7), (vec![512], 1));
+    assert_eq!(resumed_stages(&[128, 256, 512], Stopping::Fixed(3), 256, 4), (vec![256, 512], 1));
+    assert_eq!(resumed_stages(&[128, 256, 512], Stopping::Fixed(3), 128, 2), (vec![128, 256, 512], 2));
     // Interrupted right at a stage's end: that stage has nothing left, the next begins.
-    assert_eq!(resumed_stages(&[128, 256, 512], 3, 128, 3), (vec![128, 256, 512], 3));
+    assert_eq!(resumed_stages(&[128, 256, 512], Stopping::Fixed(3), 128, 3), (vec![128, 256, 512], 3));
     // A single-stage run, and a size the ladder no longer has.
-    assert_eq!(resumed_stages(&[300], 40, 300, 17), (vec![300], 17));
-    assert_eq!(resumed_stages(&[128, 256], 3, 200, 5), (vec![200], 0));
-    assert_eq!(resumed_stages(&[128, 256], u32::MAX, 256, 5), (vec![256], 0));
+    assert_eq!(resumed_stages(&[300], Stopping::Fixed(40), 300, 17), (vec![300], 17));
+    assert_eq!(resumed_stages(&[128, 256], Stopping::Fixed(3), 200, 5), (vec![200], 0));
+    assert_eq!(resumed_stages(&[128, 256], Stopping::from_iterations(None), 256, 5), (vec![256], 0));
+    assert_eq!(resumed_stages(&[128, 256], Stopping::from_iterations(None), 128, 5), (vec![128, 256], 0), "a stage that stops by itself starts its measure afresh");
 
     let content = common::pattern(48, 32, 5);
     let style = common::pattern(48, 32, 6);
     let kept = common::pattern(24, 16, 7);
     let config = Config { init: impasto::Init::Content, ..Config::default() };
     let run = |start| {
-        MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![24, 48], 3, distilled(), impasto::device::cpu(), start)
+        MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![24, 48], Stopping::Fixed(3), distilled(), impasto::device::cpu(), start)
             .unwrap()
     };
     let mut resumed = run(Some((&kept, 2)));
-    assert_eq!(resumed.total_iterations(), 4, "6 in all, 2 done before");
+    assert_eq!(resumed.total_iterations(), Some(4), "6 in all, 2 done before");
     let records: Vec<_> = (0..4).map(|_| pollster::block_on(resumed.step()).unwrap()).collect();
     let seen: Vec<(u32, u32, u32, u32)> = records.iter().map(|r| (r.iteration, r.stage_iteration, r.stage, r.width)).collect();
     assert_eq!(seen, vec![(1, 1, 1, 24), (2, 1, 2, 48), (3, 2, 2, 48), (4, 3, 2, 48)]);

@@ -21,9 +21,11 @@ pub fn teacher(device: &Device) -> Vgg {
 
 /// `../shared/images` beside the repository (or `$IMPASTO_SHARED_IMAGES`).
 pub fn shared_image(name: &str) -> PathBuf {
-    let dir = std::env::var_os("IMPASTO_SHARED_IMAGES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/images")));
+    // Beside the repository: `../shared` of the product's crate, `../../shared` of the lab's.
+    let dir = std::env::var_os("IMPASTO_SHARED_IMAGES").map(PathBuf::from).unwrap_or_else(|| {
+        let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        here.ancestors().skip(1).map(|a| a.join("shared/images")).find(|d| d.is_dir()).unwrap_or_else(|| here.join("../shared/images"))
+    });
     let path = dir.join(name);
     assert!(path.exists(), "test image {} is missing", path.display());
     path
@@ -48,4 +50,9 @@ pub fn pattern(width: u32, height: u32, seed: u64) -> Image {
         }
     }
     Image::from_planar(width, height, pixels).unwrap()
+}
+
+/// The committed distilled model on the CPU.
+pub fn distilled() -> Vgg {
+    models::load(ModelKind::Distilled, &impasto::device::cpu()).expect("the committed distilled model")
 }

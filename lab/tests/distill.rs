@@ -2,9 +2,10 @@
 //! The distillation pipeline on a tiny budget: PCA factorisation reproduces the teacher where
 //! the rank is full, meets its budget, and fine-tuning lowers the distillation loss.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
-use impasto::distill::{self, DistillConfig, TrainingImages};
+use impasto_lab::distill::{self, DistillConfig, TrainingImages};
 use impasto::image_io::{Image, encode_png};
 use impasto::rng::SplitMix64;
 use impasto::vgg::{Layer, Pooling, VGG16, Vgg};

@@ -1,5 +1,5 @@
-//! Distillation of the VGG16 teacher into a cheaper student with the same layer names (native
-//! only; `impasto distill`).
+//! Distillation of the VGG16 teacher into a cheaper student with the same layer names (`impasto-lab
+//! distill`; issue 18: the lab, apart from the product).
 //!
 //! 1. **Factorised initialisation** (Zhang, Zou, He & Sun 2015, "Accelerating Very Deep
 //!    Convolutional Networks for Classification and Detection", §3.1 and §3.3): each layer after
@@ -16,16 +16,16 @@
 //!
 //! Deterministic for a given seed, on a given backend.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::error::{Error, Result};
-use crate::image_io::{self, Image, Limits};
-use crate::loss::STYLE_LAYERS;
-use crate::rng::SplitMix64;
-use crate::stylize::{Config as StylizeConfig, Stylizer};
-use crate::vgg::{Conv, Layer, MEAN_RGB, Pooling, VGG16, Vgg, VggLayer};
+use impasto::error::{Error, Result};
+use impasto::image_io::{self, Image, Limits};
+use impasto::loss::STYLE_LAYERS;
+use impasto::rng::SplitMix64;
+use impasto::stylize::{Config as StylizeConfig, Stylizer};
+use impasto::vgg::{Conv, Layer, MEAN_RGB, Pooling, VGG16, Vgg, VggLayer};
 
 /// Settings of a distillation run.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -105,7 +105,7 @@ impl TrainingImages {
     /// `max_side` on its long side; images whose short side is then below `min_side` are skipped.
     pub fn load(dir: &Path, max_side: u32, min_side: u32) -> Result<TrainingImages> {
         let mut paths = Vec::new();
-        collect_files(dir, &mut paths)?;
+        impasto::image_io::collect_files(dir, &mut paths)?;
         paths.sort();
         let (mut images, mut files, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
         for path in paths {
@@ -137,19 +137,6 @@ impl TrainingImages {
         }
         Ok(TrainingImages { images, files, skipped })
     }
-}
-
-/// Every file under `dir`, recursively (unsorted).
-pub fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let path = entry.map_err(|e| Error::io(dir, e))?.path();
-        if path.is_dir() {
-            collect_files(&path, out)?;
-        } else {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// A batch `[batch, 3, crop, crop]` of random crops (and horizontal flips) of images drawn
@@ -663,13 +650,13 @@ pub fn fine_tune(
         .collect();
     let mut history = Vec::new();
     let (mut acc, mut acc_f, mut acc_g, mut count) = (0.0f64, 0.0f64, 0.0f64, 0usize);
-    let t0 = crate::clock::now_ms();
+    let t0 = impasto::clock::now_ms();
     for step in 1..=config.steps {
         // Cosine decay from lr to lr/10 over the steps, or over the time limit if that comes
         // first (then the run is no longer determined by the seed alone).
         let mut progress = (step - 1) as f32 / config.steps.max(1) as f32;
         if let Some(limit) = config.max_seconds {
-            progress = progress.max((((crate::clock::now_ms() - t0) / 1000.0) / limit.max(1e-9)).min(1.0) as f32);
+            progress = progress.max((((impasto::clock::now_ms() - t0) / 1000.0) / limit.max(1e-9)).min(1.0) as f32);
         }
         let lr = config.learning_rate * (0.1 + 0.9 * 0.5 * (1.0 + (std::f32::consts::PI * progress).cos()));
         let x = sample_batch(pools, rng, config.batch, config.crop, device);
@@ -706,7 +693,7 @@ pub fn fine_tune(
         acc_f += values[1] as f64;
         acc_g += values[2] as f64;
         count += 1;
-        let out_of_time = config.max_seconds.is_some_and(|m| (crate::clock::now_ms() - t0) / 1000.0 >= m);
+        let out_of_time = config.max_seconds.is_some_and(|m| (impasto::clock::now_ms() - t0) / 1000.0 >= m);
         if step % config.log_every.max(1) == 0 || step == config.steps || out_of_time {
             let line = StepLog {
                 step,
@@ -714,7 +701,7 @@ pub fn fine_tune(
                 feature: acc_f / count as f64,
                 gram: acc_g / count as f64,
                 learning_rate: lr,
-                seconds: (crate::clock::now_ms() - t0) / 1000.0,
+                seconds: (impasto::clock::now_ms() - t0) / 1000.0,
             };
             log(&line);
             history.push(line);
@@ -798,20 +785,6 @@ mod tests {
         // The full teacher costs what models::teacher_cost says.
         let full: u64 = (0..VGG16.len()).map(|l| layer_macs_512(l, None)).sum();
         let full_params: u64 = (0..VGG16.len()).map(|l| layer_params(l, None)).sum();
-        assert_eq!((full_params, full), crate::models::teacher_cost(512, 512));
-    }
-}
-#[cfg(test)]
-mod timing {
-    #[test]
-    #[ignore]
-    fn jacobi_512() {
-        let n = 512;
-        let mut rng = crate::rng::SplitMix64::new(1);
-        let b: Vec<f64> = (0..n * n).map(|_| rng.uniform(-1.0, 1.0) as f64).collect();
-        let a: Vec<f64> = (0..n * n).map(|ij| (0..n).map(|k| b[k * n + ij / n] * b[k * n + ij % n]).sum()).collect();
-        let t = std::time::Instant::now();
-        let _ = super::symmetric_eigen(&a, n);
-        eprintln!("jacobi 512: {:?}", t.elapsed());
+        assert_eq!((full_params, full), impasto::models::teacher_cost(512, 512));
     }
 }

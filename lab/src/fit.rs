@@ -1,0 +1,212 @@
+//! `impasto-lab distill`: build the distilled model from the teacher (lab/src/distill.rs).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use impasto::cli::{BackendArg, check_writable, pick_device, read_file};
+use impasto::models::{self, ModelKind};
+use impasto::vgg::{Layer, Pooling};
+use impasto::Result;
+use impasto_lab::distill::DistillConfig;
+
+#[derive(Parser, Debug)]
+pub struct DistillArgs {
+    /// Directory of training images (scripts/fetch-training-images fills data/train).
+    #[arg(long, default_value = "data/train")]
+    images: PathBuf,
+    /// Where to write the student's weights (f16).
+    #[arg(short, long, default_value = "models/vgg16-distilled.bpk")]
+    output: PathBuf,
+    /// Continue fine-tuning this student instead of initialising one from the teacher.
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Budget of a forward pass at 512x512, GMAC (the teacher: 75.3).
+    #[arg(long, default_value_t = DistillConfig::default().max_gmacs)]
+    max_gmacs: f64,
+    /// Budget of parameters (2 bytes each in the f16 file).
+    #[arg(long, default_value_t = DistillConfig::default().max_params)]
+    max_params: u64,
+    /// Ranks are multiples of this.
+    #[arg(long, default_value_t = DistillConfig::default().rank_step)]
+    rank_step: usize,
+    /// Batches of crops for the PCA statistics.
+    #[arg(long, default_value_t = DistillConfig::default().pca_batches)]
+    pca_batches: usize,
+    /// Fine-tuning steps (0: PCA initialisation only).
+    #[arg(long, default_value_t = DistillConfig::default().steps)]
+    steps: usize,
+    /// Crops per batch.
+    #[arg(long, default_value_t = DistillConfig::default().batch)]
+    batch: usize,
+    /// Crop side, pixels.
+    #[arg(long, default_value_t = DistillConfig::default().crop)]
+    crop: usize,
+    /// Adam's learning rate for the weights.
+    #[arg(long, default_value_t = DistillConfig::default().learning_rate)]
+    learning_rate: f32,
+    /// Weight of the Gram term.
+    #[arg(long, default_value_t = DistillConfig::default().gram_weight)]
+    gram_weight: f32,
+    /// Training images are first resized to at most this long side.
+    #[arg(long, default_value_t = 384)]
+    max_side: u32,
+    /// Fixed batches for the validation loss before and after fine-tuning.
+    #[arg(long, default_value_t = 8)]
+    validation_batches: usize,
+    /// A log line every this many steps.
+    #[arg(long, default_value_t = DistillConfig::default().log_every)]
+    log_every: usize,
+    /// Stop fine-tuning after this many seconds (and write the student as it is).
+    #[arg(long)]
+    max_seconds: Option<f64>,
+    /// Seed of crops, flips and noise.
+    #[arg(long, default_value_t = DistillConfig::default().seed)]
+    seed: u64,
+    /// Before fine-tuning, run this many style transfers with the student itself (content and
+    /// style drawn from the training images) and train on their images too, labelled by the
+    /// teacher: they show the student what its own optimization produces (0: none).
+    #[arg(long, default_value_t = DistillConfig::default().self_stylized)]
+    self_stylized: usize,
+    /// Long side of those transfers, pixels.
+    #[arg(long, default_value_t = DistillConfig::default().self_side)]
+    self_side: u32,
+    /// Adam iterations of each of those transfers.
+    #[arg(long, default_value_t = DistillConfig::default().self_iterations)]
+    self_iterations: u32,
+    /// Layers taken whole from the teacher (unfactorised) instead of the initial student's,
+    /// comma-separated (e.g. conv3_1): they cost their full GMACs (printed).
+    #[arg(long, value_delimiter = ',', value_parser = parse_layer)]
+    full: Vec<Layer>,
+    /// After fine-tuning, multiply a layer's activations by a factor, LAYER=FACTOR (e.g.
+    /// conv3_1=1.5; repeatable or comma-separated): its style term weighs FACTOR⁴ as much in the
+    /// student's optimization, every later activation unchanged (distill::rescale).
+    #[arg(long = "scale", value_delimiter = ',', value_parser = parse_layer_scale)]
+    scales: Vec<(Layer, f32)>,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    backend: BackendArg,
+}
+
+/// A layer's name, e.g. `conv3_1`.
+fn parse_layer(name: &str) -> std::result::Result<Layer, String> {
+    Layer::from_name(name.trim()).ok_or_else(|| format!("no layer named {:?} (conv1_1 … conv5_1)", name.trim()))
+}
+
+/// `LAYER=FACTOR`, e.g. `conv3_1=1.5`.
+fn parse_layer_scale(text: &str) -> std::result::Result<(Layer, f32), String> {
+    let (name, factor) = text.split_once('=').ok_or_else(|| format!("expected LAYER=FACTOR, got {text:?}"))?;
+    let layer = parse_layer(name)?;
+    let factor: f32 = factor.trim().parse().map_err(|_| format!("{:?} is not a number", factor.trim()))?;
+    if !(factor.is_finite() && factor > 0.0) {
+        return Err(format!("the factor must be positive, got {factor}"));
+    }
+    Ok((layer, factor))
+}
+
+/// Run `impasto-lab distill`.
+pub fn distill_cmd(a: DistillArgs) -> Result<()> {
+    use impasto_lab::distill::{self, TrainingImages};
+    use impasto::rng::SplitMix64;
+    let config = DistillConfig {
+        max_gmacs: a.max_gmacs,
+        max_params: a.max_params,
+        rank_step: a.rank_step.max(1),
+        pca_batches: a.pca_batches.max(1),
+        steps: a.steps,
+        batch: a.batch.max(1),
+        crop: a.crop.max(32),
+        learning_rate: a.learning_rate,
+        gram_weight: a.gram_weight,
+        seed: a.seed,
+        pooling: Pooling::Avg,
+        max_seconds: a.max_seconds,
+        log_every: a.log_every,
+        self_stylized: a.self_stylized,
+        self_side: a.self_side,
+        self_iterations: a.self_iterations,
+    };
+    check_writable(&a.output)?;
+    let t0 = impasto::clock::now_ms();
+    let (device, backend) = pick_device(a.backend)?;
+    let teacher = models::load(ModelKind::Teacher, &device)?;
+    let images = TrainingImages::load(&a.images, a.max_side, config.crop as u32)?;
+    eprintln!(
+        "impasto: {} training images ({} skipped) on {}",
+        images.images.len(),
+        images.skipped.len(),
+        backend.name()
+    );
+    let mut rng = SplitMix64::new(config.seed);
+    let student = match &a.init {
+        Some(path) => impasto::vgg::Vgg::from_bytes(read_file(path)?, &device)?,
+        None => {
+            let stats = distill::response_stats(&teacher, &images, &config, &mut rng, &device)?;
+            let eigen = distill::eigen(&stats);
+            let eigenvalues: Vec<Vec<f64>> = eigen.iter().map(|(v, _)| v.clone()).collect();
+            let ranks = distill::allocate_ranks(&eigenvalues, (config.max_gmacs * 1e9) as u64, config.max_params, config.rank_step)?;
+            distill::factorize(&teacher, &stats, &eigen, &ranks, &device)?
+        }
+    };
+    let student = distill::with_teacher_layers(&student, &teacher, &a.full, &device);
+    let gmacs = student.macs(512, 512) as f64 / 1e9;
+    let ranks: Vec<String> = impasto::vgg::VGG16
+        .iter()
+        .zip(student.ranks())
+        .map(|(s, r)| format!("{}:{}", s.name, r.map_or("full".to_string(), |r| r.to_string())))
+        .collect();
+    eprintln!("impasto: student {gmacs:.2} GMAC at 512x512, {} parameters; ranks {}", student.num_params(), ranks.join(" "));
+    let seed = config.seed ^ 0x5eed;
+    let before = distill::validation_loss(&teacher, &student, &images, &config, a.validation_batches.max(1), seed, &device)?;
+    eprintln!("impasto: validation loss before fine-tuning {:.5} (features {:.5}, gram {:.5})", before.0, before.1, before.2);
+    let t_self = impasto::clock::now_ms();
+    let extra = distill::self_stylizations(&student, &images.images, &config, &mut rng, &device)?;
+    let self_seconds = (impasto::clock::now_ms() - t_self) / 1000.0;
+    if !extra.is_empty() {
+        eprintln!("impasto: {} images from {} of the student's own stylizations in {self_seconds:.0}s", extra.len(), config.self_stylized);
+    }
+    let (student, history) = distill::fine_tune(&teacher, student, &[&images.images, &extra], &config, &mut rng, &device, &mut |l| {
+        eprintln!(
+            "impasto: step {:>5}  loss {:.5}  features {:.5}  gram {:.5}  lr {:.2e}  {:.0}s",
+            l.step, l.loss, l.feature, l.gram, l.learning_rate, l.seconds
+        )
+    })?;
+    let after = distill::validation_loss(&teacher, &student, &images, &config, a.validation_batches.max(1), seed, &device)?;
+    eprintln!("impasto: validation loss after fine-tuning {:.5} (features {:.5}, gram {:.5})", after.0, after.1, after.2);
+    // The calibration comes after the validation: it changes the activations on purpose.
+    let student = distill::rescale(&student, &a.scales, &device)?;
+    let scales: Vec<String> = a.scales.iter().map(|(l, s)| format!("{l}={s}")).collect();
+    if !scales.is_empty() {
+        eprintln!("impasto: activations rescaled after validation: {}", scales.join(" "));
+    }
+    let seconds = (impasto::clock::now_ms() - t0) / 1000.0;
+    let report = serde_json::json!({
+        "config": config,
+        "backend": backend.name(),
+        "init": a.init.as_ref().map(|p| p.display().to_string()),
+        "training_images": images.files.len(),
+        "ranks": ranks,
+        "gmacs_512": gmacs,
+        "parameters": student.num_params(),
+        "validation_before": before,
+        "validation_after": after,
+        "last_log": history.last(),
+        "self_stylization_seconds": self_seconds,
+        "scales": scales,
+        "seconds": seconds,
+    });
+    let report_text = report.to_string();
+    let bytes = impasto::vgg::encode_weights(
+        &student.to_layer_weights()?,
+        impasto::vgg::Storage::F16,
+        &[
+            ("impasto.model", "distilled"),
+            ("impasto.distill", &report_text),
+            ("impasto.license", "derived from VGG16 ImageNet weights, Simonyan & Zisserman 2015, CC BY 4.0"),
+            ("impasto.input", "BGR 0..255 minus mean (103.939, 116.779, 123.68)"),
+        ],
+    )?;
+    impasto::teacher::write_atomic(&a.output, &bytes)?;
+    println!("{report_text}");
+    Ok(())
+}
+

@@ -1,0 +1,293 @@
+//! Time to quality (issue 16): how long a recipe takes to paint a picture as good as the CS20
+//! recipe's, judged by the neutral judge ([`impasto::judge`]), not by milliseconds per iteration.
+//!
+//! For each pair and size: the reference is CS20's recipe with the teacher (Adam lr 2, 300
+//! iterations, noise-mix start); its final image's neutral-judged style and content losses are
+//! the bar. Each candidate recipe runs with snapshots taken during the run (stepping time only:
+//! snapshot readbacks are not counted, targets at each stage are), judged afterwards; its time to
+//! quality is the stepping time of its first snapshot whose style loss is ≤ 1.1× and content loss
+//! ≤ 1.25× the reference's.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use impasto::image_io::{self, Decoded, Image, Limits};
+use impasto::models::{self, ModelKind};
+use impasto::stopping::{StageProgress, Stopping};
+use impasto::{Config, Result, Stylizer, Vgg};
+use serde::Serialize;
+
+/// The bar, relative to the CS20 result's neutral-judged losses (issue 16).
+pub const STYLE_BAR: f32 = 1.1;
+/// See [`STYLE_BAR`].
+pub const CONTENT_BAR: f32 = 1.25;
+
+/// One stage of a recipe.
+#[derive(Clone, Copy, Debug)]
+pub struct Stage {
+    /// The stage's long side as a share of the final size.
+    pub scale: f32,
+    /// The feature extractor.
+    pub model: ModelKind,
+    /// How long it runs.
+    pub stopping: Stopping,
+}
+
+/// A way to paint: stages, smallest first, each continuing from the last one's result.
+#[derive(Clone, Debug)]
+pub struct Recipe {
+    /// Its name in the results.
+    pub name: &'static str,
+    /// The settings (weights, start image) of every stage.
+    pub config: Config,
+    /// The stages.
+    pub stages: Vec<Stage>,
+}
+
+/// The candidate recipes, by name: `cs20` (the reference) and the levers issue 16 lists.
+pub fn recipe(name: &str) -> Option<Recipe> {
+    use ModelKind::{Distilled, Teacher};
+    let auto = Stopping::from_iterations(None);
+    let one = |model, stopping| vec![Stage { scale: 1.0, model, stopping }];
+    let ladder = |models: [ModelKind; 3], stopping: Stopping| {
+        [0.25, 0.5, 1.0].into_iter().zip(models).map(|(scale, model)| Stage { scale, model, stopping }).collect()
+    };
+    let c = Config::default();
+    let (config, stages) = match name {
+        // CS20: the teacher, 300 iterations at the full size.
+        "cs20" => (c, one(Teacher, Stopping::Fixed(300))),
+        "teacher-auto" => (c, one(Teacher, auto)),
+        "distilled-cs20" => (c, one(Distilled, Stopping::Fixed(300))),
+        "distilled-auto" => (c, one(Distilled, auto)),
+        // Long runs, for calibrating the stopping rule on their loss curves.
+        "teacher-long" => (c, one(Teacher, Stopping::Fixed(600))),
+        "distilled-long" => (c, one(Distilled, Stopping::Fixed(600))),
+        "ladder-teacher" => (c, ladder([Teacher; 3], auto)),
+        "ladder-distilled" => (c, ladder([Distilled; 3], auto)),
+        // Distilled where it is cheap, the teacher for the last, full-size stage.
+        "ladder-mixed" => (c, ladder([Distilled, Distilled, Teacher], auto)),
+        _ => return None,
+    };
+    Some(Recipe { name: recipe_name(name)?, config, stages })
+}
+
+fn recipe_name(name: &str) -> Option<&'static str> {
+    RECIPES.iter().copied().find(|r| *r == name)
+}
+
+/// Every recipe [`recipe`] knows.
+pub const RECIPES: [&str; 9] = [
+    "cs20",
+    "teacher-auto",
+    "distilled-cs20",
+    "distilled-auto",
+    "ladder-teacher",
+    "ladder-distilled",
+    "ladder-mixed",
+    "teacher-long",
+    "distilled-long",
+];
+
+/// A run's snapshots and its own weighted total loss at every iteration.
+pub struct Run {
+    /// The snapshots.
+    pub snapshots: Vec<Snapshot>,
+    /// The optimizer's own loss, each iteration (at that iteration's stage's size).
+    pub totals: Vec<f32>,
+}
+
+/// A snapshot of a run: the image after `iteration` iterations and `ms` of stepping.
+pub struct Snapshot {
+    /// Iterations done, all stages.
+    pub iteration: u32,
+    /// Stepping time so far.
+    pub ms: f64,
+    /// The image (at the stage's size; judged at the final size).
+    pub image: Image,
+}
+
+/// Run `recipe` on `content` and `style` (decoded files) to long side `size`, taking a snapshot
+/// every `every` iterations and at the end of each stage.
+pub fn run(
+    recipe: &Recipe,
+    content: &Decoded,
+    style: &Decoded,
+    size: u32,
+    every: u32,
+    models: &mut dyn FnMut(ModelKind) -> Result<Vgg>,
+    device: &Device,
+) -> Result<Run> {
+    let mut snapshots = Vec::new();
+    let mut totals = Vec::new();
+    let mut ms = 0.0;
+    let mut iteration = 0;
+    let mut start: Option<Image> = None;
+    for stage in &recipe.stages {
+        let side = ((size as f32 * stage.scale).round() as u32).max(image_io::MIN_SIDE);
+        let c = content.to_working(side, "the content image")?;
+        let s = image_io::working_style(style, &c, 1.0)?;
+        let model = models(stage.model)?;
+        let from = start.as_ref().map(|img| img.resized(c.width, c.height));
+        let t0 = impasto::clock::now_ms();
+        let mut stylizer = Stylizer::with_start(recipe.config.clone(), &c, &[(&s, 1.0)], model, device.clone(), from.as_ref())?;
+        ms += impasto::clock::now_ms() - t0;
+        let mut progress = StageProgress::new(stage.stopping, 0);
+        while !progress.done() {
+            let t0 = impasto::clock::now_ms();
+            let r = pollster::block_on(stylizer.step(1))?.remove(0);
+            ms += impasto::clock::now_ms() - t0;
+            progress.push(r.total);
+            totals.push(r.total);
+            iteration += 1;
+            if iteration % every == 0 || progress.done() {
+                snapshots.push(Snapshot { iteration, ms, image: pollster::block_on(stylizer.image())? });
+            }
+        }
+        start = Some(pollster::block_on(stylizer.raw_image())?);
+    }
+    Ok(Run { snapshots, totals })
+}
+
+/// One judged snapshot.
+#[derive(Clone, Debug, Serialize)]
+pub struct Judged {
+    /// Iterations done.
+    pub iteration: u32,
+    /// Stepping time, ms.
+    pub ms: f64,
+    /// Neutral-judged content loss.
+    pub content: f32,
+    /// Neutral-judged style loss.
+    pub style: f32,
+}
+
+/// One recipe on one pair at one size.
+#[derive(Clone, Debug, Serialize)]
+pub struct Point {
+    /// The recipe.
+    pub recipe: String,
+    /// Content file name.
+    pub content: String,
+    /// Style file name.
+    pub style: String,
+    /// Final long side.
+    pub size: u32,
+    /// Backend.
+    pub backend: String,
+    /// Stepping time of the whole run, ms.
+    pub total_ms: f64,
+    /// Iterations of the whole run.
+    pub iterations: u32,
+    /// Stepping time until the first snapshot at the bar, ms (`None`: never reached).
+    pub ttq_ms: Option<f64>,
+    /// `ttq_ms` over the CS20 recipe's `total_ms` on the same pair, size and device.
+    pub ratio: Option<f64>,
+    /// Every snapshot, judged.
+    pub snapshots: Vec<Judged>,
+    /// The optimizer's own weighted total loss at every iteration (what a stopping rule sees).
+    pub totals: Vec<f32>,
+}
+
+/// Judge `snapshots` at the final size (content and style resized by the same filter to exactly
+/// that size, as `impasto eval` does).
+pub fn judge_all(
+    snapshots: &[Snapshot],
+    content: &Decoded,
+    style: &Decoded,
+    teacher: &Vgg,
+    judge: &Vgg,
+    device: &Device,
+) -> Result<Vec<Judged>> {
+    let Some(last) = snapshots.last() else { return Ok(vec![]) };
+    let (w, h) = (last.image.width, last.image.height);
+    let c = content.to_size(w, h, "the content image")?;
+    let s = style.to_size(w, h, "the style image")?;
+    snapshots
+        .iter()
+        .map(|snap| {
+            let out = snap.image.resized(w, h);
+            let j = pollster::block_on(impasto::judge::evaluate(teacher, judge, device, &c, &s, &out))?;
+            Ok(Judged { iteration: snap.iteration, ms: snap.ms, content: j.losses.content, style: j.losses.style })
+        })
+        .collect()
+}
+
+/// The first snapshot at the bar set by `reference` (the CS20 result's judgement).
+pub fn time_to_quality(judged: &[Judged], reference: &Judged) -> Option<f64> {
+    judged
+        .iter()
+        .find(|j| j.style <= STYLE_BAR * reference.style && j.content <= CONTENT_BAR * reference.content)
+        .map(|j| j.ms)
+}
+
+/// The whole benchmark: every recipe on every pair and size, the CS20 reference first.
+#[allow(clippy::too_many_arguments)]
+pub fn bench(
+    pairs: &[(PathBuf, PathBuf)],
+    sizes: &[u32],
+    recipes: &[Recipe],
+    every: u32,
+    device: &Device,
+    backend: &str,
+    log: &mut dyn FnMut(&str),
+) -> Result<Vec<Point>> {
+    let mut cache: Vec<(ModelKind, Vgg)> = Vec::new();
+    let mut models = |kind: ModelKind| -> Result<Vgg> {
+        if let Some((_, m)) = cache.iter().find(|(k, _)| *k == kind) {
+            return Ok(m.clone());
+        }
+        let m = models::load(kind, device)?;
+        cache.push((kind, m.clone()));
+        Ok(m)
+    };
+    let teacher = models(ModelKind::Teacher)?;
+    let judge = impasto::judge::load(device)?;
+    let reference = recipe("cs20").expect("cs20 is a recipe");
+    let mut points = Vec::new();
+    for (content_path, style_path) in pairs {
+        let content = decode(content_path, "the content image")?;
+        let style = decode(style_path, "the style image")?;
+        let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for &size in sizes {
+            let mut ref_point: Option<(Judged, f64)> = None;
+            for r in std::iter::once(&reference).chain(recipes.iter().filter(|r| r.name != "cs20")) {
+                let Run { snapshots, totals } = run(r, &content, &style, size, every, &mut models, device)?;
+                let judged = judge_all(&snapshots, &content, &style, &teacher, &judge, device)?;
+                let last = judged.last().cloned().expect("a run takes at least one snapshot");
+                let total_ms = last.ms;
+                let (bar, ref_ms) = ref_point.get_or_insert_with(|| (last.clone(), total_ms)).clone();
+                let ttq = time_to_quality(&judged, &bar);
+                log(&format!(
+                    "{} + {} {size}px {}: {} iterations {:.1} s, final style {:.3e} content {:.3e}; time to quality {}",
+                    name(content_path),
+                    name(style_path),
+                    r.name,
+                    last.iteration,
+                    total_ms / 1000.0,
+                    last.style,
+                    last.content,
+                    ttq.map_or("never".to_string(), |t| format!("{:.1} s ({:.2}× CS20)", t / 1000.0, t / ref_ms))
+                ));
+                points.push(Point {
+                    recipe: r.name.into(),
+                    content: name(content_path),
+                    style: name(style_path),
+                    size,
+                    backend: backend.into(),
+                    total_ms,
+                    iterations: last.iteration,
+                    ttq_ms: ttq,
+                    ratio: ttq.map(|t| t / ref_ms),
+                    snapshots: judged,
+                    totals,
+                });
+            }
+        }
+    }
+    Ok(points)
+}
+
+fn decode(path: &Path, what: &str) -> Result<Decoded> {
+    let bytes = std::fs::read(path).map_err(|e| impasto::Error::io(path, e))?;
+    image_io::decode(&bytes, &format!("{what} ({})", path.display()), Limits::default())
+}

@@ -1,0 +1,62 @@
+//! The lab's command line: bench's JSON, the option errors of distill and ttq.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+fn lab(args: &[&str]) -> Output {
+    // Make sure the teacher is there before the binary looks for it.
+    common::teacher(&impasto::device::cpu());
+    Command::new(env!("CARGO_BIN_EXE_impasto-lab")).args(args).output().expect("the binary runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("impasto-lab-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn one_line_error(r: &Output, needle: &str) {
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(needle), "{err}");
+}
+
+#[test]
+fn option_errors_are_one_line() {
+    let r = lab(&["distill", "--scale", "conv3_1=-1", "--steps", "0"]);
+    one_line_error(&r, "must be positive");
+    let r = lab(&["distill", "--full", "conv9_9", "--steps", "0"]);
+    one_line_error(&r, "conv9_9");
+    let r = lab(&["ttq", "--pairs", "a.jpg"]);
+    one_line_error(&r, "CONTENT:STYLE");
+    let r = lab(&["ttq", "--pairs", "a.jpg:b.jpg", "--recipes", "magic"]);
+    one_line_error(&r, "ladder-mixed");
+}
+
+#[test]
+fn bench_writes_json() {
+    let out = tmp("bench.json");
+    let r = lab(&[
+        "bench", "--sizes", "32", "--backends", "cpu", "--models", "distilled", "--convs", "auto,gemm", "--iterations", "1",
+        "--out", s(&out),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+    for (p, conv) in v.as_array().unwrap().iter().zip(["direct", "gemm"]) {
+        assert_eq!(p["backend"], "cpu");
+        assert_eq!(p["model"], "distilled");
+        assert_eq!(p["conv"], conv, "auto on the CPU is the direct route");
+        assert!(p["ms_per_iteration"].as_f64().unwrap() > 0.0);
+        assert!(p["peak_rss_bytes"].as_u64().unwrap() > 1 << 20, "a child process's own peak: {v}");
+    }
+}
+

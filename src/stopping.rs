@@ -1,0 +1,145 @@
+//! When a run is done (issue 16): after a fixed number of iterations, as CS20 runs it, or — the
+//! default — when the loss has stopped improving, so that nobody has to guess an iteration count.
+//!
+//! The rule ([`StopRule`]): keep the best weighted total loss seen so far, `best(t)`; once more
+//! than `window` iterations are done, the improvement rate is
+//! `(best(t − window) − best(t)) / (window · best(t))`, the mean relative improvement per
+//! iteration over the last `window` iterations; the stage ends when it falls below `tolerance`
+//! (after at least `min_iterations`), or at `max_iterations` whatever happens. The best loss, not
+//! the last one, because Adam at CS20's learning rate oscillates: a spike must not look like
+//! progress or like a stall. Not part of Gatys/CS20 (CS20 runs 300 iterations).
+
+use serde::{Deserialize, Serialize};
+
+/// When a stage has converged. See the module's documentation.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopRule {
+    /// Iterations the improvement is measured over.
+    pub window: u32,
+    /// Mean relative improvement per iteration below which the stage has converged.
+    pub tolerance: f32,
+    /// No stage ends by the rule before this many iterations.
+    pub min_iterations: u32,
+    /// No stage runs longer than this.
+    pub max_iterations: u32,
+}
+
+impl Default for StopRule {
+    /// Measured on pairs outside the quality bar's (tubingen + woman-with-hat-matisse,
+    /// golden_gate + escher_sphere): see BENCHMARKS.md, "Stopping by itself".
+    fn default() -> Self {
+        StopRule { window: 20, tolerance: 1e-3, min_iterations: 40, max_iterations: 1000 }
+    }
+}
+
+/// How long each stage of a run goes on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Stopping {
+    /// Exactly this many iterations per stage (CS20: 300 at one size).
+    Fixed(u32),
+    /// Until the loss stops improving.
+    Auto(StopRule),
+}
+
+impl Stopping {
+    /// Fixed when a count is given, else the default rule: how the CLI's `--iterations` and the
+    /// page's Iterations field (empty: automatic) are read.
+    pub fn from_iterations(iterations: Option<u32>) -> Self {
+        iterations.map_or(Stopping::Auto(StopRule::default()), Stopping::Fixed)
+    }
+
+    /// The fixed count, if any.
+    pub fn fixed(self) -> Option<u32> {
+        match self {
+            Stopping::Fixed(n) => Some(n),
+            Stopping::Auto(_) => None,
+        }
+    }
+}
+
+/// One stage's progress towards its end under a [`Stopping`].
+#[derive(Clone, Debug)]
+pub struct StageProgress {
+    stopping: Stopping,
+    /// Iterations done at this stage (a resumed stage starts with those done before).
+    done: u32,
+    /// best(t) for the last `window + 1` iterations, oldest first.
+    best: Vec<f32>,
+    /// The improvement rate when it was first known, the start of the progress scale.
+    first_rate: Option<f32>,
+    rate: Option<f32>,
+    progress: f32,
+}
+
+impl StageProgress {
+    /// A stage with `done` iterations already behind it (a resumed one), none otherwise.
+    pub fn new(stopping: Stopping, done: u32) -> Self {
+        let mut p = StageProgress { stopping, done, best: Vec::new(), first_rate: None, rate: None, progress: 0.0 };
+        p.progress = p.estimate();
+        p
+    }
+
+    /// Record one iteration's weighted total loss.
+    pub fn push(&mut self, total: f32) {
+        self.done += 1;
+        if let Stopping::Auto(rule) = self.stopping {
+            let best = self.best.last().map_or(total, |&b| if total < b { total } else { b });
+            self.best.push(best);
+            let keep = rule.window as usize + 1;
+            if self.best.len() > keep {
+                self.best.remove(0);
+            }
+            if self.best.len() == keep && best.is_finite() && best > 0.0 {
+                let rate = (self.best[0] - best) / (rule.window as f32 * best);
+                self.rate = Some(rate);
+                self.first_rate.get_or_insert(rate);
+            }
+        }
+        self.progress = self.progress.max(self.estimate());
+    }
+
+    /// Whether the stage is over.
+    pub fn done(&self) -> bool {
+        match self.stopping {
+            Stopping::Fixed(n) => self.done >= n,
+            Stopping::Auto(rule) => {
+                self.done >= rule.max_iterations
+                    || (self.done >= rule.min_iterations && self.rate.is_some_and(|r| r < rule.tolerance))
+            }
+        }
+    }
+
+    /// Iterations done at this stage.
+    pub fn iterations(&self) -> u32 {
+        self.done
+    }
+
+    /// The share of the stage done, 0..1, never decreasing; 1 once [`StageProgress::done`].
+    ///
+    /// Fixed: iterations done over the count. Automatic: how far the improvement rate has
+    /// fallen from its first measured value towards the tolerance, on a log scale (the rate
+    /// falls roughly geometrically under Adam), and never less than the share of
+    /// `max_iterations` done.
+    pub fn progress(&self) -> f32 {
+        if self.done() { 1.0 } else { self.progress }
+    }
+
+    fn estimate(&self) -> f32 {
+        let share = |done: u32, of: u32| (done as f32 / of.max(1) as f32).min(1.0);
+        match self.stopping {
+            Stopping::Fixed(n) => share(self.done, n),
+            Stopping::Auto(rule) => {
+                let by_count = share(self.done, rule.max_iterations);
+                let by_rate = match (self.first_rate, self.rate) {
+                    (Some(first), Some(rate)) if first > rule.tolerance && rate > 0.0 => {
+                        ((first / rate).ln() / (first / rule.tolerance).ln()).clamp(0.0, 1.0)
+                    }
+                    _ => 0.0,
+                };
+                // Below 1 until the rule says done (`progress` returns 1 then).
+                by_count.max(by_rate).min(0.99)
+            }
+        }
+    }
+}
