@@ -45,3 +45,19 @@ need_wasm_bindgen() {
   say "installing wasm-bindgen-cli $want (cargo install)"
   cargo install wasm-bindgen-cli --version "$want"
 }
+
+# Timed stages: `stage NAME command…` runs the command and notes how long it took;
+# `print_stages` (scripts/test calls it on exit) lists them, so a slow CI run shows where.
+STAGES=()
+stage() {
+  local name=$1 t0=$SECONDS
+  shift
+  "$@"
+  STAGES+=("$(printf '%6ds  %s' $((SECONDS - t0)) "$name")")
+}
+print_stages() {
+  [ ${#STAGES[@]} -eq 0 ] && return 0
+  say "stage durations"
+  printf '%s\n' "${STAGES[@]}" >&2
+  printf '%6ds  total\n' "$SECONDS" >&2
+}
