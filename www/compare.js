@@ -21,4 +21,5 @@ export function showCompare() {
 
 export function wireCompare() {
   $('compare').addEventListener('input', showCompare);
+  showCompare();
 }

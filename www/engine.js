@@ -48,5 +48,7 @@ export function describeEngine(msg) {
     return 'running on the CPU: this browser\'s WebGPU is software GPU emulation, which is slower than the CPU engine.';
   }
   if (msg.reason === 'chosen') return 'running on the CPU, as chosen in Advanced → Compute. Slower than a GPU: small sizes are quicker.';
-  return `running on the CPU: ${msg.fallbackReason || 'WebGPU is not available'}. This is much slower than a GPU; small sizes are quicker.`;
+  // The core's reason can be a long technical chain: its first clause here, the rest in Details.
+  const why = (msg.fallbackReason || 'WebGPU is not available in this browser').split(/[:;]/)[0].trim();
+  return `running on the CPU: ${why}. This is much slower than a GPU; small sizes are quicker.`;
 }

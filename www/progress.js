@@ -72,7 +72,7 @@ export function showStep(record) {
   $('progress-fill').style.width = `${100 * p}%`;
   const { rate, left } = timeLeft(record, p);
   const parts = [`Iteration ${record.iteration}${state.total ? ` / ${state.total}` : ''}`];
-  if (!state.total && p > 0) parts.push(`about ${Math.round(100 * p)} %`);
+  if (!state.total && p >= 0.01) parts.push(`about ${Math.round(100 * p)} %`);
   if (record.stages > 1) parts.push(`scale ${record.stage}/${record.stages}, ${record.width}×${record.height}`);
   if (rate) parts.push(`${rate.toFixed(2)} it/s`);
   if (left != null) parts.push(`about ${formatTime(left)} left`);

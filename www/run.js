@@ -101,7 +101,7 @@ export async function start({ resume = false, preview = false } = {}) {
 function showStage() {
   const stage = $('stage');
   const r = stage.getBoundingClientRect();
-  if (r.top < 0 || r.top > innerHeight * 0.5) {
+  if (r.top < 0 || r.bottom > innerHeight) {
     const smooth = !matchMedia('(prefers-reduced-motion: reduce)').matches;
     stage.scrollIntoView({ behavior: smooth ? 'smooth' : 'auto', block: 'start' });
   }
@@ -191,7 +191,8 @@ export function wireRun() {
     failedStarts = 0;
     state.backend = msg.backend;
     $('engine').textContent = `Ready — ${describeEngine(msg)}`;
-    $('engine-detail').textContent = msg.adapter ? `Adapter: ${msg.adapter}.` : '';
+    $('engine-detail').textContent = [msg.adapter && `WebGPU adapter: ${msg.adapter}.`,
+      msg.backend === 'cpu' && msg.fallbackReason && `Why the CPU: ${msg.fallbackReason}`].filter(Boolean).join(' ');
     if (state.resumable) setStatus(`Ready: press Resume to go on from iteration ${state.resumable.iteration}.`);
     else if (state.hasResult && !state.running) setStatus('Ready. Your last result is kept.');
     updateButtons();
@@ -226,7 +227,10 @@ export function wireRun() {
     scheduleChart();
     snapshot(record.iteration, state.total);
     keepResult(false);
-    if (state.stepsThisRun === 1) updateButtons();
+    if (state.stepsThisRun === 1) {
+      updateButtons();
+      showStage(); // again: the images' previews may have grown the page since Start
+    }
   });
   const at = (msg) => msg.iteration + state.iterationOffset;
   on('paused', (msg) => {

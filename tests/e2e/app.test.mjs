@@ -137,6 +137,7 @@ test('a run on WebGPU: progress, live result, pause, download, offline second vi
   log('offline page ready');
   await page.locator('#notice').filter({ hasText: `Your last result (iteration ${stoppedAt},` }).waitFor({ timeout: 30_000 });
   assert.match(await page.locator('#engine').textContent(), /WebGPU/, 'the chosen compute survives a reload');
+  assert.equal(await page.evaluate(() => fetch('www/samples/chelsea-the-cat.jpg').then((r) => r.ok)), true, 'the example images work offline');
   assert.equal(await canvasDigest(page), lastResult, 'the restored result is the one shown before the reload');
   assert.equal(await page.getByRole('button', { name: 'Download' }).isEnabled(), true);
   assert.equal(await page.getByLabel('Seed').inputValue(), '7', 'the settings survive a reload');

@@ -105,7 +105,7 @@ test('Try an example paints at once with no other input; the painting takes the 
     await page.context().close();
   }
   console.log(`Try an example → first iteration on screen: ${times.map((t) => `${(t / 1000).toFixed(2)} s`).join(', ')} (CPU engine, headless Chromium)`);
-  assert.ok(Math.min(...times) <= 10_000, `first iteration after ${times} ms`);
+  assert.ok(Math.min(...times) <= 5_000, `first iteration after ${times} ms (aim: 5 s)`);
 });
 
 test('a text file named .jpg as the content: its sentence inside the content target before Start, the style image stays', async () => {
