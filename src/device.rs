@@ -57,7 +57,7 @@ pub fn wgpu() -> Result<Device> {
 
 /// The largest storage buffer `device` allows, in bytes, where it has such a limit (the native
 /// wgpu device); `None` for the CPU. In a browser the page passes the adapter's limits instead
-/// (`multiscale::DeviceBudget`).
+/// (`budget::DeviceBudget`).
 pub fn max_buffer_bytes(device: &Device) -> Option<u64> {
     // Only a device already initialised can be the one asked about: never initialise here.
     #[cfg(not(target_family = "wasm"))]
@@ -70,20 +70,3 @@ pub fn max_buffer_bytes(device: &Device) -> Option<u64> {
     None
 }
 
-/// The wgpu device on WebGPU, initialised asynchronously (the only way in a browser). Call once
-/// per page or worker and keep the device.
-pub async fn wgpu_async() -> Result<Device> {
-    Device::wgpu_options()
-        .init_async()
-        .await
-        .map_err(|e| Error::Device(format!("WebGPU could not be initialised ({e})")))
-}
-
-/// A device of the given kind (native).
-#[cfg(not(target_family = "wasm"))]
-pub fn device(kind: BackendKind) -> Result<Device> {
-    match kind {
-        BackendKind::Wgpu => wgpu(),
-        BackendKind::Cpu => Ok(cpu()),
-    }
-}

@@ -409,7 +409,6 @@ pub fn encode_png(img: &Image) -> Result<Vec<u8>> {
 /// classic tools only save every N-th image to disk). Loops forever.
 pub struct GifTimelapse<W: std::io::Write> {
     encoder: image::codecs::gif::GifEncoder<W>,
-    frames: u32,
     /// The first frame's size: later frames of another size (the stages of a coarse-to-fine run)
     /// are resized to it, since a GIF has one screen size.
     size: Option<(u32, u32)>,
@@ -421,7 +420,7 @@ impl<W: std::io::Write> GifTimelapse<W> {
         // NeuQuant speed 10 (1 best … 30 fastest): a frame of 512×384 in tens of milliseconds.
         let mut encoder = image::codecs::gif::GifEncoder::new_with_speed(out, 10);
         encoder.set_repeat(image::codecs::gif::Repeat::Infinite).map_err(|e| Error::Encode(e.to_string()))?;
-        Ok(GifTimelapse { encoder, frames: 0, size: None })
+        Ok(GifTimelapse { encoder, size: None })
     }
 
     /// Append one frame shown for `delay_ms`.
@@ -440,14 +439,23 @@ impl<W: std::io::Write> GifTimelapse<W> {
         self.encoder
             .encode_frame(image::Frame::from_parts(buffer, 0, 0, delay))
             .map_err(|e| Error::Encode(e.to_string()))?;
-        self.frames += 1;
         Ok(())
     }
+}
 
-    /// Frames written so far.
-    pub fn frames(&self) -> u32 {
-        self.frames
+/// Every file under `dir`, recursively (unsorted): what `impasto resize` and the lab's training
+/// images read from a directory.
+#[cfg(not(target_family = "wasm"))]
+pub fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        if path.is_dir() {
+            collect_files(&path, out)?;
+        } else {
+            out.push(path);
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -513,17 +521,3 @@ mod tests {
     }
 }
 
-/// Every file under `dir`, recursively (unsorted): what `impasto resize` and the lab's training
-/// images read from a directory.
-#[cfg(not(target_family = "wasm"))]
-pub fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let path = entry.map_err(|e| Error::io(dir, e))?.path();
-        if path.is_dir() {
-            collect_files(&path, out)?;
-        } else {
-            out.push(path);
-        }
-    }
-    Ok(())
-}

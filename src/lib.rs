@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod budget;
 pub mod clock;
 pub mod device;
 pub mod error;

@@ -61,7 +61,7 @@ pub struct Config {
     /// would not fit is tiled ([`crate::tiled::tile_core`]).
     pub max_buffer_bytes: Option<u64>,
     /// The memory a run may take in bytes, where the caller knows it (the page: its budget for
-    /// the device). A run whose [`crate::multiscale::memory_estimate`] exceeds it is tiled.
+    /// the device). A run whose [`crate::budget::memory_estimate`] exceeds it is tiled.
     pub max_memory_bytes: Option<u64>,
 }
 
@@ -236,7 +236,6 @@ enum Objective {
 /// A running style transfer.
 pub struct Stylizer {
     model: Vgg,
-    device: Device,
     config: Config,
     objective: Objective,
     x: Tensor<4>,
@@ -337,7 +336,6 @@ impl Stylizer {
         };
         Ok(Stylizer {
             model,
-            device,
             config,
             objective,
             x,
@@ -463,11 +461,6 @@ impl Stylizer {
     pub async fn raw_image(&self) -> Result<Image> {
         let pixels = read(self.x.clone().reshape([-1])).await?;
         Image::from_planar(self.width, self.height, pixels)
-    }
-
-    /// The device the run is on.
-    pub fn device(&self) -> &Device {
-        &self.device
     }
 }
 

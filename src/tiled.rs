@@ -27,7 +27,7 @@ use burn::tensor::Tensor;
 use crate::error::{Error, Result};
 use crate::loss::{CONTENT_LAYER, LOSS_LAYERS, LossParts, LossWeights, STYLE_LAYERS, add_to, blend_grams, gram, style_layer_loss, tv_loss};
 use crate::vgg::{Layer, Pooling, VGG16, Vgg, pools_before, spatial};
-use crate::multiscale::{memory_estimate, tiled_memory_estimate};
+use crate::budget::{memory_estimate, tiled_memory_estimate};
 
 /// The image is tiled on multiples of 16 px: the poolings before conv5_1 (four 2×2) then cut
 /// every tile's feature maps where they cut the whole image's.
@@ -111,7 +111,7 @@ pub fn tiles(width: usize, height: usize, core: usize) -> Vec<Tile> {
 /// [`memory_estimate`] exceeds the memory a run may take (`memory_bytes`, the page's budget). The
 /// automatic core starts at [`AUTO_TILE_CORE`] and halves until a padded tile fits the buffer and
 /// the run's [`tiled_memory_estimate`] the memory (or the core reaches 32 px: the caller then
-/// finds it does not fit, [`crate::multiscale::DeviceBudget::fits`]).
+/// finds it does not fit, [`crate::budget::DeviceBudget::fits`]).
 pub fn tile_core(
     model: &Vgg,
     width: usize,
@@ -378,7 +378,7 @@ mod tests {
     #[test]
     #[cfg(not(target_family = "wasm"))] // (models::load reads files)
     fn tiling_is_automatic_above_the_area_cap_or_the_buffer_limit_or_the_memory_or_when_asked() {
-        use crate::multiscale::{memory_estimate, tiled_memory_estimate};
+        use crate::budget::{memory_estimate, tiled_memory_estimate};
         let model = crate::models::load(crate::models::ModelKind::Distilled, &crate::device::cpu()).unwrap();
         let lavapipe = Some(128 << 20);
         assert_eq!(tile_core(&model, 2048, 2048, None, None, None), None);

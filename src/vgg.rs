@@ -440,7 +440,7 @@ impl Vgg {
 
     /// Floats of the activations one forward pass to conv5_1 produces on a `width`×`height`
     /// image: the input, every convolution's output (the rank-`r` intermediate of a factorised
-    /// layer included) and every pooled map. The basis of [`crate::multiscale::memory_estimate`].
+    /// layer included) and every pooled map. The basis of [`crate::budget::memory_estimate`].
     pub fn activation_floats(&self, width: usize, height: usize) -> u64 {
         let layers: u64 = self
             .with_positions(width, height)

@@ -16,7 +16,8 @@ use crate::device::BackendKind;
 use crate::error::Error;
 use crate::image_io::{self, Limits};
 use crate::loss::LossWeights;
-use crate::multiscale::{DeviceBudget, MultiScale, SMALLEST_STAGE, resumed_stages, scale_ladder};
+use crate::budget::DeviceBudget;
+use crate::multiscale::{MultiScale, SMALLEST_STAGE, resumed_stages, scale_ladder};
 use crate::optim::OptimizerKind;
 use crate::stopping::Stopping;
 use crate::stylize::{Config, Init, Preset};
@@ -359,7 +360,7 @@ impl WebOptions {
             original_colors: self.original_colors,
             // Tiled only where one buffer would not hold conv1_1's map or the memory estimate
             // exceeds the budget (the engine's budget sets both limits, `Engine::start`); the page
-            // caps the area at 2048×2048 (multiscale::MAX_PIXELS).
+            // caps the area at 2048×2048 (budget::MAX_PIXELS).
             tile: None,
             max_buffer_bytes: None,
             max_memory_bytes: None,

@@ -301,7 +301,7 @@ fn a_resumed_run_climbs_the_rest_of_its_ladder() {
 
 #[test]
 fn the_largest_side_respects_the_buffer_limit_and_the_memory_estimate() {
-    use impasto::multiscale::{DeviceBudget, memory_estimate};
+    use impasto::budget::{DeviceBudget, memory_estimate};
     use impasto::tiled::{HALO, tile_core};
     let model = distilled();
     let plenty = u64::MAX / 4;
@@ -323,7 +323,7 @@ fn the_largest_side_respects_the_buffer_limit_and_the_memory_estimate() {
     assert_eq!(tile_core(&model, 640, 480, None, None, Some(budget)), None);
     assert!(!by_memory.fits(&model, 641, 481) || tile_core(&model, 641, 481, None, None, Some(budget)).is_some());
     let core = tile_core(&model, 1600, 1200, None, None, Some(budget)).expect("tiled by memory");
-    assert!(impasto::multiscale::tiled_memory_estimate(&model, 1600, 1200, core) <= budget);
+    assert!(impasto::budget::tiled_memory_estimate(&model, 1600, 1200, core) <= budget);
     assert_eq!(by_memory.largest_side(&model, 640, 480, 4096), Some(2364));
     // A budget that holds no tile of a large image beside its whole-image tensors stops short.
     let tight = DeviceBudget { max_buffer_bytes: plenty, memory_bytes: memory_estimate(&model, 320, 240) };

@@ -104,7 +104,7 @@ fn a_tiled_run_follows_the_whole_images_run() {
     // Asked for, and because the device's largest buffer (as the page passes it) cannot hold
     // conv1_1's 64 full-size channels (160×112×64 floats = 4.6 MB > 2 MB).
     // And because the run's memory estimate exceeds the budget the page passes.
-    let by_memory = impasto::multiscale::memory_estimate(&models::load(ModelKind::Distilled, &device).unwrap(), 160, 112) - 1;
+    let by_memory = impasto::budget::memory_estimate(&models::load(ModelKind::Distilled, &device).unwrap(), 160, 112) - 1;
     for config in [
         Config { tile: Some(64), ..Config::default() },
         Config { max_buffer_bytes: Some(2 << 20), ..Config::default() },
