@@ -1,7 +1,11 @@
-// The TF.js peer of one Impasto iteration (issue 5): the same network read from the same weight
-// file (models/*.bpk), the same CS20 losses and the same Adam step (TensorFlow's form, as
-// src/optim.rs), written with @tensorflow/tfjs-core on its WebGPU or WebGL backend. Loaded by
-// bench/browser.html after tfjs's UMD scripts (global `tf`).
+// The TF.js peer of one Impasto iteration (issues 5 and 19): the same network read from the same
+// weight file (models/*.bpk), the same CS20 losses and the same Adam step (TensorFlow's form, as
+// src/optim.rs), written with @tensorflow/tfjs-core on whichever backend is active (WebGPU,
+// WebGL, wasm, cpu). Loaded by bench/browser.html after tfjs's UMD scripts (global `tf`).
+// Note: TF.js wasm's Sum adds in float32, one term after another, so its reported style loss is
+// off by ~6e-5 relative (its features and Gram matrices agree with the cpu backend's to ~2e-7:
+// the same network; referenceFirstLosses below is the arbiter). The cpu backend's losses agree
+// with the float64 reference to ~2e-7, Impasto's to ~1e-6.
 
 /** Decode one CBOR item (RFC 8949: the subset burn-pack's header uses). */
 function cbor(bytes, pos) {
@@ -169,4 +173,99 @@ export function peerRun(model, content, style, start, { contentWeight = 0.01, st
       for (const g of Object.values(targets.grams)) g.dispose();
     },
   };
+}
+
+/** The first iteration's losses computed in float64 with plain loops, no TF.js (the arbiter of the
+ * peers' first-loss check: every peer starts from the content, so its content loss is 0 and its
+ * style loss is this one, up to float32 rounding). `tensors` from readPack, `content` and `style`
+ * RGBA bytes of `width`×`height`. Slow (seconds at 128 px for the teacher): asked for with
+ * browser.mjs's `--reference`. */
+export function referenceFirstLosses(tensors, content, style, width, height) {
+  // Each convolution as [kH][kW][in][out] float64 (conv1_1's input channels from BGR to RGB).
+  const model = LAYERS.map(([name, poolBefore]) => {
+    const convs = [];
+    for (let k = 0; `${name}.${k}.weight` in tensors; k++) {
+      const w = tensors[`${name}.${k}.weight`];
+      const [o, i, kh, kw] = w.shape;
+      const flip = name === 'conv1_1' && k === 0;
+      const kernel = new Float64Array(kh * kw * i * o);
+      for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) {
+        kernel[((y * kw + x) * i + (flip ? i - 1 - b : b)) * o + a] = w.data[((a * i + b) * kh + y) * kw + x];
+      }
+      convs.push({ kernel, bias: Float64Array.from(tensors[`${name}.${k}.bias`].data), o, i, kh, kw });
+    }
+    return { name, poolBefore, convs };
+  });
+  const conv = (f, c) => { // f: {h, w, n, data (HWC)}; 'same' zero padding for 3×3
+    const { h, w } = f;
+    const out = new Float64Array(h * w * c.o);
+    const py = (c.kh - 1) / 2, px = (c.kw - 1) / 2;
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+      const acc = out.subarray((y * w + x) * c.o, (y * w + x + 1) * c.o);
+      acc.set(c.bias);
+      for (let ky = 0; ky < c.kh; ky++) {
+        const sy = y + ky - py;
+        if (sy < 0 || sy >= h) continue;
+        for (let kx = 0; kx < c.kw; kx++) {
+          const sx = x + kx - px;
+          if (sx < 0 || sx >= w) continue;
+          const inBase = (sy * w + sx) * c.i, kBase = (ky * c.kw + kx) * c.i;
+          for (let b = 0; b < c.i; b++) {
+            const v = f.data[inBase + b];
+            if (v === 0) continue;
+            const row = (kBase + b) * c.o;
+            for (let a = 0; a < c.o; a++) acc[a] += v * c.kernel[row + a];
+          }
+        }
+      }
+    }
+    return { h, w, n: c.o, data: out };
+  };
+  const pool = (f) => {
+    const h = Math.floor(f.h / 2), w = Math.floor(f.w / 2), n = f.n;
+    const out = new Float64Array(h * w * n);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < n; c++) {
+      let s = 0;
+      for (let dy = 0; dy < 2; dy++) for (let dx = 0; dx < 2; dx++) s += f.data[((2 * y + dy) * f.w + 2 * x + dx) * n + c];
+      out[(y * w + x) * n + c] = s / 4;
+    }
+    return { h, w, n, data: out };
+  };
+  const feats = (rgba) => {
+    const data = new Float64Array(width * height * 3);
+    for (let p = 0; p < width * height; p++) for (let c = 0; c < 3; c++) data[3 * p + c] = rgba[4 * p + c] - MEAN_RGB[c];
+    let f = { h: height, w: width, n: 3, data };
+    const out = {};
+    for (const layer of model) {
+      if (layer.poolBefore) f = pool(f);
+      for (const [k, c] of layer.convs.entries()) {
+        f = conv(f, c);
+        if (k === layer.convs.length - 1) for (let j = 0; j < f.data.length; j++) if (f.data[j] < 0) f.data[j] = 0;
+      }
+      if (layer.name in STYLE_LAYERS || layer.name === CONTENT_LAYER) out[layer.name] = f;
+    }
+    return out;
+  };
+  const gram = (f) => {
+    const g = new Float64Array(f.n * f.n);
+    for (let p = 0; p < f.h * f.w; p++) {
+      const v = f.data.subarray(p * f.n, (p + 1) * f.n);
+      for (let a = 0; a < f.n; a++) {
+        const va = v[a];
+        if (va === 0) continue;
+        for (let b = 0; b < f.n; b++) g[a * f.n + b] += va * v[b];
+      }
+    }
+    return g;
+  };
+  const x = feats(content), s = feats(style);
+  let styleLoss = 0;
+  for (const [name, weight] of Object.entries(STYLE_LAYERS)) {
+    const gx = gram(x[name]), gs = gram(s[name]);
+    const scale = 1 / (2 * x[name].n * x[name].h * x[name].w);
+    let e = 0;
+    for (let j = 0; j < gx.length; j++) e += ((gx[j] - gs[j]) * scale) ** 2;
+    styleLoss += weight * e;
+  }
+  return { content: 0, style: styleLoss };
 }
