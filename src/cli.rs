@@ -9,7 +9,7 @@ use crate::device::{self, BackendKind};
 use crate::error::{Error, Result};
 use crate::image_io::{self, Image, Limits};
 use crate::models::{self, ModelKind};
-use crate::multiscale::MultiScale;
+use crate::multiscale::{MultiScale, RunPlan, SizeRequest};
 use crate::optim::OptimizerKind;
 use crate::stopping::Stopping;
 use crate::stylize::{self, Config, Init, Preset};
@@ -349,13 +349,18 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     let content_d = decode_file(&a.content, "the content image")?;
     let style_d: Vec<image_io::Decoded> =
         a.style.iter().map(|p| decode_file(p, "the style image")).collect::<Result<_>>()?;
-    let stages = match a.max_size {
-        Some(n) if (image_io::MIN_SIDE..=8192).contains(&n) => crate::multiscale::scale_ladder(n, crate::multiscale::SMALLEST_STAGE),
+    let request = match a.max_size {
+        Some(n) if (image_io::MIN_SIDE..=8192).contains(&n) => {
+            SizeRequest { size: n, coarse_to_fine: true, largest: false, smallest_stage: crate::multiscale::SMALLEST_STAGE }
+        }
         Some(n) => {
             return Err(Error::InvalidConfig(format!("--max-size must be between {} and 8192, not {n}", image_io::MIN_SIDE)));
         }
-        None => vec![a.size],
+        None => SizeRequest { size: a.size, coarse_to_fine: false, largest: false, smallest_stage: crate::multiscale::SMALLEST_STAGE },
     };
+    // No device budget here: above 2048×2048 or where a buffer would not hold a layer, the run is
+    // tiled (src/tiled.rs).
+    let stages = RunPlan::new(request, (content_d.width(), content_d.height()), 8192, None, stopping, None)?.sides;
     // Check the content's size before anything else (MultiScale checks every stage again).
     content_d.to_working(stages[0], "the content image at this size")?;
     check_writable(&a.output)?;

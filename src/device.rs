@@ -4,6 +4,7 @@
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
+#[cfg(not(target_family = "wasm"))]
 use crate::error::{Error, Result};
 
 /// The backends Impasto runs on.

@@ -38,6 +38,85 @@ pub fn resumed_stages(ladder: &[u32], stopping: Stopping, side: u32, done: u32) 
     }
 }
 
+/// The sizes a person asked for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SizeRequest {
+    /// The long side of the result (ignored with `largest`).
+    pub size: u32,
+    /// Coarse to fine: a quarter, a half, then the size.
+    pub coarse_to_fine: bool,
+    /// Coarse to fine up to the largest size the device holds.
+    pub largest: bool,
+    /// The smallest stage ([`SMALLEST_STAGE`]; tests use smaller ones).
+    pub smallest_stage: u32,
+}
+
+/// What a run will paint (issue 18: one plan for the CLI and the page): the long side of each
+/// stage, why the size differs from the one asked for, and for a resumed run how far into its
+/// first stage it was.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunPlan {
+    /// Long sides, smallest first.
+    pub sides: Vec<u32>,
+    /// Why the size differs from the one asked for, if it does.
+    pub notice: Option<String>,
+    /// Iterations of the first stage a resumed run had done.
+    pub stage_done: u32,
+}
+
+/// What a device holds, for [`RunPlan::new`]: its budget, the model that will run, and how to
+/// name the device in a notice ("this GPU", "the CPU engine").
+pub struct Holder<'a> {
+    /// The device's budget.
+    pub budget: &'a crate::budget::DeviceBudget,
+    /// The model that will run.
+    pub model: &'a Vgg,
+    /// The device, in words.
+    pub name: &'a str,
+}
+
+impl RunPlan {
+    /// The plan for a photo of `width`×`height`: the size asked for, reduced to the largest that
+    /// `holder` holds (if given, with a notice), at most `cap`; the ladder when coarse to fine;
+    /// and, for a run resumed from an image of long side `side` after `done` iterations, the rest
+    /// of that ladder from that side ([`resumed_stages`]).
+    pub fn new(
+        request: SizeRequest,
+        (width, height): (u32, u32),
+        cap: u32,
+        holder: Option<Holder>,
+        stopping: Stopping,
+        resume: Option<(u32, u32)>,
+    ) -> Result<RunPlan> {
+        let largest = match &holder {
+            Some(h) => h.budget.largest_side(h.model, width, height, cap).ok_or_else(|| {
+                Error::InvalidConfig("this device has too little memory for even the smallest working size".into())
+            })?,
+            None => cap,
+        };
+        let (side, notice) = if request.largest {
+            (largest, Some(format!("{largest} px is the largest size this device holds for this photo")))
+        } else if request.size > largest {
+            let who = holder.as_ref().map_or("this device", |h| h.name);
+            (largest, Some(format!("reduced from {} to {largest} px, the largest {who} holds for this photo", request.size)))
+        } else {
+            (request.size, None)
+        };
+        let ladder = if request.coarse_to_fine || request.largest {
+            scale_ladder(side, request.smallest_stage.max(image_io::MIN_SIDE))
+        } else {
+            vec![side]
+        };
+        Ok(match resume {
+            None => RunPlan { sides: ladder, notice, stage_done: 0 },
+            Some((side, done)) => {
+                let (sides, stage_done) = resumed_stages(&ladder, stopping, side, done);
+                RunPlan { sides, notice: None, stage_done }
+            }
+        })
+    }
+}
+
 /// One iteration of a coarse-to-fine run.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::image_io::{self, Limits};
 use crate::loss::LossWeights;
 use crate::budget::DeviceBudget;
-use crate::multiscale::{MultiScale, SMALLEST_STAGE, resumed_stages, scale_ladder};
+use crate::multiscale::{Holder, MultiScale, RunPlan, SMALLEST_STAGE, SizeRequest};
 use crate::optim::OptimizerKind;
 use crate::stopping::Stopping;
 use crate::stylize::{Config, Init, Preset};
@@ -248,29 +248,20 @@ impl Engine {
             let what = if k == 0 { "the style image".to_string() } else { format!("style image {}", k + 1) };
             decoded.push((image_io::decode(bytes, &what, Limits::default())?, *weight));
         }
-        // The size: the largest this device holds when asked for, and never more than that.
-        let largest = self.budget.largest_side(&model, content.width(), content.height(), MAX_SIDE).ok_or_else(|| {
-            Error::InvalidConfig("this device has too little memory for even the smallest working size".into())
-        })?;
-        let (side, notice) = if options.largest {
-            (largest, Some(format!("{largest} px is the largest size this device holds for this photo")))
-        } else if options.size > largest {
-            let reason = if self.backend == BackendKind::Wgpu { "this GPU" } else { "the CPU engine" };
-            (largest, Some(format!("reduced from {} to {largest} px, the largest {reason} holds for this photo", options.size)))
-        } else {
-            (options.size, None)
-        };
-        let ladder = if options.coarse_to_fine || options.largest {
-            scale_ladder(side, options.smallest_stage.unwrap_or(SMALLEST_STAGE).max(image_io::MIN_SIDE))
-        } else {
-            vec![side]
-        };
         let stopping = Stopping::from_iterations(options.iterations);
-        let (sides, notice, start) = match &resume {
-            None => (ladder, notice, None),
+        let request = SizeRequest {
+            size: options.size,
+            coarse_to_fine: options.coarse_to_fine,
+            largest: options.largest,
+            smallest_stage: options.smallest_stage.unwrap_or(SMALLEST_STAGE),
+        };
+        let name = if self.backend == BackendKind::Wgpu { "this GPU" } else { "the CPU engine" };
+        let holder = Holder { budget: &self.budget, model: &model, name };
+        let resumed = match &resume {
+            None => None,
             Some((img, done)) => {
-                let resumed_side = img.width.max(img.height);
-                let expected = image_io::working_size(content.width(), content.height(), resumed_side);
+                let side = img.width.max(img.height);
+                let expected = image_io::working_size(content.width(), content.height(), side);
                 if expected != (img.width, img.height) {
                     return Err(Error::InvalidConfig(format!(
                         "the image to resume from is {}x{}, the photo at that size is {}x{}",
@@ -278,11 +269,12 @@ impl Engine {
                     ))
                     .into());
                 }
-                // The interrupted run goes on at its stage and climbs the rest of its ladder.
-                let (sides, stage_done) = resumed_stages(&ladder, stopping, resumed_side, *done);
-                (sides, None, Some((img, stage_done)))
+                Some((side, *done))
             }
         };
+        let plan = RunPlan::new(request, (content.width(), content.height()), MAX_SIDE, Some(holder), stopping, resumed)?;
+        let start = resume.as_ref().map(|(img, _)| (img, plan.stage_done));
+        let (sides, notice) = (plan.sides, plan.notice);
         let device = self.device.clone();
         let inner = MultiScale::new(config, content, decoded, options.style_scale, sides, stopping, model, device, start)?;
         Ok(WebStylizer { inner, notice })

@@ -341,3 +341,31 @@ fn the_largest_side_respects_the_buffer_limit_and_the_memory_estimate() {
     assert_eq!(unlimited.largest_side(&model, 4, 1, 1000), Some(1000));
     assert_eq!(DeviceBudget { max_buffer_bytes: 1024, memory_bytes: plenty }.largest_side(&model, 3, 2, 4096), None);
 }
+
+/// One plan for the CLI and the page: the size reduced to what the device holds (with a notice),
+/// the ladder when coarse to fine, and a resumed run's rest of the ladder.
+#[test]
+fn the_run_plan_sizes_ladders_and_resumes() {
+    use impasto::budget::DeviceBudget;
+    use impasto::multiscale::{Holder, RunPlan, SizeRequest};
+    use impasto::stopping::Stopping;
+    let model = distilled();
+    let req = |size, coarse_to_fine, largest| SizeRequest { size, coarse_to_fine, largest, smallest_stage: 128 };
+    let fixed = Stopping::Fixed(10);
+    // No budget: as asked, one size or the ladder.
+    assert_eq!(RunPlan::new(req(512, false, false), (1024, 768), 8192, None, fixed, None).unwrap().sides, vec![512]);
+    assert_eq!(RunPlan::new(req(1024, true, false), (1024, 768), 8192, None, fixed, None).unwrap().sides, vec![256, 512, 1024]);
+    // A budget that holds less than asked: reduced, and the notice says so and names the device.
+    let small = DeviceBudget { max_buffer_bytes: 1 << 40, memory_bytes: impasto::budget::memory_estimate(&model, 400, 300) };
+    let holder = || Some(Holder { budget: &small, model: &model, name: "the CPU engine" });
+    let plan = RunPlan::new(req(2000, false, false), (1024, 768), 4096, holder(), fixed, None).unwrap();
+    let side = plan.sides[0];
+    assert!(side < 2000 && side >= 128, "{plan:?}");
+    assert!(plan.notice.as_deref().is_some_and(|n| n.contains("reduced from 2000") && n.contains("the CPU engine")), "{plan:?}");
+    let largest = RunPlan::new(req(64, false, true), (1024, 768), 4096, holder(), fixed, None).unwrap();
+    assert_eq!(*largest.sides.last().unwrap(), side, "the largest size is the one a reduction gives");
+    assert!(largest.sides.len() > 1 && largest.notice.is_some());
+    // Resumed at the ladder's second stage after 13 iterations of 10 per stage: 3 into it.
+    let resumed = RunPlan::new(req(1024, true, false), (1024, 768), 8192, None, fixed, Some((512, 13))).unwrap();
+    assert_eq!((resumed.sides, resumed.stage_done, resumed.notice), (vec![512, 1024], 3, None));
+}
