@@ -52,7 +52,7 @@ export function accept(slot, file, size) {
   const dims = size ? ` (${size.width} × ${size.height})` : '';
   $(`${slot}-hint`).textContent = `${file.name}${dims} — drop, paste or choose another`;
   $(`drop-${slot}`).classList.add('has-image');
-  if (slot === 'style2') $('style2-clear').hidden = false;
+  if (slot === 'style2') $('blend-field').hidden = false; // the blend and Remove, with a second style
   updateButtons();
 }
 
@@ -92,7 +92,7 @@ export function clear(slot) {
   thumb.hidden = true;
   $(`${slot}-file`).value = '';
   $(`drop-${slot}`).classList.remove('has-image');
-  if (slot === 'style2') $('style2-clear').hidden = true;
+  if (slot === 'style2') $('blend-field').hidden = true;
   restoreHint(slot);
   updateButtons();
 }

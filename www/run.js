@@ -48,7 +48,6 @@ export async function start({ resume = false, preview = false } = {}) {
   try { options = readOptions(); } catch (err) { showError(err.message); return; }
   if (preview && !options.coarseToFine && !options.largest && options.size > PREVIEW_ABOVE) options.coarseToFine = true;
   let from = null;
-  let iterations = options.iterations;
   if (resume) {
     const r = state.resumable;
     state.resumable = null;
@@ -57,7 +56,6 @@ export async function start({ resume = false, preview = false } = {}) {
     const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
     from = { rgba: data.buffer, width: canvas.width, height: canvas.height, done: r.iteration };
     state.iterationOffset = r.iteration;
-    iterations = r.total == null ? null : r.total - r.iteration;
   } else {
     state.iterationOffset = 0;
     state.history = [];
@@ -85,11 +83,8 @@ export async function start({ resume = false, preview = false } = {}) {
     await ensureModel(modelName(), false);
     if (runId !== state.runId) return;
     setStatus(resume ? `Resuming from iteration ${state.iterationOffset}…` : 'Preparing…');
-    // stageIterations: the same count for engines older than `iterations` (null: automatic).
-    post({
-      type: 'start', runId, content, styles, styleWeights, iterations, resume: from,
-      options: { ...options, stageIterations: options.iterations ?? undefined },
-    }, [content, ...styles, ...(from ? [from.rgba] : [])]);
+    post({ type: 'start', runId, content, styles, styleWeights, options, resume: from },
+      [content, ...styles, ...(from ? [from.rgba] : [])]);
   } catch (err) {
     state.running = false;
     showError(err.message || String(err));

@@ -6,15 +6,11 @@
 import { $ } from './dom.js';
 import { keep, kept } from './store.js';
 
-let defaults = null; // the core's defaultOptions(), or null (an engine without it)
+let defaults = null; // the core's defaultOptions(), once the engine has sent them
 let presets = []; // the core's presets(): {name, label, description, advanced, options}
 let base = null; // the preset the settings started from: its options no field shows (noiseRatio…) still apply
 let saved = null; // what the last visit kept
 const touched = new Set(); // fields the person changed: neither defaults nor presets arriving later override them
-
-// Used only where the engine gives no defaults (a wasm module older than defaultOptions()):
-// CS20's content weight 0.01 against style weight 1.
-const FALLBACK_RATIO = 100;
 
 // Each field and the options it stands for: show(options) → the field's value; read(value, options).
 const FIELDS = {
@@ -48,7 +44,7 @@ const OTHER = ['blend', 'model', 'device'];
 // s = log10 of how much more the style counts than in the core's default (Joshi et al. 2017);
 // with Adam only the ratio matters, and it must move by decades to show.
 
-const defaultRatio = () => (defaults ? defaults.styleWeight / defaults.contentWeight : FALLBACK_RATIO);
+const defaultRatio = () => defaults.styleWeight / defaults.contentWeight;
 const strengthOf = (o) => Math.round(10 * Math.log10(o.styleWeight / o.contentWeight / defaultRatio())) / 10;
 const weightsFor = (s, styleWeight) => ({ styleWeight, contentWeight: styleWeight / (defaultRatio() * 10 ** s) });
 
@@ -88,7 +84,7 @@ function setField(id, value) {
 function applyPreset(name) {
   const p = presetNamed(name);
   if (!p) return;
-  const values = { ...(defaults || {}), ...p.options };
+  const values = { ...defaults, ...p.options };
   for (const id of presetFields()) {
     if (FIELDS[id].keys.every((k) => k in values)) setField(id, FIELDS[id].show(values));
     touched.delete(id);
@@ -144,15 +140,13 @@ function defaultPreset() {
 
 /** The core's presets and defaults arrived: fill the form, then what the person kept. */
 export function configure(config) {
-  presets = Array.isArray(config.presets) ? config.presets : [];
-  defaults = config.defaults || null;
+  presets = config.presets;
+  defaults = config.defaults;
   renderPresets();
-  if (defaults) {
-    for (const [id, f] of Object.entries(FIELDS)) {
-      if (!touched.has(id) && f.keys.every((k) => k in defaults)) setField(id, f.show(defaults));
-    }
+  for (const [id, f] of Object.entries(FIELDS)) {
+    if (!touched.has(id) && f.keys.every((k) => k in defaults)) setField(id, f.show(defaults));
   }
-  base = defaults ? defaultPreset() : null;
+  base = defaultPreset();
   $('preset').value = base ?? 'custom';
   restoreSaved();
   showStrength();
@@ -216,7 +210,7 @@ export function wireSettings(onDeviceChange) {
 
 /** The options of a run: the core's defaults, the preset's, then every field. Throws a sentence. */
 export function readOptions() {
-  const o = { ...(defaults || {}), ...(presetNamed(base)?.options || {}) };
+  const o = { ...defaults, ...(presetNamed(base)?.options || {}) };
   for (const [id, f] of Object.entries(FIELDS)) f.read($(id).value, o);
   if (!Number.isInteger(o.size) || o.size < 16 || o.size > 4096) throw new Error('Size must be a whole number of pixels between 16 and 4096.');
   if (o.iterations !== null && (!Number.isInteger(o.iterations) || o.iterations < 1 || o.iterations > 100000)) {

@@ -7,14 +7,14 @@
 //                (tests only); 'auto' takes the CPU where WebGPU is software emulation
 //               {type: 'check', id, slot, what, bytes}: can the core use this image?
 //               {type: 'model', key, weights: ArrayBuffer}: load model weights
-//               {type: 'start', runId, content, styles, styleWeights, options, iterations}: styles
-//                one ArrayBuffer per painting, blended; options.iterations null: the core stops
-//                by itself; resume: {rgba: ArrayBuffer, width, height, done} to continue from a
-//                kept image, done iterations into the run (iterations: those left, or null)
-//               {type: 'pause'} {type: 'resume', iterations} {type: 'stop'}
+//               {type: 'start', runId, content, styles, styleWeights, options}: styles one
+//                ArrayBuffer per painting, blended; options.iterations (per stage) null: the core
+//                stops by itself; resume: {rgba: ArrayBuffer, width, height, done} to continue
+//                from a kept image, done iterations into the run
+//               {type: 'pause'} {type: 'resume'} {type: 'stop'}
 //               {type: 'lose-device'}: destroy the GPU device, as a driver reset would (tests)
-// Messages out: {type: 'config', presets, defaults}: the core's presets() and defaultOptions()
-//                (null from an engine without them), as soon as the wasm module is loaded
+// Messages out: {type: 'config', presets, defaults}: the core's presets() and defaultOptions(),
+//                as soon as the wasm module is loaded
 //               {type: 'checked', id, slot, ok, width, height, message}
 //               {type: 'ready', backend, fallbackReason, software, reason, adapter}: software: the
 //                WebGPU adapter is an emulation; reason: why the CPU ('software', 'chosen', or
@@ -34,18 +34,12 @@
 //               {type: 'lost', message}          (the GPU device was lost: the page restarts us and
 //                                                 offers to resume from the last image)
 
-// A namespace import: functions a given build lacks (checkImage, presets…) are then undefined,
-// not a failure to load.
 import * as impasto from '../pkg/impasto.js';
 import { gpuBytes, devices, onDeviceLost } from './gpu-watch.js';
 
-// Engines whose step records have no `finished` (older builds) run this many iterations per
-// stage when the page asks for an automatic stop.
-const LEGACY_ITERATIONS = 300;
-
 let engine = null;
 let loadedKey = null;
-// {id, stylizer, target, paused, looping, iteration}. `iteration` is kept here: the stylizer
+// {id, stylizer, paused, looping, finished, iteration}. `iteration` is kept here: the stylizer
 // cannot be read while a step() is in flight (wasm-bindgen borrows it for the whole call).
 let run = null;
 let crashed = false;
@@ -98,8 +92,7 @@ async function loop(current) {
       const { record, rgba } = await current.stylizer.stepFrame();
       current.iteration = record.iteration;
       if (run !== current) break; // stopped or replaced while stepping: no stale frame
-      // The core says when the run is complete; an older engine stops at the iteration target.
-      current.finished = typeof record.finished === 'boolean' ? record.finished : current.iteration >= current.target;
+      current.finished = record.finished; // the core says when the run is complete
       const { width, height } = current.stylizer;
       post({ type: 'step', runId: current.id, record, rgba: rgba.buffer, width, height }, [rgba.buffer]);
       await yieldToEvents();
@@ -118,14 +111,6 @@ async function loop(current) {
     current.looping = false;
     if (run !== current) free(current);
   }
-}
-
-/** A stylizer that goes on from a kept image; older engines took the point as three arguments. */
-function resumeFrom(content, styles, weights, options, { rgba, width, height, done }) {
-  const pixels = new Uint8Array(rgba);
-  return engine.stylizerResume.length >= 8
-    ? engine.stylizerResume(content, styles, weights, options, pixels, width, height, done)
-    : engine.stylizerResume(content, styles, weights, options, pixels, { width, height, done });
 }
 
 /** The WebGPU adapter this browser offers: its name, and whether it is a software emulation
@@ -149,24 +134,15 @@ function plain(v) {
   return v;
 }
 
-/** Can the core use this image? Its own decode path, where this build has it (checkImage); else
- * at least this browser's decoder (the core's verdict then comes when a run starts). */
+/** Can the core use this image? Its own decode path, as a run will read it. */
 async function check(msg) {
   await wasmReady;
   try {
-    if (impasto.checkImage) {
-      const { width, height } = plain(impasto.checkImage(new Uint8Array(msg.bytes), msg.what));
-      return { ok: true, width, height };
-    }
-    if (!msg.bytes.byteLength) return { ok: false, message: `${msg.what} is empty` };
-    const bitmap = await createImageBitmap(new Blob([msg.bytes]));
-    const size = { ok: true, width: bitmap.width, height: bitmap.height };
-    bitmap.close();
-    return size;
+    const { width, height } = plain(impasto.checkImage(new Uint8Array(msg.bytes), msg.what));
+    return { ok: true, width, height };
   } catch (err) {
     if (isAbort(err)) { crash(err); return null; }
-    const reason = err instanceof DOMException ? `${msg.what} is not an image this browser can read` : String(err && err.message ? err.message : err);
-    return { ok: false, message: reason };
+    return { ok: false, message: String(err && err.message ? err.message : err) };
   }
 }
 
@@ -203,11 +179,7 @@ self.onmessage = async (event) => {
         faults = Boolean(msg.faults);
         wasmMemory = (await impasto.default()).memory;
         loaded();
-        post({
-          type: 'config',
-          presets: impasto.presets ? plain(impasto.presets()) : null,
-          defaults: impasto.defaultOptions ? plain(impasto.defaultOptions()) : null,
-        });
+        post({ type: 'config', presets: plain(impasto.presets()), defaults: plain(impasto.defaultOptions()) });
         // 'auto': WebGPU unless it is a software emulation, which is slower than the CPU engine.
         const adapter = msg.device === 'cpu' ? null : await gpuAdapter();
         const useGpu = msg.device === 'gpu' || (msg.device !== 'cpu' && !adapter?.software);
@@ -244,15 +216,15 @@ self.onmessage = async (event) => {
           const content = new Uint8Array(msg.content);
           const styles = msg.styles.map((b) => new Uint8Array(b));
           const weights = new Float32Array(msg.styleWeights);
-          const stylizer = msg.resume ? resumeFrom(content, styles, weights, msg.options, msg.resume)
+          const { resume } = msg;
+          const stylizer = resume
+            ? engine.stylizerResume(content, styles, weights, msg.options, new Uint8Array(resume.rgba),
+              { width: resume.width, height: resume.height, done: resume.done })
             : engine.stylizerBlend(content, styles, weights, msg.options);
           const sides = Array.from(stylizer.sides);
-          // The core's count (null where it stops by itself); an older engine's: the page's
-          // iterations per stage (a resumed run's are those left).
-          const perStage = msg.iterations ?? null;
-          const legacy = msg.resume ? (perStage ?? LEGACY_ITERATIONS) : (perStage ?? LEGACY_ITERATIONS) * sides.length;
-          const total = 'totalIterations' in stylizer ? (stylizer.totalIterations ?? null) : legacy;
-          run = { id: msg.runId, stylizer, target: legacy, paused: false, looping: true, iteration: 0, finished: false };
+          // The core's count of iterations (null where it stops by itself).
+          const total = stylizer.totalIterations ?? null;
+          run = { id: msg.runId, stylizer, paused: false, looping: true, iteration: 0, finished: false };
           post({
             type: 'started', runId: msg.runId, width: stylizer.width, height: stylizer.height, sides, total,
             notice: stylizer.notice ?? null,
@@ -270,8 +242,6 @@ self.onmessage = async (event) => {
       case 'resume':
         if (run && !run.looping) {
           run.paused = false;
-          if (msg.iterations) run.target = msg.iterations;
-          run.finished = false;
           run.looping = true;
           loop(run);
         } else if (run) {
