@@ -15,6 +15,9 @@ use crate::stopping::Stopping;
 use crate::stylize::{self, Config, Init, Preset};
 use crate::vgg::{ConvAlgorithm, Pooling, Vgg};
 
+/// The largest long side the CLI paints (above 2048×2048 px in exact tiles, src/tiled.rs).
+const MAX_SIDE: u32 = 8192;
+
 /// Neural style transfer (Gatys et al., as in Stanford CS20) on burn.
 #[derive(Parser, Debug)]
 #[command(name = "impasto", version, about)]
@@ -78,13 +81,13 @@ struct StylizeArgs {
     #[arg(long, value_delimiter = ',')]
     style_weights: Vec<f32>,
     /// Style image size relative to the content's working size: larger paints larger strokes.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = crate::multiscale::DEFAULT_STYLE_SCALE)]
     style_scale: f32,
     /// Keep the content's colours (luminance-only transfer).
     #[arg(long)]
     original_colors: bool,
     /// Coarse to fine up to this long side: the run is done at a quarter, a half and the full
-    /// size (stages under 128 px skipped), --iterations at each, each continuing from the last
+    /// size (stages under 128 px skipped), each stopping by itself (or --iterations at each), each continuing from the last
     /// one's result upsampled. For large, print-size results. A timelapse keeps the first
     /// stage's size.
     #[arg(long, conflicts_with = "size")]
@@ -102,7 +105,7 @@ struct StylizeArgs {
     timelapse_every: Option<u32>,
     /// Working size: the long side in pixels (aspect kept; the style image is resized to the
     /// content's working size, as CS20 does).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = crate::multiscale::DEFAULT_SIZE)]
     size: u32,
     /// Iterations at each size. Default: the run stops by itself when the loss stops improving
     /// (impasto::stopping), except with --preset cs20 (300).
@@ -115,9 +118,9 @@ struct StylizeArgs {
     /// Feature extractor: the distilled VGG (fast) or the VGG16 teacher (full quality).
     #[arg(long, value_enum, default_value_t = ModelArg::Distilled)]
     model: ModelArg,
-    /// Optimizer.
-    #[arg(long, value_enum, default_value_t = Config::default().optimizer)]
-    optimizer: OptimizerKind,
+    /// Optimizer (default: the preset's; CS20: adam).
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerKind>,
     /// Learning rate (default: 2.0 for Adam as CS20, 1.0 for L-BFGS).
     #[arg(long)]
     learning_rate: Option<f32>,
@@ -136,12 +139,12 @@ struct StylizeArgs {
     /// Share of noise in the noise-mix start image (default: the preset's; CS20: 0.6).
     #[arg(long)]
     noise_ratio: Option<f32>,
-    /// Pooling between VGG blocks.
-    #[arg(long, value_enum, default_value_t = Config::default().pooling)]
-    pooling: Pooling,
-    /// Seed of the start noise.
-    #[arg(long, default_value_t = Config::default().seed)]
-    seed: u64,
+    /// Pooling between VGG blocks (default: the preset's; CS20: avg).
+    #[arg(long, value_enum)]
+    pooling: Option<Pooling>,
+    /// Seed of the start noise (default: the preset's, 0).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     backend: BackendArg,
@@ -309,28 +312,30 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     // The preset's settings, each overridden by its option where given.
     let (preset, preset_stopping) = a.preset.config();
     let stopping = a.iterations.map_or(preset_stopping, Stopping::Fixed);
-    if a.iterations == Some(0) {
-        return Err(Error::InvalidConfig("--iterations must be at least 1".into()));
-    }
-    if a.size < image_io::MIN_SIDE || a.size > 8192 {
-        return Err(Error::InvalidConfig(format!("--size must be between {} and 8192, not {}", image_io::MIN_SIDE, a.size)));
+    if a.size < image_io::MIN_SIDE || a.size > MAX_SIDE {
+        return Err(Error::InvalidConfig(format!("--size must be between {} and {MAX_SIDE}, not {}", image_io::MIN_SIDE, a.size)));
     }
     if let Some(0) = a.save_every {
         return Err(Error::InvalidConfig("--save-every must be at least 1".into()));
     }
     let w = preset.weights;
+    let optimizer = a.optimizer.unwrap_or(preset.optimizer);
     let config = Config {
         weights: crate::loss::LossWeights {
             content: a.content_weight.unwrap_or(w.content),
             style: a.style_weight.unwrap_or(w.style),
             tv: a.tv_weight.unwrap_or(w.tv),
         },
-        optimizer: a.optimizer,
-        learning_rate: a.learning_rate.unwrap_or(Config::default_learning_rate(a.optimizer)),
+        optimizer,
+        learning_rate: a.learning_rate.unwrap_or(if a.optimizer.is_some() {
+            Config::default_learning_rate(optimizer)
+        } else {
+            preset.learning_rate
+        }),
         init: a.init.unwrap_or(preset.init),
         noise_ratio: a.noise_ratio.unwrap_or(preset.noise_ratio),
-        pooling: a.pooling,
-        seed: a.seed,
+        pooling: a.pooling.unwrap_or(preset.pooling),
+        seed: a.seed.unwrap_or(preset.seed),
         original_colors: a.original_colors,
         tile: a.tile,
         ..preset
@@ -350,17 +355,17 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     let style_d: Vec<image_io::Decoded> =
         a.style.iter().map(|p| decode_file(p, "the style image")).collect::<Result<_>>()?;
     let request = match a.max_size {
-        Some(n) if (image_io::MIN_SIDE..=8192).contains(&n) => {
+        Some(n) if (image_io::MIN_SIDE..=MAX_SIDE).contains(&n) => {
             SizeRequest { size: n, coarse_to_fine: true, largest: false, smallest_stage: crate::multiscale::SMALLEST_STAGE }
         }
         Some(n) => {
-            return Err(Error::InvalidConfig(format!("--max-size must be between {} and 8192, not {n}", image_io::MIN_SIDE)));
+            return Err(Error::InvalidConfig(format!("--max-size must be between {} and {MAX_SIDE}, not {n}", image_io::MIN_SIDE)));
         }
         None => SizeRequest { size: a.size, coarse_to_fine: false, largest: false, smallest_stage: crate::multiscale::SMALLEST_STAGE },
     };
     // No device budget here: above 2048×2048 or where a buffer would not hold a layer, the run is
     // tiled (src/tiled.rs).
-    let stages = RunPlan::new(request, (content_d.width(), content_d.height()), 8192, None, stopping, None)?.sides;
+    let stages = RunPlan::new(request, (content_d.width(), content_d.height()), MAX_SIDE, None, stopping, None)?.sides;
     // Check the content's size before anything else (MultiScale checks every stage again).
     content_d.to_working(stages[0], "the content image at this size")?;
     check_writable(&a.output)?;
@@ -373,7 +378,8 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
         }
         check_writable(path)?;
     }
-    // About 100 frames: a run that stops by itself takes ~100–400 iterations per stage.
+    // A frame every 3 iterations when the run stops by itself (~100–400 iterations a stage: ~33–133
+    // frames a stage), about 100 frames a stage with a fixed count.
     let every = a.timelapse_every.unwrap_or(stopping.fixed().map_or(3, |n| n.div_ceil(100))).max(1);
     let (device, backend) = pick_device(a.backend)?;
     let model = a.conv.apply(models::load(a.model.into(), &device)?);

@@ -16,6 +16,13 @@ use crate::vgg::Vgg;
 /// page use it; tests pass smaller ones to stay fast).
 pub const SMALLEST_STAGE: u32 = 128;
 
+/// The long side of a run when none is asked for (the CLI's `--size`, the page's Size).
+pub const DEFAULT_SIZE: u32 = 512;
+
+/// The style image's size relative to the content's working size when none is asked for (CS20:
+/// the same size).
+pub const DEFAULT_STYLE_SCALE: f32 = 1.0;
+
 /// The long sides of a coarse-to-fine run ending at `final_long`: a quarter, a half and the full
 /// size, keeping only stages of at least `smallest` px, so the large-scale structure is painted
 /// where it is cheap and the larger sizes add detail.
@@ -197,6 +204,9 @@ impl MultiScale {
         device: Device,
         start: Option<(&Image, u32)>,
     ) -> Result<Self> {
+        if stopping == Stopping::Fixed(0) {
+            return Err(Error::InvalidConfig("a run needs at least 1 iteration per size".into()));
+        }
         if sides.is_empty() || sides.windows(2).any(|w| w[0] >= w[1]) {
             return Err(Error::InvalidConfig(format!("the sizes of a coarse-to-fine run must increase, not {sides:?}")));
         }

@@ -70,13 +70,16 @@ pub struct StageProgress {
     first_rate: Option<f32>,
     rate: Option<f32>,
     progress: f32,
+    /// Latched: once the stage is over it stays over (a run may be stepped past its end).
+    over: bool,
 }
 
 impl StageProgress {
     /// A stage with `done` iterations already behind it (a resumed one), none otherwise.
     pub fn new(stopping: Stopping, done: u32) -> Self {
-        let mut p = StageProgress { stopping, done, best: Vec::new(), first_rate: None, rate: None, progress: 0.0 };
+        let mut p = StageProgress { stopping, done, best: Vec::new(), first_rate: None, rate: None, progress: 0.0, over: false };
         p.progress = p.estimate();
+        p.over = p.rule_says_done();
         p
     }
 
@@ -84,7 +87,8 @@ impl StageProgress {
     pub fn push(&mut self, total: f32) {
         self.done += 1;
         if let Stopping::Auto(rule) = self.stopping {
-            let best = self.best.last().map_or(total, |&b| if total < b { total } else { b });
+            // f32::min ignores a NaN: a broken step is never the best.
+            let best = self.best.last().map_or(total, |&b| b.min(total));
             self.best.push(best);
             let keep = rule.window as usize + 1;
             if self.best.len() > keep {
@@ -97,10 +101,15 @@ impl StageProgress {
             }
         }
         self.progress = self.progress.max(self.estimate());
+        self.over = self.over || self.rule_says_done();
     }
 
-    /// Whether the stage is over.
+    /// Whether the stage is over (and stays so).
     pub fn done(&self) -> bool {
+        self.over
+    }
+
+    fn rule_says_done(&self) -> bool {
         match self.stopping {
             Stopping::Fixed(n) => self.done >= n,
             Stopping::Auto(rule) => {

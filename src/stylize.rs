@@ -113,7 +113,7 @@ impl Config {
     }
 }
 
-/// Named settings (issue 7): start image, loss weights and iteration count for a look.
+/// Named settings (issue 7): start image, loss weights and when to stop, for a look.
 ///
 /// Chosen from measured magnitudes (tubingen + starry_night, distilled model, CS20 settings):
 /// at 256×192 after 120 Adam iterations content loss ≈ 6.5e2, style ≈ 1e7, TV ≈ 1.5e8; at 48 px
@@ -122,7 +122,8 @@ impl Config {
 /// keeps the photo in CS20 is the start image, and Adam's step size does not depend on the
 /// loss's scale, only on the balance of its terms. So "faithful" starts from the photo and weighs
 /// the content 10⁷× more (α·content then comparable to the style term), and "bold" starts from
-/// more noise and runs longer; γ = 1e-3 makes smoothing ≈ 1–5 % of the loss at 256–512 px.
+/// more noise (it ran 500 iterations when runs had fixed counts; it now stops by itself like the
+/// others); γ = 1e-3 makes smoothing ≈ 1–5 % of the loss at 256–512 px.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(not(target_family = "wasm"), derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]

@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::image_io::{self, Limits};
 use crate::loss::LossWeights;
 use crate::budget::DeviceBudget;
-use crate::multiscale::{Holder, MultiScale, RunPlan, SMALLEST_STAGE, SizeRequest};
+use crate::multiscale::{DEFAULT_SIZE, DEFAULT_STYLE_SCALE, Holder, MultiScale, RunPlan, SMALLEST_STAGE, SizeRequest};
 use crate::optim::OptimizerKind;
 use crate::stopping::Stopping;
 use crate::stylize::{Config, Init, Preset};
@@ -319,7 +319,7 @@ impl Default for WebOptions {
     fn default() -> Self {
         let c = Preset::DEFAULT.config().0;
         WebOptions {
-            size: 512,
+            size: DEFAULT_SIZE,
             content_weight: c.weights.content,
             style_weight: c.weights.style,
             tv_weight: c.weights.tv,
@@ -330,7 +330,7 @@ impl Default for WebOptions {
             pooling: c.pooling,
             seed: c.seed,
             original_colors: c.original_colors,
-            style_scale: 1.0,
+            style_scale: DEFAULT_STYLE_SCALE,
             coarse_to_fine: false,
             largest: false,
             iterations: Preset::DEFAULT.config().1.fixed(),

@@ -44,7 +44,8 @@ fn the_rule_stops_when_the_best_loss_stops_improving() {
 
     // Never before min_iterations, even on a flat curve; never after max_iterations.
     assert_eq!(run_rule(Stopping::Auto(RULE), std::iter::repeat(5.0)).0, Some(15));
-    assert_eq!(run_rule(Stopping::Auto(RULE), (0..1000).map(|i| 1e6 * 0.9f32.powi(i % 50 + i / 50))).0.map(|n| n <= 200), Some(true));
+    // Still improving 1 % an iteration at the cap: the cap ends it, not the rule.
+    assert_eq!(run_rule(Stopping::Auto(RULE), (0..1000).map(|i| 1e6 * 0.99f32.powi(i))).0, Some(200));
     let slow = (0..1000).map(|i| 1e9 / (1.0 + i as f32).powi(3));
     assert_eq!(run_rule(Stopping::Auto(RULE), slow).0, Some(200), "still improving 3/t a step: the cap ends it");
 }
@@ -61,6 +62,24 @@ fn spikes_neither_stop_nor_prolong_a_run() {
     // A NaN loss (a broken step) is not progress either.
     let nan = (0..100).map(|i| if i == 20 { f32::NAN } else { 1.0 });
     assert_eq!(run_rule(Stopping::Auto(RULE), nan).0, Some(15));
+    // Not even as the first loss: the next finite one is the best.
+    let nan_first = (0..300).map(|i| if i == 0 { f32::NAN } else { 1e6 * 0.95f32.powi(i.min(60)) });
+    assert_eq!(run_rule(Stopping::Auto(RULE), nan_first).0, Some(61 + 10));
+}
+
+#[test]
+fn a_stage_that_is_over_stays_over() {
+    // Converged on a plateau, then stepped further while the loss falls again: still over, and
+    // its progress stays 1.
+    let mut p = StageProgress::new(Stopping::Auto(RULE), 0);
+    for _ in 0..15 {
+        p.push(1.0);
+    }
+    assert!(p.done());
+    for i in 0..30 {
+        p.push(0.5f32.powi(i));
+        assert!(p.done() && p.progress() == 1.0);
+    }
 }
 
 #[test]
