@@ -115,9 +115,12 @@ fn run(cli: Cli) -> Result<()> {
                 Backend::Cpu => (impasto::device::cpu(), "cpu"),
                 Backend::Wgpu => (impasto::device::wgpu()?, "wgpu"),
             };
-            let points = ttq::bench(&pairs, &sizes, &recipes, every, &device, name, &mut |m| eprintln!("impasto-lab: {m}"))?;
-            let json = serde_json::to_string_pretty(&points).map_err(|e| Error::Encode(e.to_string()))?;
-            std::fs::write(&out, json + "\n").map_err(|e| Error::io(&out, e))?;
+            // Written after every point, so a long run's results so far are never lost.
+            let mut save = |points: &[ttq::Point]| -> Result<()> {
+                let json = serde_json::to_string_pretty(points).map_err(|e| Error::Encode(e.to_string()))?;
+                std::fs::write(&out, json + "\n").map_err(|e| Error::io(&out, e))
+            };
+            ttq::bench(&pairs, &sizes, &recipes, every, &device, name, &mut |m| eprintln!("impasto-lab: {m}"), &mut save)?;
             println!("{}", out.display());
             Ok(())
         }

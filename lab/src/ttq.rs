@@ -52,6 +52,13 @@ pub fn recipe(name: &str) -> Option<Recipe> {
     let ladder = |models: [ModelKind; 3], stopping: Stopping| {
         [0.25, 0.5, 1.0].into_iter().zip(models).map(|(scale, model)| Stage { scale, model, stopping }).collect()
     };
+    let fixed_ladder = |last, n| {
+        vec![
+            Stage { scale: 0.25, model: Distilled, stopping: Stopping::Fixed(100) },
+            Stage { scale: 0.5, model: Distilled, stopping: Stopping::Fixed(100) },
+            Stage { scale: 1.0, model: last, stopping: Stopping::Fixed(n) },
+        ]
+    };
     let c = Config::default();
     let (config, stages) = match name {
         // CS20: the teacher, 300 iterations at the full size.
@@ -66,6 +73,10 @@ pub fn recipe(name: &str) -> Option<Recipe> {
         "ladder-distilled" => (c, ladder([Distilled; 3], auto)),
         // Distilled where it is cheap, the teacher for the last, full-size stage.
         "ladder-mixed" => (c, ladder([Distilled, Distilled, Teacher], auto)),
+        // The same with fixed stages (100 iterations at ¼ and ½): time to quality does not depend
+        // on when a run stops, only on how soon it gets there.
+        "ladder-distilled-fixed" => (c, fixed_ladder(Distilled, 300)),
+        "ladder-mixed-fixed" => (c, fixed_ladder(Teacher, 200)),
         _ => return None,
     };
     Some(Recipe { name: recipe_name(name)?, config, stages })
@@ -76,7 +87,7 @@ fn recipe_name(name: &str) -> Option<&'static str> {
 }
 
 /// Every recipe [`recipe`] knows.
-pub const RECIPES: [&str; 9] = [
+pub const RECIPES: [&str; 11] = [
     "cs20",
     "teacher-auto",
     "distilled-cs20",
@@ -86,6 +97,8 @@ pub const RECIPES: [&str; 9] = [
     "ladder-mixed",
     "teacher-long",
     "distilled-long",
+    "ladder-distilled-fixed",
+    "ladder-mixed-fixed",
 ];
 
 /// A run's snapshots and its own weighted total loss at every iteration.
@@ -127,8 +140,9 @@ pub fn run(
         let c = content.to_working(side, "the content image")?;
         let s = image_io::working_style(style, &c, 1.0)?;
         let model = models(stage.model)?;
-        let from = start.as_ref().map(|img| img.resized(c.width, c.height));
+        // Counted: the previous stage's image read back and resized, and this stage's targets.
         let t0 = impasto::clock::now_ms();
+        let from = start.as_ref().map(|img| img.resized(c.width, c.height));
         let mut stylizer = Stylizer::with_start(recipe.config.clone(), &c, &[(&s, 1.0)], model, device.clone(), from.as_ref())?;
         ms += impasto::clock::now_ms() - t0;
         let mut progress = StageProgress::new(stage.stopping, 0);
@@ -143,7 +157,9 @@ pub fn run(
                 snapshots.push(Snapshot { iteration, ms, image: pollster::block_on(stylizer.image())? });
             }
         }
+        let t0 = impasto::clock::now_ms();
         start = Some(pollster::block_on(stylizer.raw_image())?);
+        ms += impasto::clock::now_ms() - t0;
     }
     Ok(Run { snapshots, totals })
 }
@@ -230,6 +246,7 @@ pub fn bench(
     device: &Device,
     backend: &str,
     log: &mut dyn FnMut(&str),
+    save: &mut dyn FnMut(&[Point]) -> Result<()>,
 ) -> Result<Vec<Point>> {
     let mut cache: Vec<(ModelKind, Vgg)> = Vec::new();
     let mut models = |kind: ModelKind| -> Result<Vgg> {
@@ -281,6 +298,7 @@ pub fn bench(
                     snapshots: judged,
                     totals,
                 });
+                save(&points)?;
             }
         }
     }
