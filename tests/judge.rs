@@ -10,54 +10,20 @@ use impasto::judge;
 use impasto::stylize::{read, to_tensor};
 use impasto::{Layer, Pooling};
 
-#[derive(serde::Deserialize)]
-struct RefLayer {
-    shape: Vec<usize>,
-    channel_means: Vec<f32>,
-    indices: Vec<usize>,
-    values: Vec<f32>,
-}
-
-#[derive(serde::Deserialize)]
-struct Reference {
-    width: usize,
-    height: usize,
-    layers: std::collections::BTreeMap<String, RefLayer>,
-}
-
 /// conv1_1, conv3_1 and conv5_1 on the fixed pattern match numpy (float64, the checkpoint's
 /// arrays, torchvision's normalisation, zero padding, average pooling) within 1e-3 of the
 /// layer's scale.
 #[test]
 fn the_judge_matches_numpy_on_the_checkpoints_weights() {
-    let reference: Reference = serde_json::from_str(include_str!("data/judge_reference.json")).expect("reference parses");
+    let reference: common::Reference = serde_json::from_str(include_str!("data/judge_reference.json")).expect("reference parses");
     let device = impasto::device::cpu();
     let model = judge::load(&device).expect("the judge can be fetched");
-    let (w, h) = (reference.width, reference.height);
-    let mut pixels = vec![0.0f32; 3 * w * h];
-    for c in 0..3 {
-        for y in 0..h {
-            for x in 0..w {
-                pixels[(c * h + y) * w + x] = ((7 * x + 13 * y + 29 * c) % 256) as f32;
-            }
-        }
-    }
-    let img = Image::from_planar(w as u32, h as u32, pixels).unwrap();
+    let img = common::reference_input(reference.width, reference.height);
     let input = to_tensor(&judge::judge_input(&img), &device);
     let layers = [Layer::Conv1_1, Layer::Conv3_1, Layer::Conv5_1];
     let feats = model.features(input, &layers, Pooling::Avg);
     for (layer, f) in layers.into_iter().zip(feats) {
-        let r = &reference.layers[layer.name()];
-        assert_eq!(f.dims().to_vec(), r.shape, "{layer} shape");
-        let [_, c, fh, fw] = f.dims();
-        let ours = pollster::block_on(read(f)).unwrap();
-        let scale = r.values.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-        let worst = r.indices.iter().zip(&r.values).map(|(&i, &v)| (ours[i] - v).abs()).fold(0.0, f32::max);
-        assert!(worst / scale < 1e-3, "{layer}: max error {worst} against scale {scale}");
-        for ch in 0..c {
-            let mean = ours[ch * fh * fw..(ch + 1) * fh * fw].iter().sum::<f32>() / (fh * fw) as f32;
-            assert!((mean - r.channel_means[ch]).abs() / scale < 1e-3, "{layer} channel {ch}: {mean} vs {}", r.channel_means[ch]);
-        }
+        common::assert_matches_reference(layer, f, &reference);
     }
 }
 

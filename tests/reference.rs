@@ -9,53 +9,18 @@ use impasto::loss::{content_loss, gram, style_layer_loss};
 use impasto::stylize::read;
 use impasto::{Layer, Pooling};
 
-#[derive(serde::Deserialize)]
-struct RefLayer {
-    shape: Vec<usize>,
-    channel_means: Vec<f32>,
-    indices: Vec<usize>,
-    values: Vec<f32>,
-}
-
-#[derive(serde::Deserialize)]
-struct Reference {
-    width: usize,
-    height: usize,
-    layers: std::collections::BTreeMap<String, RefLayer>,
-}
-
 /// conv1_1 and conv5_1 on the fixed input match onnxruntime within 1e-3 of the layer's scale
 /// (max |ours − theirs| / max |theirs|), with max pooling as the ONNX model has.
 #[test]
 fn teacher_matches_onnx_reference() {
-    let reference: Reference =
+    let reference: common::Reference =
         serde_json::from_str(include_str!("data/onnx_reference.json")).expect("reference parses");
     let device = impasto::device::cpu();
     let model = common::teacher(&device);
-    let (w, h) = (reference.width, reference.height);
-    let mut pixels = vec![0.0f32; 3 * w * h];
-    for c in 0..3 {
-        for y in 0..h {
-            for x in 0..w {
-                pixels[(c * h + y) * w + x] = ((7 * x + 13 * y + 29 * c) % 256) as f32;
-            }
-        }
-    }
-    let input = Tensor::<4>::from_data(TensorData::new(pixels, [1, 3, h, w]), &device);
+    let input = impasto::stylize::to_tensor(&common::reference_input(reference.width, reference.height), &device);
     let feats = model.features(input, &[Layer::Conv1_1, Layer::Conv5_1], Pooling::Max);
     for (layer, f) in [Layer::Conv1_1, Layer::Conv5_1].into_iter().zip(feats) {
-        let r = &reference.layers[layer.name()];
-        assert_eq!(f.dims().to_vec(), r.shape, "{layer} shape");
-        let [_, c, fh, fw] = f.dims();
-        let ours = pollster::block_on(read(f)).unwrap();
-        let scale = r.values.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let worst = r.indices.iter().zip(&r.values).map(|(&i, &v)| (ours[i] - v).abs()).fold(0.0, f32::max);
-        assert!(worst / scale < 1e-3, "{layer}: max error {worst} against scale {scale}");
-        for ch in 0..c {
-            let mean = ours[ch * fh * fw..(ch + 1) * fh * fw].iter().sum::<f32>() / (fh * fw) as f32;
-            let want = r.channel_means[ch];
-            assert!((mean - want).abs() / scale < 1e-3, "{layer} channel {ch}: mean {mean} vs {want}");
-        }
+        common::assert_matches_reference(layer, f, &reference);
     }
 }
 

@@ -56,3 +56,51 @@ pub fn pattern(width: u32, height: u32, seed: u64) -> Image {
 pub fn distilled() -> Vgg {
     models::load(ModelKind::Distilled, &impasto::device::cpu()).expect("the committed distilled model")
 }
+
+/// A layer of a reference forward pass computed outside burn (onnxruntime, numpy): its shape,
+/// per-channel means and sampled values.
+#[derive(serde::Deserialize)]
+pub struct RefLayer {
+    pub shape: Vec<usize>,
+    pub channel_means: Vec<f32>,
+    pub indices: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// A reference forward pass on [`reference_input`] of `width`×`height`.
+#[derive(serde::Deserialize)]
+pub struct Reference {
+    pub width: usize,
+    pub height: usize,
+    pub layers: std::collections::BTreeMap<String, RefLayer>,
+}
+
+/// The fixed input of the reference scripts: ((7x + 13y + 29c) mod 256), RGB, planar.
+pub fn reference_input(width: usize, height: usize) -> Image {
+    let mut pixels = vec![0.0f32; 3 * width * height];
+    for c in 0..3 {
+        for y in 0..height {
+            for x in 0..width {
+                pixels[(c * height + y) * width + x] = ((7 * x + 13 * y + 29 * c) % 256) as f32;
+            }
+        }
+    }
+    Image::from_planar(width as u32, height as u32, pixels).unwrap()
+}
+
+/// `features` (one map, `[1, C, H, W]`) matches the reference layer within 1e-3 of its scale
+/// (max |ours − theirs| / max |theirs|), sampled values and channel means.
+pub fn assert_matches_reference(layer: impasto::Layer, features: burn::tensor::Tensor<4>, reference: &Reference) {
+    let r = &reference.layers[layer.name()];
+    assert_eq!(features.dims().to_vec(), r.shape, "{layer} shape");
+    let [_, c, fh, fw] = features.dims();
+    let ours = pollster::block_on(impasto::stylize::read(features)).unwrap();
+    let scale = r.values.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+    let worst = r.indices.iter().zip(&r.values).map(|(&i, &v)| (ours[i] - v).abs()).fold(0.0, f32::max);
+    assert!(worst / scale < 1e-3, "{layer}: max error {worst} against scale {scale}");
+    for ch in 0..c {
+        let mean = ours[ch * fh * fw..(ch + 1) * fh * fw].iter().sum::<f32>() / (fh * fw) as f32;
+        let want = r.channel_means[ch];
+        assert!((mean - want).abs() / scale < 1e-3, "{layer} channel {ch}: mean {mean} vs {want}");
+    }
+}
