@@ -360,7 +360,7 @@ fn the_run_plan_sizes_ladders_and_resumes() {
     let holder = || Some(Holder { budget: &small, model: &model, name: "the CPU engine" });
     let plan = RunPlan::new(req(2000, false, false), (1024, 768), 4096, holder(), fixed, None).unwrap();
     let side = plan.sides[0];
-    assert!(side < 2000 && side >= 128, "{plan:?}");
+    assert!((128..2000).contains(&side), "{plan:?}");
     assert!(plan.notice.as_deref().is_some_and(|n| n.contains("reduced from 2000") && n.contains("the CPU engine")), "{plan:?}");
     let largest = RunPlan::new(req(64, false, true), (1024, 768), 4096, holder(), fixed, None).unwrap();
     assert_eq!(*largest.sides.last().unwrap(), side, "the largest size is the one a reduction gives");
