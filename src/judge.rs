@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::image_io::Image;
-use crate::loss::{CONTENT_LAYER, LOSS_LAYERS, LossWeights, STYLE_LAYERS};
+use crate::loss::{CONTENT_LAYER, LOSS_LAYERS, LossWeights, STYLE_LAYERS, Targets};
 use crate::models::models_dir;
 use crate::stylize::{self, Evaluation, read, to_tensor};
 use crate::vgg::{LayerWeights, MEAN_RGB, Pooling, Storage, VGG16, Vgg, encode_weights};
@@ -123,20 +123,42 @@ pub struct Judgement {
     pub layer_scales: Vec<f32>,
 }
 
+/// The judge ready for one content and style at one size: its layer factors and its targets,
+/// computed once, so judging many outputs (snapshots of a run) costs one forward pass each.
+pub struct Bench {
+    scales: Vec<f32>,
+    targets: Targets,
+}
+
+impl Bench {
+    /// Prepare for `content` and `style` (the same size as the outputs to judge).
+    pub async fn new(teacher: &Vgg, judge: &Vgg, device: &Device, content: &Image, style: &Image) -> Result<Bench> {
+        let scales = layer_scales(teacher, judge, device, content).await?;
+        let targets = stylize::evaluation_targets(judge, device, &judge_input(content), &judge_input(style));
+        Ok(Bench { scales, targets })
+    }
+
+    /// The CS20 losses of `output` as the judge measures them. A feature map scaled by s scales
+    /// the content loss by s² and a Gram loss by s⁴ (both quadratic in the features, the Gram
+    /// matrix itself quadratic).
+    pub async fn judge(&self, judge: &Vgg, device: &Device, output: &Image) -> Result<Judgement> {
+        let raw = stylize::evaluate_against(judge, device, &self.targets, &judge_input(output)).await?;
+        let scale = |layer| self.scales[LOSS_LAYERS.iter().position(|&l| l == layer).unwrap_or(0)];
+        let content_loss = raw.content * scale(CONTENT_LAYER).powi(2);
+        let style_layers: Vec<f32> =
+            STYLE_LAYERS.iter().zip(&raw.style_layers).map(|((layer, _), e)| e * scale(*layer).powi(4)).collect();
+        let style_loss: f32 = style_layers.iter().sum();
+        let w = LossWeights::default();
+        Ok(Judgement {
+            losses: Evaluation { content: content_loss, style: style_loss, total: w.content * content_loss + w.style * style_loss, style_layers },
+            judge: "torchvision-vgg16",
+            layer_scales: self.scales.clone(),
+        })
+    }
+}
+
 /// The CS20 losses of `output` against `content` and `style` (all three the same size) as the
-/// neutral judge measures them. A feature map scaled by s scales the content loss by s² and a
-/// Gram loss by s⁴ (both quadratic in the features, the Gram matrix itself quadratic).
+/// neutral judge measures them ([`Bench`], for one output).
 pub async fn evaluate(teacher: &Vgg, judge: &Vgg, device: &Device, content: &Image, style: &Image, output: &Image) -> Result<Judgement> {
-    let scales = layer_scales(teacher, judge, device, content).await?;
-    let raw = stylize::evaluate(judge, device, &judge_input(content), &judge_input(style), &judge_input(output)).await?;
-    let scale = |layer| scales[LOSS_LAYERS.iter().position(|&l| l == layer).unwrap_or(0)];
-    let content_loss = raw.content * scale(CONTENT_LAYER).powi(2);
-    let style_layers: Vec<f32> = STYLE_LAYERS.iter().zip(&raw.style_layers).map(|((layer, _), e)| e * scale(*layer).powi(4)).collect();
-    let style_loss: f32 = style_layers.iter().sum();
-    let w = LossWeights::default();
-    Ok(Judgement {
-        losses: Evaluation { content: content_loss, style: style_loss, total: w.content * content_loss + w.style * style_loss, style_layers },
-        judge: "torchvision-vgg16",
-        layer_scales: scales,
-    })
+    Bench::new(teacher, judge, device, content, style).await?.judge(judge, device, output).await
 }

@@ -69,7 +69,7 @@ pub struct StageProgress {
     /// Iterations done at this stage (a resumed stage starts with those done before).
     done: u32,
     /// best(t) for the last `window + 1` iterations, oldest first.
-    best: Vec<f32>,
+    best: std::collections::VecDeque<f32>,
     /// The improvement rate when it was first known, the start of the progress scale.
     first_rate: Option<f32>,
     rate: Option<f32>,
@@ -81,7 +81,7 @@ pub struct StageProgress {
 impl StageProgress {
     /// A stage with `done` iterations already behind it (a resumed one), none otherwise.
     pub fn new(stopping: Stopping, done: u32) -> Self {
-        let mut p = StageProgress { stopping, done, best: Vec::new(), first_rate: None, rate: None, progress: 0.0, over: false };
+        let mut p = StageProgress { stopping, done, best: std::collections::VecDeque::new(), first_rate: None, rate: None, progress: 0.0, over: false };
         p.progress = p.estimate();
         p.over = p.rule_says_done();
         p
@@ -92,11 +92,11 @@ impl StageProgress {
         self.done += 1;
         if let Stopping::Auto(rule) = self.stopping {
             // f32::min ignores a NaN: a broken step is never the best.
-            let best = self.best.last().map_or(total, |&b| b.min(total));
-            self.best.push(best);
+            let best = self.best.back().map_or(total, |&b| b.min(total));
+            self.best.push_back(best);
             let keep = rule.window as usize + 1;
             if self.best.len() > keep {
-                self.best.remove(0);
+                self.best.pop_front();
             }
             if self.best.len() == keep && best.is_finite() && best > 0.0 {
                 let rate = (self.best[0] - best) / (rule.window as f32 * best);

@@ -527,10 +527,21 @@ pub struct Evaluation {
 /// The CS20 losses of `output` against `content` and `style`, all three of the same size, as
 /// measured by `model`, with the CS20 weights α = 0.01, β = 1.
 pub async fn evaluate(model: &Vgg, device: &Device, content: &Image, style: &Image, output: &Image) -> Result<Evaluation> {
+    let targets = evaluation_targets(model, device, content, style);
+    evaluate_against(model, device, &targets, output).await
+}
+
+/// The targets [`evaluate`] measures against (average pooling, as CS20): computed once, they
+/// serve any number of outputs of the same size ([`evaluate_against`]).
+pub fn evaluation_targets(model: &Vgg, device: &Device, content: &Image, style: &Image) -> Targets {
     let device = device.clone().inner();
-    let pooling = Pooling::Avg;
-    let targets = Targets::new(model, to_tensor(content, &device), to_tensor(style, &device), pooling);
-    let parts = losses(model, to_tensor(output, &device), &targets, LossWeights::default(), pooling);
+    Targets::new(model, to_tensor(content, &device), to_tensor(style, &device), Pooling::Avg)
+}
+
+/// [`evaluate`] of `output` against targets made once by [`evaluation_targets`].
+pub async fn evaluate_against(model: &Vgg, device: &Device, targets: &Targets, output: &Image) -> Result<Evaluation> {
+    let device = device.clone().inner();
+    let parts = losses(model, to_tensor(output, &device), targets, LossWeights::default(), Pooling::Avg);
     let mut stacked = vec![parts.stacked()];
     stacked.extend(parts.style_layers);
     let v = read(Tensor::cat(stacked, 0)).await?;

@@ -61,6 +61,7 @@ pub fn compare_cmd(a: CompareArgs) -> Result<()> {
     let (device, backend) = pick_device(a.backend)?;
     let teacher = models::load(ModelKind::Teacher, &device)?;
     let judge = impasto::judge::load(&device)?;
+    let neutral_bench = pollster::block_on(impasto::judge::Bench::new(&teacher, &judge, &device, &content, &style))?;
     // The teacher first, then each student: (label, model).
     let mut runs = vec![(ModelKind::Teacher.name().to_string(), teacher.clone())];
     if a.students.is_empty() {
@@ -82,7 +83,7 @@ pub fn compare_cmd(a: CompareArgs) -> Result<()> {
         let out = Image::from_planar(out.width, out.height, out.pixels.iter().map(|v| v.round().clamp(0.0, 255.0)).collect())?;
         write_png(&a.out_dir.join(format!("{name}-{label}.png")), &out)?;
         let losses = pollster::block_on(stylize::evaluate(&teacher, &device, &content, &style, &out))?;
-        let neutral = pollster::block_on(impasto::judge::evaluate(&teacher, &judge, &device, &content, &style, &out))?.losses;
+        let neutral = pollster::block_on(neutral_bench.judge(&judge, &device, &out))?.losses;
         eprintln!(
             "impasto-lab: {name} {label}: teacher-judged content {:.4e} style {:.4e}; neutral content {:.4e} style {:.4e} ({ms:.1} ms/iteration on {})",
             losses.content,

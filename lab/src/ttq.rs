@@ -218,11 +218,13 @@ pub fn judge_all(
     let (w, h) = (last.image.width, last.image.height);
     let c = content.to_size(w, h, "the content image")?;
     let s = style.to_size(w, h, "the style image")?;
+    // Layer factors and targets once; one forward pass per snapshot.
+    let bench = pollster::block_on(impasto::judge::Bench::new(teacher, judge, device, &c, &s))?;
     snapshots
         .iter()
         .map(|snap| {
             let out = snap.image.resized(w, h);
-            let j = pollster::block_on(impasto::judge::evaluate(teacher, judge, device, &c, &s, &out))?;
+            let j = pollster::block_on(bench.judge(judge, device, &out))?;
             Ok(Judged { iteration: snap.iteration, ms: snap.ms, content: j.losses.content, style: j.losses.style })
         })
         .collect()
