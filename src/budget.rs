@@ -1,9 +1,11 @@
 //! What a device can hold (issue 18: a room of its own): the memory a run is estimated to need,
-//! whole or in tiles, and the largest working size that fits a device's budget. The page's
-//! engine (`web`) picks sizes with it; the stylizer ([`crate::tiled::tile_core`]) decides to tile
-//! by the same estimates.
+//! whole or in tiles, whether a run is tiled ([`tile_core`]), and the largest working size that
+//! fits a device's budget. The page's engine (`web`) picks sizes with it; the stylizer decides to
+//! tile with [`tile_core`], by the same estimates. The tiles' geometry (halo, alignment) is
+//! [`crate::tiled`]'s; this room only reads it.
 
 use crate::image_io;
+use crate::tiled::{ALIGN, padded_side};
 use crate::vgg::{COL_BAND_BYTES, ConvAlgorithm, Vgg};
 
 /// Bytes of device memory a run of `model` at `width`×`height` is estimated to need: the
@@ -27,7 +29,7 @@ pub fn memory_estimate(model: &Vgg, width: u32, height: u32) -> u64 {
 /// ([`crate::tiled`]): one padded tile's forward and backward pass at a time, plus what stays the
 /// whole image's size, [`WHOLE_IMAGE_FLOATS`] per pixel.
 pub fn tiled_memory_estimate(model: &Vgg, width: usize, height: usize, core: usize) -> u64 {
-    let side = core + 2 * crate::tiled::HALO;
+    let side = padded_side(core);
     memory_estimate(model, side.min(width) as u32, side.min(height) as u32) + (width * height) as u64 * WHOLE_IMAGE_FLOATS * 4
 }
 
@@ -53,6 +55,56 @@ const FIXED_BYTES: u64 = 64 << 20;
 /// browser, where one iteration at 2048 px already takes seconds, the cap stays.
 pub const MAX_PIXELS: u64 = 2048 * 2048;
 
+/// Images with more pixels than this are tiled automatically: 2048×2048, the largest area the
+/// whole-image path is known to run on a GPU (2048×1536 ran on an H200, 4096×3072 failed in burn's
+/// kernels: BENCHMARKS.md).
+pub const AUTO_TILE_PIXELS: usize = 2048 * 2048;
+
+/// The core side used when tiling automatically: 1024 px (+ 2·64 halo), an activation footprint
+/// the whole-image path handles everywhere it runs, with 27 % halo overhead.
+pub const AUTO_TILE_CORE: usize = 1024;
+
+/// Whether a run of `model` at `width`×`height` is tiled, and the core side if so: when asked
+/// for (`asked`) and the image is larger than one tile; automatically when the image has more than
+/// [`AUTO_TILE_PIXELS`], when its largest activation (conv1_1's 64 channels at full size) would
+/// exceed the device's largest buffer (`max_buffer_bytes`: lavapipe allows 128 MiB, so 1024×768
+/// already fails whole there with burn's "An error happened during execution"), or when its
+/// [`memory_estimate`] exceeds the memory a run may take (`memory_bytes`, the page's budget). The
+/// automatic core starts at [`AUTO_TILE_CORE`] and halves until a padded tile fits the buffer and
+/// the run's [`tiled_memory_estimate`] the memory (or the core reaches 32 px: the caller then
+/// finds it does not fit, [`DeviceBudget::fits`]).
+pub fn tile_core(
+    model: &Vgg,
+    width: usize,
+    height: usize,
+    asked: Option<u32>,
+    max_buffer_bytes: Option<u64>,
+    memory_bytes: Option<u64>,
+) -> Option<usize> {
+    let buffer = |w: usize, h: usize| max_buffer_bytes.is_none_or(|max| model.largest_activation_floats(w, h) * 4 <= max);
+    let memory = |bytes: u64| memory_bytes.is_none_or(|max| bytes <= max);
+    match asked {
+        Some(c) if (c as usize) < width.max(height) => Some((c as usize).max(ALIGN)),
+        Some(_) => None,
+        None if width * height <= AUTO_TILE_PIXELS
+            && buffer(width, height)
+            && memory(memory_estimate(model, width as u32, height as u32)) =>
+        {
+            None
+        }
+        None => {
+            let fits = |core: usize| {
+                buffer(padded_side(core), padded_side(core)) && memory(tiled_memory_estimate(model, width, height, core))
+            };
+            let mut core = AUTO_TILE_CORE;
+            while core > 2 * ALIGN && !fits(core) {
+                core /= 2;
+            }
+            Some(core)
+        }
+    }
+}
+
 /// What a device can hold: its largest buffer and the memory a run may use.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DeviceBudget {
@@ -66,16 +118,16 @@ pub struct DeviceBudget {
 impl DeviceBudget {
     /// Whether a run of `model` at `width`×`height` fits: at most [`MAX_PIXELS`], and either the
     /// whole image — its largest activation in one buffer, its [`memory_estimate`] within the
-    /// memory — or, where the whole would not fit, tiles ([`crate::tiled::tile_core`], as the
+    /// memory — or, where the whole would not fit, tiles ([`tile_core`], as the
     /// stylizer decides with the same limits): a padded tile's largest activation in one buffer
     /// and the [`tiled_memory_estimate`] within the memory.
     pub fn fits(&self, model: &Vgg, width: u32, height: u32) -> bool {
         let (w, h) = (width as usize, height as usize);
         let buffer = |w: usize, h: usize| model.largest_activation_floats(w, h) * 4 <= self.max_buffer_bytes;
-        let fits = match crate::tiled::tile_core(model, w, h, None, Some(self.max_buffer_bytes), Some(self.memory_bytes)) {
+        let fits = match tile_core(model, w, h, None, Some(self.max_buffer_bytes), Some(self.memory_bytes)) {
             None => buffer(w, h) && memory_estimate(model, width, height) <= self.memory_bytes,
             Some(core) => {
-                let side = core + 2 * crate::tiled::HALO;
+                let side = padded_side(core);
                 buffer(side, side) && tiled_memory_estimate(model, w, h, core) <= self.memory_bytes
             }
         };
@@ -99,5 +151,41 @@ impl DeviceBudget {
             if fits(mid) { lo = mid } else { hi = mid - 1 }
         }
         Some(lo)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tiled::ALIGN;
+
+    #[test]
+    #[cfg(not(target_family = "wasm"))] // (models::load reads files)
+    fn tiling_is_automatic_above_the_area_cap_or_the_buffer_limit_or_the_memory_or_when_asked() {
+        let model = crate::models::load(crate::models::ModelKind::Distilled, &crate::device::cpu()).unwrap();
+        let lavapipe = Some(128 << 20);
+        assert_eq!(tile_core(&model, 2048, 2048, None, None, None), None);
+        assert_eq!(tile_core(&model, 4096, 3072, None, None, None), Some(AUTO_TILE_CORE));
+        // 1024×768×64 floats = 201 MB > 128 MiB; a 512 core (640² padded, 105 MB) fits.
+        assert_eq!(tile_core(&model, 1024, 768, None, lavapipe, None), Some(512));
+        assert_eq!(tile_core(&model, 512, 384, None, lavapipe, None), None);
+        assert_eq!(tile_core(&model, 4096, 3072, None, Some(4 << 30), None), Some(AUTO_TILE_CORE));
+        assert_eq!(tile_core(&model, 300, 200, Some(128), None, None), Some(128));
+        assert_eq!(tile_core(&model, 300, 200, Some(300), None, None), None);
+        assert_eq!(tile_core(&model, 300, 200, Some(4), None, None), Some(ALIGN));
+        // By memory: whole where the estimate fits, otherwise the largest core whose tiled
+        // estimate fits (a 1 GB budget at 1600×1200: 1024 and 512 cores do not, 256 does).
+        let whole = memory_estimate(&model, 1600, 1200);
+        assert_eq!(tile_core(&model, 1600, 1200, None, None, Some(whole)), None);
+        let budget = 1 << 30;
+        assert!(whole > budget);
+        let core = tile_core(&model, 1600, 1200, None, None, Some(budget)).expect("tiled by memory");
+        assert!(tiled_memory_estimate(&model, 1600, 1200, core) <= budget);
+        assert!(tiled_memory_estimate(&model, 1600, 1200, 2 * core) > budget, "the largest core that fits: {core}");
+        assert_eq!(core, 256);
+        // Nothing fits a budget below even the smallest tile's: the caller is told by
+        // DeviceBudget::fits.
+        let tiny = tile_core(&model, 1600, 1200, None, None, Some(1 << 20)).unwrap();
+        assert!(tiled_memory_estimate(&model, 1600, 1200, tiny) > 1 << 20);
     }
 }

@@ -1,10 +1,9 @@
 //! The one place that picks the compute device: burn's wgpu backend (Vulkan, Metal or DX12
 //! natively; WebGPU in the browser) or burn's `flex` CPU backend.
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-#[cfg(not(target_family = "wasm"))]
 use crate::error::{Error, Result};
 
 /// The backends Impasto runs on.
@@ -71,3 +70,28 @@ pub fn max_buffer_bytes(device: &Device) -> Option<u64> {
     None
 }
 
+
+/// Read a tensor back to the host as `f32`, asynchronously: the only readback on the browser's
+/// path (WebGPU has no blocking readback).
+pub async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    let data = t.into_data_async().await.map_err(|e| {
+        Error::Device(format!(
+            "readback failed: {}",
+            crate::error::first_line(&format!("{e:?}"))
+        ))
+    })?;
+    host_f32(data)
+}
+
+/// Native tools: read a tensor back to the host as `f32`, blocking.
+#[cfg(not(target_family = "wasm"))]
+pub fn read_sync<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    host_f32(t.into_data())
+}
+
+/// Data already on the host, as `f32`.
+pub fn host_f32(data: TensorData) -> Result<Vec<f32>> {
+    data.convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| Error::Device(format!("readback: {e:?}")))
+}

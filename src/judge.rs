@@ -18,11 +18,12 @@ use std::path::PathBuf;
 use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
+use crate::device::read;
 use crate::error::{Error, Result};
 use crate::image_io::Image;
 use crate::loss::{CONTENT_LAYER, LOSS_LAYERS, LossWeights, STYLE_LAYERS, Targets};
 use crate::models::models_dir;
-use crate::stylize::{self, Evaluation, read, to_tensor};
+use crate::stylize::{self, Evaluation, to_tensor};
 use crate::vgg::{LayerWeights, MEAN_RGB, Pooling, Storage, VGG16, Vgg, encode_weights};
 
 /// torchvision's input mean and standard deviation, RGB (`torchvision.transforms.Normalize` as

@@ -5,7 +5,6 @@ use serde::Serialize;
 use crate::error::Error;
 #[cfg(not(target_family = "wasm"))]
 use crate::error::Result;
-use crate::vgg::VGG16;
 #[cfg(not(target_family = "wasm"))]
 use crate::vgg::Vgg;
 
@@ -54,18 +53,7 @@ impl ModelKind {
 
 /// Parameters and multiply-accumulates of the teacher, from the architecture table alone.
 pub fn teacher_cost(width: usize, height: usize) -> (u64, u64) {
-    let (mut w, mut h) = (width, height);
-    let (mut params, mut macs) = (0u64, 0u64);
-    for s in &VGG16 {
-        if s.pool_before {
-            w /= 2;
-            h /= 2;
-        }
-        let per_pixel = (s.in_channels * s.out_channels * 9) as u64;
-        params += per_pixel + s.out_channels as u64;
-        macs += per_pixel * (w * h) as u64;
-    }
-    (params, macs)
+    crate::vgg::architecture_cost(&[None; crate::vgg::VGG16.len()], width, height)
 }
 
 /// Native: the directory of weight files, `$IMPASTO_MODELS` or the crate's `models/`.

@@ -21,12 +21,15 @@ pub enum OptimizerKind {
 /// without bounds and clips only when saving; projecting keeps every displayed iterate valid.
 pub const PIXEL_RANGE: (f32, f32) = (0.0, 255.0);
 
-/// Adam (Kingma & Ba 2015) with TensorFlow's defaults as used by CS20: β₁ 0.9, β₂ 0.999, ε 1e-8.
+/// Adam (Kingma & Ba 2015) with TensorFlow's defaults as used by CS20: β₁ 0.9, β₂ 0.999, ε 1e-8,
+/// over one tensor of any rank: the image (rank 4, projected back into [`PIXEL_RANGE`] after every
+/// step: [`Adam::for_pixels`]) or, in the lab's fine-tuning, a weight or a bias (unbounded).
 #[derive(Clone, Debug)]
-pub struct Adam {
+pub struct Adam<const D: usize = 4> {
     lr: f32,
-    m: Option<Tensor<4>>,
-    v: Option<Tensor<4>>,
+    bounds: Option<(f32, f32)>,
+    m: Option<Tensor<D>>,
+    v: Option<Tensor<D>>,
     t: i32,
 }
 
@@ -34,14 +37,36 @@ const BETA1: f32 = 0.9;
 const BETA2: f32 = 0.999;
 const EPS: f32 = 1e-8;
 
-impl Adam {
-    /// Adam with learning rate `lr` (0..255 pixel units per step).
+impl Adam<4> {
+    /// Adam over the image with learning rate `lr` (0..255 pixel units per step), every iterate
+    /// projected into [`PIXEL_RANGE`].
+    pub fn for_pixels(lr: f32) -> Self {
+        Adam {
+            bounds: Some(PIXEL_RANGE),
+            ..Adam::new(lr)
+        }
+    }
+}
+
+impl<const D: usize> Adam<D> {
+    /// Unbounded Adam with learning rate `lr`.
     pub fn new(lr: f32) -> Self {
-        Adam { lr, m: None, v: None, t: 0 }
+        Adam {
+            lr,
+            bounds: None,
+            m: None,
+            v: None,
+            t: 0,
+        }
+    }
+
+    /// Change the learning rate from the next step on (schedules).
+    pub fn set_learning_rate(&mut self, lr: f32) {
+        self.lr = lr;
     }
 
     /// The next iterate.
-    pub fn step(&mut self, x: Tensor<4>, g: Tensor<4>) -> Tensor<4> {
+    pub fn step(&mut self, x: Tensor<D>, g: Tensor<D>) -> Tensor<D> {
         self.t += 1;
         let m = match self.m.take() {
             Some(m) => m.mul_scalar(BETA1) + g.clone().mul_scalar(1.0 - BETA1),
@@ -53,10 +78,17 @@ impl Adam {
         };
         // TensorFlow's form: lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ), step = lr_t·m/(√v + ε).
         let lr_t = self.lr * (1.0 - BETA2.powi(self.t)).sqrt() / (1.0 - BETA1.powi(self.t));
-        let update = m.clone().div(v.clone().sqrt().add_scalar(EPS)).mul_scalar(lr_t);
+        let update = m
+            .clone()
+            .div(v.clone().sqrt().add_scalar(EPS))
+            .mul_scalar(lr_t);
         self.m = Some(m);
         self.v = Some(v);
-        (x - update).clamp(PIXEL_RANGE.0, PIXEL_RANGE.1)
+        let next = x - update;
+        match self.bounds {
+            Some((lo, hi)) => next.clamp(lo, hi),
+            None => next,
+        }
     }
 }
 
@@ -152,5 +184,47 @@ impl Lbfgs {
         self.last_step = Some(next.clone() - x);
         self.prev_g = Some(g);
         next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Tensor, TensorData};
+
+    use super::*;
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        crate::device::read_sync(t).unwrap()
+    }
+
+    /// Adam's first step moves every element by the learning rate against its gradient's sign
+    /// (m/√v = sign(g) after bias correction); over pixels the iterate is then projected.
+    #[test]
+    fn the_first_step_is_the_learning_rate_against_the_gradient_and_pixels_stay_in_range() {
+        let device = crate::device::cpu();
+        let x = Tensor::<4>::from_data(
+            TensorData::new(vec![0.0f32, 100.0, 250.0], [1, 1, 1, 3]),
+            &device,
+        );
+        let g = Tensor::<4>::from_data(
+            TensorData::new(vec![1.0f32, -3.0, -0.5], [1, 1, 1, 3]),
+            &device,
+        );
+        let close = |a: Vec<f32>, b: [f32; 3]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-3);
+        let free = values(Adam::new(10.0).step(x.clone(), g.clone()));
+        assert!(close(free.clone(), [-10.0, 110.0, 260.0]), "{free:?}");
+        let pixels = values(Adam::for_pixels(10.0).step(x, g));
+        assert!(close(pixels.clone(), [0.0, 110.0, 255.0]), "{pixels:?}");
+        // A weight vector (rank 1) with a learning rate changed mid-run.
+        let w = Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 1.0], [2]), &device);
+        let gw = Tensor::<1>::from_data(TensorData::new(vec![2.0f32, -2.0], [2]), &device);
+        let mut adam = Adam::new(0.5);
+        let w = adam.step(w, gw.clone());
+        adam.set_learning_rate(0.25);
+        let w = values(adam.step(w, gw));
+        assert!(
+            (w[0] - 0.25).abs() < 1e-3 && (w[1] - 1.75).abs() < 1e-3,
+            "{w:?}"
+        );
     }
 }

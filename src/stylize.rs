@@ -7,6 +7,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::now_ms;
+use crate::device::read;
 use crate::error::{Error, Result};
 use crate::image_io::Image;
 use crate::loss::{LossParts, LossWeights, Targets, losses};
@@ -54,11 +55,11 @@ pub struct Config {
     pub original_colors: bool,
     /// Compute each iteration tile by tile, with cores of about this many pixels a side
     /// ([`crate::tiled`]: exact, every tensor a tile's size). `None`: only images larger than
-    /// [`crate::tiled::AUTO_TILE_PIXELS`] are tiled. Not part of Gatys/CS20: how large images fit.
+    /// [`crate::budget::AUTO_TILE_PIXELS`] are tiled. Not part of Gatys/CS20: how large images fit.
     pub tile: Option<u32>,
     /// The device's largest buffer in bytes, where the caller knows it (the page: the WebGPU
     /// adapter's limits); natively it is read from the wgpu adapter. A run whose conv1_1 map
-    /// would not fit is tiled ([`crate::tiled::tile_core`]).
+    /// would not fit is tiled ([`crate::budget::tile_core`]).
     pub max_buffer_bytes: Option<u64>,
     /// The memory a run may take in bytes, where the caller knows it (the page: its budget for
     /// the device). A run whose [`crate::budget::memory_estimate`] exceeds it is tiled.
@@ -323,7 +324,7 @@ impl Stylizer {
         let content_tensor = to_tensor(content, &device);
         let max_buffer = config.max_buffer_bytes.or_else(|| crate::device::max_buffer_bytes(&device));
         let (width, height) = (content.width as usize, content.height as usize);
-        let objective = match tiled::tile_core(&model, width, height, config.tile, max_buffer, config.max_memory_bytes) {
+        let objective = match crate::budget::tile_core(&model, width, height, config.tile, max_buffer, config.max_memory_bytes) {
             Some(core) => Objective::Tiled(TiledTargets::blend(&model, &content_tensor, &style_tensors, config.pooling, core)),
             None => Objective::Whole(Targets::blend(&model, content_tensor, &style_tensors, config.pooling)),
         };
@@ -332,7 +333,7 @@ impl Stylizer {
             None => to_tensor(&start_image(&config, content), &device),
         };
         let optimizer = match config.optimizer {
-            OptimizerKind::Adam => Optimizer::Adam(Adam::new(config.learning_rate)),
+            OptimizerKind::Adam => Optimizer::Adam(Adam::for_pixels(config.learning_rate)),
             OptimizerKind::Lbfgs => Optimizer::Lbfgs(Lbfgs::new(config.learning_rate, Lbfgs::DEFAULT_HISTORY)),
         };
         Ok(Stylizer {
@@ -500,15 +501,6 @@ fn check_finite(values: &[f32]) -> Result<()> {
         Some(v) => Err(Error::Diverged(*v as f64)),
         None => Ok(()),
     }
-}
-
-/// Read a tensor back to the host as `f32`, asynchronously.
-pub async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    let data = t
-        .into_data_async()
-        .await
-        .map_err(|e| Error::Device(format!("readback failed: {}", crate::error::first_line(&format!("{e:?}")))))?;
-    data.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Device(format!("readback: {e:?}")))
 }
 
 /// An output's CS20 losses as measured by one model (the teacher, when judging quality).

@@ -20,14 +20,13 @@
 //!
 //! Cost: two forward passes and one backward pass per tile, plus the halo's overlap: about
 //! 1.3–1.6× the whole-image iteration at the tile sizes used, paid only for images too large to
-//! take whole ([`AUTO_TILE_PIXELS`]).
+//! take whole ([`crate::budget::AUTO_TILE_PIXELS`]).
 
 use burn::tensor::Tensor;
 
 use crate::error::{Error, Result};
 use crate::loss::{CONTENT_LAYER, LOSS_LAYERS, LossParts, LossWeights, STYLE_LAYERS, add_to, blend_grams, gram, style_layer_loss, tv_loss};
 use crate::vgg::{Layer, Pooling, VGG16, Vgg, pools_before, spatial};
-use crate::budget::{memory_estimate, tiled_memory_estimate};
 
 /// The image is tiled on multiples of 16 px: the poolings before conv5_1 (four 2×2) then cut
 /// every tile's feature maps where they cut the whole image's.
@@ -36,14 +35,10 @@ pub const ALIGN: usize = 16;
 /// Context around a tile's core: [`receptive_halo`] (58 px) rounded up to [`ALIGN`].
 pub const HALO: usize = 64;
 
-/// Images with more pixels than this are tiled automatically: 2048×2048, the largest area the
-/// whole-image path is known to run on a GPU (2048×1536 ran on an H200, 4096×3072 failed in burn's
-/// kernels: BENCHMARKS.md).
-pub const AUTO_TILE_PIXELS: usize = 2048 * 2048;
-
-/// The core side used when tiling automatically: 1024 px (+ 2·64 halo), an activation footprint
-/// the whole-image path handles everywhere it runs, with 27 % halo overhead.
-pub const AUTO_TILE_CORE: usize = 1024;
+/// A padded tile's side for a core of `core` px: [`HALO`] on each side.
+pub fn padded_side(core: usize) -> usize {
+    core + 2 * HALO
+}
 
 /// How far (in input pixels) the deepest loss layer's features reach beyond their own cell on
 /// each side: each 3×3 convolution adds one position of its layer (`2^pools` pixels) per side.
@@ -101,47 +96,6 @@ pub fn tiles(width: usize, height: usize, core: usize) -> Vec<Tile> {
             xs.iter().map(move |&(core_x, padded_x)| Tile { core_x, core_y, padded_x, padded_y })
         })
         .collect()
-}
-
-/// Whether a run of `model` at `width`×`height` is tiled, and the core side if so: when asked
-/// for (`asked`) and the image is larger than one tile; automatically when the image has more than
-/// [`AUTO_TILE_PIXELS`], when its largest activation (conv1_1's 64 channels at full size) would
-/// exceed the device's largest buffer (`max_buffer_bytes`: lavapipe allows 128 MiB, so 1024×768
-/// already fails whole there with burn's "An error happened during execution"), or when its
-/// [`memory_estimate`] exceeds the memory a run may take (`memory_bytes`, the page's budget). The
-/// automatic core starts at [`AUTO_TILE_CORE`] and halves until a padded tile fits the buffer and
-/// the run's [`tiled_memory_estimate`] the memory (or the core reaches 32 px: the caller then
-/// finds it does not fit, [`crate::budget::DeviceBudget::fits`]).
-pub fn tile_core(
-    model: &Vgg,
-    width: usize,
-    height: usize,
-    asked: Option<u32>,
-    max_buffer_bytes: Option<u64>,
-    memory_bytes: Option<u64>,
-) -> Option<usize> {
-    let buffer = |w: usize, h: usize| max_buffer_bytes.is_none_or(|max| model.largest_activation_floats(w, h) * 4 <= max);
-    let memory = |bytes: u64| memory_bytes.is_none_or(|max| bytes <= max);
-    match asked {
-        Some(c) if (c as usize) < width.max(height) => Some((c as usize).max(ALIGN)),
-        Some(_) => None,
-        None if width * height <= AUTO_TILE_PIXELS
-            && buffer(width, height)
-            && memory(memory_estimate(model, width as u32, height as u32)) =>
-        {
-            None
-        }
-        None => {
-            let fits = |core: usize| {
-                buffer(core + 2 * HALO, core + 2 * HALO) && memory(tiled_memory_estimate(model, width, height, core))
-            };
-            let mut core = AUTO_TILE_CORE;
-            while core > 2 * ALIGN && !fits(core) {
-                core /= 2;
-            }
-            Some(core)
-        }
-    }
 }
 
 /// The part of a tile's feature map `f` (at `layer`) that belongs to its core, or `None` where the
@@ -373,36 +327,5 @@ mod tests {
             assert!(covered.iter().all(|&c| c == 1), "{w}x{h} core {core}: every pixel in exactly one core");
         }
         assert_eq!(tiles(4096, 3072, 1024).len(), 12);
-    }
-
-    #[test]
-    #[cfg(not(target_family = "wasm"))] // (models::load reads files)
-    fn tiling_is_automatic_above_the_area_cap_or_the_buffer_limit_or_the_memory_or_when_asked() {
-        use crate::budget::{memory_estimate, tiled_memory_estimate};
-        let model = crate::models::load(crate::models::ModelKind::Distilled, &crate::device::cpu()).unwrap();
-        let lavapipe = Some(128 << 20);
-        assert_eq!(tile_core(&model, 2048, 2048, None, None, None), None);
-        assert_eq!(tile_core(&model, 4096, 3072, None, None, None), Some(AUTO_TILE_CORE));
-        // 1024×768×64 floats = 201 MB > 128 MiB; a 512 core (640² padded, 105 MB) fits.
-        assert_eq!(tile_core(&model, 1024, 768, None, lavapipe, None), Some(512));
-        assert_eq!(tile_core(&model, 512, 384, None, lavapipe, None), None);
-        assert_eq!(tile_core(&model, 4096, 3072, None, Some(4 << 30), None), Some(AUTO_TILE_CORE));
-        assert_eq!(tile_core(&model, 300, 200, Some(128), None, None), Some(128));
-        assert_eq!(tile_core(&model, 300, 200, Some(300), None, None), None);
-        assert_eq!(tile_core(&model, 300, 200, Some(4), None, None), Some(ALIGN));
-        // By memory: whole where the estimate fits, otherwise the largest core whose tiled
-        // estimate fits (a 1 GB budget at 1600×1200: 1024 and 512 cores do not, 256 does).
-        let whole = memory_estimate(&model, 1600, 1200);
-        assert_eq!(tile_core(&model, 1600, 1200, None, None, Some(whole)), None);
-        let budget = 1 << 30;
-        assert!(whole > budget);
-        let core = tile_core(&model, 1600, 1200, None, None, Some(budget)).expect("tiled by memory");
-        assert!(tiled_memory_estimate(&model, 1600, 1200, core) <= budget);
-        assert!(tiled_memory_estimate(&model, 1600, 1200, 2 * core) > budget, "the largest core that fits: {core}");
-        assert_eq!(core, 256);
-        // Nothing fits a budget below even the smallest tile's: the caller is told by
-        // DeviceBudget::fits.
-        let tiny = tile_core(&model, 1600, 1200, None, None, Some(1 << 20)).unwrap();
-        assert!(tiled_memory_estimate(&model, 1600, 1200, tiny) > 1 << 20);
     }
 }

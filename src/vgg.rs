@@ -49,6 +49,40 @@ pub struct LayerSpec {
     pub keras: &'static str,
 }
 
+impl LayerSpec {
+    /// Parameters of this layer's convolution chain: the full 3×3 convolution (`rank` `None`) or,
+    /// factorised, 3×3 to `rank` channels then 1×1 back (Zhang et al. 2015), biases included.
+    pub fn params(&self, rank: Option<usize>) -> u64 {
+        let (i, o) = (self.in_channels as u64, self.out_channels as u64);
+        match rank.map(|r| r as u64) {
+            None => 9 * i * o + o,
+            Some(r) => 9 * i * r + r + r * o + o,
+        }
+    }
+
+    /// Multiply-accumulates of this layer's chain (as [`LayerSpec::params`]) on a
+    /// `width`×`height` input image: per output position, times its positions after the poolings.
+    pub fn macs(&self, rank: Option<usize>, width: usize, height: usize) -> u64 {
+        let (i, o) = (self.in_channels as u64, self.out_channels as u64);
+        let per_position = match rank.map(|r| r as u64) {
+            None => 9 * i * o,
+            Some(r) => 9 * i * r + r * o,
+        };
+        let (h, w) = spatial(self.layer, height, width);
+        per_position * (w * h) as u64
+    }
+}
+
+/// Parameters and multiply-accumulates of a network of VGG16's shape to conv5_1 on a
+/// `width`×`height` image, with each layer's chain given by `ranks` (`None`: the full 3×3; all
+/// `None` is the teacher), one per layer of [`VGG16`]. The architecture-table count; [`Vgg::macs`]
+/// counts a loaded model.
+pub fn architecture_cost(ranks: &[Option<usize>; VGG16.len()], width: usize, height: usize) -> (u64, u64) {
+    VGG16.iter().zip(ranks).fold((0, 0), |(p, m), (spec, &r)| {
+        (p + spec.params(r), m + spec.macs(r, width, height))
+    })
+}
+
 const fn spec(
     layer: Layer,
     name: &'static str,
@@ -390,9 +424,7 @@ impl Vgg {
     /// The weights in weight-file form ([`encode_weights`]), read back from the device: conv1_1
     /// in BGR input order again, as in the source model.
     pub fn to_layer_weights(&self) -> Result<Vec<LayerWeights>> {
-        let read = |t: burn::tensor::TensorData| {
-            t.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Device(format!("readback: {e:?}")))
-        };
+        let read = crate::device::host_f32;
         let mut out = Vec::with_capacity(VGG16.len());
         for (spec, layer) in VGG16.iter().zip(&self.layers) {
             let mut convs = Vec::with_capacity(layer.convs.len());

@@ -434,6 +434,28 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
     Ok(value.serialize(&ser).map_err(|e| Error::Encode(e.to_string()))?)
 }
 
+/// One iteration's record and the image it led to ([`WebStylizer::step_frame`]).
+#[wasm_bindgen]
+pub struct Frame {
+    record: JsValue,
+    rgba: js_sys::Uint8ClampedArray,
+}
+
+#[wasm_bindgen]
+impl Frame {
+    /// The iteration's record, as from `step`.
+    #[wasm_bindgen(getter)]
+    pub fn record(&self) -> JsValue {
+        self.record.clone()
+    }
+
+    /// The image after it as RGBA bytes (`width·height·4`), as from `rgba()`.
+    #[wasm_bindgen(getter)]
+    pub fn rgba(&self) -> js_sys::Uint8ClampedArray {
+        self.rgba.clone()
+    }
+}
+
 /// One run (one size, or coarse to fine).
 #[wasm_bindgen]
 pub struct WebStylizer {
@@ -452,17 +474,17 @@ impl WebStylizer {
     }
 
     /// One iteration and the image it leads to, in one GPU readback where the optimizer allows
-    /// (Adam): `{record, rgba}`, `record` as from `step`, `rgba` as from `rgba()`. For a page that
-    /// shows every iteration; `step` then `rgba` reads back twice.
+    /// (Adam): a [`Frame`]. For a page that shows every iteration; `step` then `rgba` reads back
+    /// twice.
     #[wasm_bindgen(js_name = stepFrame)]
-    pub async fn step_frame(&mut self) -> Result<JsValue, JsError> {
+    pub async fn step_frame(&mut self) -> Result<Frame, JsError> {
         let (record, image) = self.inner.step_frame().await?;
-        let out = js_sys::Object::new();
-        let record = serde_wasm_bindgen::to_value(&record).map_err(|e| Error::Encode(e.to_string()))?;
-        let rgba = js_sys::Uint8ClampedArray::from(&image.to_rgba8()[..]);
-        js_sys::Reflect::set(&out, &"record".into(), &record).map_err(|_| Error::Encode("stepFrame: record".into()))?;
-        js_sys::Reflect::set(&out, &"rgba".into(), &rgba).map_err(|_| Error::Encode("stepFrame: rgba".into()))?;
-        Ok(out.into())
+        let record =
+            serde_wasm_bindgen::to_value(&record).map_err(|e| Error::Encode(e.to_string()))?;
+        Ok(Frame {
+            record,
+            rgba: js_sys::Uint8ClampedArray::from(&image.to_rgba8()[..]),
+        })
     }
 
     /// The current image as RGBA bytes (`width·height·4`), for an `ImageData`.

@@ -301,8 +301,9 @@ fn a_resumed_run_climbs_the_rest_of_its_ladder() {
 
 #[test]
 fn the_largest_side_respects_the_buffer_limit_and_the_memory_estimate() {
+    use impasto::budget::tile_core;
     use impasto::budget::{DeviceBudget, memory_estimate};
-    use impasto::tiled::{HALO, tile_core};
+    use impasto::tiled::padded_side;
     let model = distilled();
     let plenty = u64::MAX / 4;
     // conv1_1's 64 channels at full resolution are the largest buffer: 512x384 fits whole; larger
@@ -312,7 +313,7 @@ fn the_largest_side_respects_the_buffer_limit_and_the_memory_estimate() {
     let by_buffer = DeviceBudget { max_buffer_bytes: small, memory_bytes: plenty };
     assert_eq!(tile_core(&model, 512, 384, None, Some(small), None), None);
     let core = tile_core(&model, 1024, 768, None, Some(small), None).expect("tiled");
-    assert!(model.largest_activation_floats(core + 2 * HALO, core + 2 * HALO) * 4 <= small);
+    assert!(model.largest_activation_floats(padded_side(core), padded_side(core)) * 4 <= small);
     assert!(by_buffer.fits(&model, 512, 384) && by_buffer.fits(&model, 1024, 768));
     assert_eq!(by_buffer.largest_side(&model, 4000, 3000, 4096), Some(2364));
     // By memory: with the estimate at 640x480 as the budget, 640x480 runs whole; larger images

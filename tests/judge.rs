@@ -5,9 +5,10 @@
 mod common;
 
 use burn::tensor::Tensor;
+use impasto::device::read;
 use impasto::image_io::Image;
 use impasto::judge;
-use impasto::stylize::{read, to_tensor};
+use impasto::stylize::to_tensor;
 use impasto::{Layer, Pooling};
 
 /// conv1_1, conv3_1 and conv5_1 on the fixed pattern match numpy (float64, the checkpoint's

@@ -4,9 +4,10 @@
 mod common;
 
 use burn::tensor::{Device, Tensor, TensorData};
+use impasto::device::read;
 use impasto::loss::{LossWeights, Targets, losses};
 use impasto::optim::OptimizerKind;
-use impasto::stylize::{loss_and_gradient, read, start_image, to_tensor};
+use impasto::stylize::{loss_and_gradient, start_image, to_tensor};
 use impasto::{Config, Init, Pooling, Stylizer, Vgg};
 
 fn block<T>(f: impl std::future::Future<Output = T>) -> T {

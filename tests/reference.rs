@@ -5,8 +5,8 @@
 mod common;
 
 use burn::tensor::{Tensor, TensorData};
+use impasto::device::read;
 use impasto::loss::{content_loss, gram, style_layer_loss};
-use impasto::stylize::read;
 use impasto::{Layer, Pooling};
 
 /// conv1_1 and conv5_1 on the fixed input match onnxruntime within 1e-3 of the layer's scale

@@ -4,9 +4,10 @@
 mod common;
 
 use burn::tensor::Device;
+use impasto::device::read;
 use impasto::loss::{LossWeights, Targets};
 use impasto::models::{self, ModelKind};
-use impasto::stylize::{loss_and_gradient, read, to_tensor};
+use impasto::stylize::{loss_and_gradient, to_tensor};
 use impasto::tiled::{self, TiledTargets};
 use impasto::{Config, Pooling, Stylizer, Vgg};
 

@@ -8,9 +8,10 @@
 #![cfg(target_family = "wasm")]
 
 use burn::tensor::Device;
+use impasto::device::read;
 use impasto::image_io::Image;
 use impasto::loss::{LossWeights, Targets};
-use impasto::stylize::{loss_and_gradient, read, to_tensor};
+use impasto::stylize::{loss_and_gradient, to_tensor};
 use impasto::tiled::{self, TiledTargets};
 use impasto::vgg::ConvAlgorithm;
 use impasto::{Config, Pooling, Stylizer, Vgg};

@@ -59,6 +59,9 @@ fn distilled_file_decodes_within_budget() {
     let ranks = student.ranks();
     assert_eq!(ranks[0], None, "conv1_1 is the teacher's");
     assert!(ranks[1..].iter().all(Option::is_some), "{ranks:?}");
+    // The architecture table (what the lab's rank choice spends) counts what the loaded model has.
+    let table = impasto::vgg::architecture_cost(&ranks.clone().try_into().unwrap(), 512, 512);
+    assert_eq!(table, (student.num_params(), student.macs(512, 512)));
     // Finite features at every layer, close in direction to the teacher's on a photo.
     let img = common::shared_working("tubingen.jpg", 96);
     let x = Tensor::<4>::from_data(

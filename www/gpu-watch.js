@@ -24,6 +24,7 @@ if (self.GPUDevice) {
 // Every GPU device burn opens, watched for loss (a driver reset, a sleeping laptop's GPU, or
 // `device.destroy()` from the fault test).
 export const devices = [];
+/** @type {(message: string) => void} */
 let lost = () => {};
 export function onDeviceLost(fn) { lost = fn; }
 if (self.GPUAdapter) {

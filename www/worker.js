@@ -37,10 +37,16 @@
 import * as impasto from '../pkg/impasto.js';
 import { gpuBytes, devices, onDeviceLost } from './gpu-watch.js';
 
+// (The JSDoc types name the wasm module's classes: tests/types checks these calls against
+// pkg/impasto.d.ts.)
+/** @type {impasto.Engine | null} */
 let engine = null;
 let loadedKey = null;
-// {id, stylizer, paused, looping, finished, iteration}. `iteration` is kept here: the stylizer
-// cannot be read while a step() is in flight (wasm-bindgen borrows it for the whole call).
+// `iteration` is kept here: the stylizer cannot be read while a step() is in flight
+// (wasm-bindgen borrows it for the whole call).
+/** @typedef {{id: number, stylizer: impasto.WebStylizer | null, paused: boolean, looping: boolean,
+ *   finished: boolean, iteration: number}} Run */
+/** @type {Run | null} */
 let run = null;
 let crashed = false;
 let faults = false;
@@ -85,11 +91,14 @@ function isAbort(err) {
   return err instanceof WebAssembly.RuntimeError;
 }
 
+/** @param {Run} current */
 async function loop(current) {
   try {
     while (run === current && !current.paused && !current.finished) {
       // One readback for the losses and the frame (a readback waits for the GPU).
-      const { record, rgba } = await current.stylizer.stepFrame();
+      const frame = await current.stylizer.stepFrame();
+      const { record, rgba } = frame;
+      frame.free(); // the wasm side's handles; record and rgba stay ours
       current.iteration = record.iteration;
       if (run !== current) break; // stopped or replaced while stepping: no stale frame
       current.finished = record.finished; // the core says when the run is complete
@@ -163,6 +172,7 @@ async function tellBudget() {
   } catch { /* keep WebGPU's default limits */ }
 }
 
+/** @param {Run | null} r */
 function free(r) {
   if (r && r.stylizer && !r.looping) {
     r.stylizer.free();

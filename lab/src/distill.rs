@@ -20,8 +20,10 @@ use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
+use impasto::device::read_sync;
 use impasto::error::{Error, Result};
 use impasto::image_io::{self, Image, Limits};
+use impasto::optim::Adam;
 use impasto::loss::STYLE_LAYERS;
 use impasto::rng::SplitMix64;
 use impasto::stylize::{Config as StylizeConfig, Stylizer};
@@ -332,10 +334,6 @@ fn accumulate(stats: &mut ResponseStats, y: Tensor<4>) -> Result<()> {
     Ok(())
 }
 
-fn read_sync<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Device(format!("readback: {e:?}")))
-}
-
 /// Statistics of the teacher's pre-ReLU responses at every layer, from `batches` batches of
 /// training crops; `stats[0]` (conv1_1, never factorised) is left empty.
 pub fn response_stats(
@@ -409,31 +407,6 @@ pub fn symmetric_eigen(matrix: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
     (values, vectors)
 }
 
-/// Multiply-accumulates of layer `l` at 512×512 with a given chain: `None` for the full 3×3
-/// convolution, `Some(r)` for 3×3 to `r` then 1×1 back.
-pub fn layer_macs_512(l: usize, rank: Option<usize>) -> u64 {
-    let pools = VGG16[..=l].iter().filter(|s| s.pool_before).count();
-    let pixels = ((512 >> pools) * (512 >> pools)) as u64;
-    let (i, o) = (VGG16[l].in_channels as u64, VGG16[l].out_channels as u64);
-    pixels
-        * match rank {
-            None => 9 * i * o,
-            Some(r) => 9 * i * r as u64 + r as u64 * o,
-        }
-}
-
-/// Parameters of layer `l` with a given chain (as [`layer_macs_512`]).
-pub fn layer_params(l: usize, rank: Option<usize>) -> u64 {
-    let (i, o) = (VGG16[l].in_channels as u64, VGG16[l].out_channels as u64);
-    match rank {
-        None => 9 * i * o + o,
-        Some(r) => {
-            let r = r as u64;
-            9 * i * r + r + r * o + o
-        }
-    }
-}
-
 /// Ranks for every layer (conv1_1 always `None`) whose total cost at 512×512 is at most
 /// `max_macs` and whose parameters number at most `max_params`, chosen greedily: each step lowers
 /// the rank of the layer that loses the least log-energy (Σ of kept eigenvalues / Σ of all,
@@ -450,8 +423,8 @@ pub fn allocate_ranks(eigenvalues: &[Vec<f64>], max_macs: u64, max_params: u64, 
         }
     };
     let mut ranks: Vec<Option<usize>> = vec![None; VGG16.len()];
-    let macs = |ranks: &[Option<usize>]| -> u64 { ranks.iter().enumerate().map(|(l, &r)| layer_macs_512(l, r)).sum() };
-    let params = |ranks: &[Option<usize>]| -> u64 { ranks.iter().enumerate().map(|(l, &r)| layer_params(l, r)).sum() };
+    let macs = |ranks: &[Option<usize>]| -> u64 { ranks.iter().enumerate().map(|(l, &r)| VGG16[l].macs(r, 512, 512)).sum() };
+    let params = |ranks: &[Option<usize>]| -> u64 { ranks.iter().enumerate().map(|(l, &r)| VGG16[l].params(r)).sum() };
     loop {
         let (over_macs, over_params) = (macs(&ranks) > max_macs, params(&ranks) > max_params);
         if !over_macs && !over_params {
@@ -462,7 +435,7 @@ pub fn allocate_ranks(eigenvalues: &[Vec<f64>], max_macs: u64, max_params: u64, 
             let next = match ranks[l] {
                 // The largest multiple of `step` whose factorised chain is cheaper than the full conv.
                 None => (1..=VGG16[l].out_channels / step).rev().map(|k| k * step).find(|&r| {
-                    layer_macs_512(l, Some(r)) < layer_macs_512(l, None) && layer_params(l, Some(r)) < layer_params(l, None)
+                    VGG16[l].macs(Some(r), 512, 512) < VGG16[l].macs(None, 512, 512) && VGG16[l].params(Some(r)) < VGG16[l].params(None)
                 }),
                 Some(r) if r > step => Some(r - step),
                 Some(_) => None,
@@ -470,10 +443,10 @@ pub fn allocate_ranks(eigenvalues: &[Vec<f64>], max_macs: u64, max_params: u64, 
             let Some(next) = next else { continue };
             let mut saved = 0.0;
             if over_macs {
-                saved += (layer_macs_512(l, ranks[l]) - layer_macs_512(l, Some(next))) as f64 / max_macs.max(1) as f64;
+                saved += (VGG16[l].macs(ranks[l], 512, 512) - VGG16[l].macs(Some(next), 512, 512)) as f64 / max_macs.max(1) as f64;
             }
             if over_params {
-                saved += (layer_params(l, ranks[l]) - layer_params(l, Some(next))) as f64 / max_params.max(1) as f64;
+                saved += (VGG16[l].params(ranks[l]) - VGG16[l].params(Some(next))) as f64 / max_params.max(1) as f64;
             }
             let lost = energy(l, ranks[l]).ln() - energy(l, Some(next)).ln();
             let price = lost / saved.max(f64::MIN_POSITIVE);
@@ -596,21 +569,21 @@ pub fn distill_loss(
     (feature.clone() + gram.clone().mul_scalar(gram_weight), feature, gram)
 }
 
-/// One trainable convolution with Adam's moments.
+/// One trainable convolution with an Adam (the product's, unbounded) for its weight and its bias.
 struct Trainable {
     w: Tensor<4>,
     b: Tensor<1>,
-    moments: Option<(Tensor<4>, Tensor<4>, Tensor<1>, Tensor<1>)>,
+    adam: (Adam<4>, Adam<1>),
 }
 
-/// Adam (Kingma & Ba 2015, β₁ 0.9, β₂ 0.999, ε 1e-8) for weights.
-fn adam<const D: usize>(p: Tensor<D>, g: Tensor<D>, m: Tensor<D>, v: Tensor<D>, lr: f32, t: i32) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
-    let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
-    let m = m.mul_scalar(b1) + g.clone().mul_scalar(1.0 - b1);
-    let v = v.mul_scalar(b2) + g.square().mul_scalar(1.0 - b2);
-    let mhat = m.clone().div_scalar(1.0 - b1.powi(t));
-    let vhat = v.clone().div_scalar(1.0 - b2.powi(t));
-    (p - mhat.div(vhat.sqrt().add_scalar(eps)).mul_scalar(lr), m, v)
+impl Trainable {
+    fn new(conv: &Conv, lr: f32) -> Self {
+        Trainable {
+            w: conv.weight.val(),
+            b: conv.bias.val(),
+            adam: (Adam::new(lr), Adam::new(lr)),
+        }
+    }
 }
 
 /// One line of the training log.
@@ -646,7 +619,7 @@ pub fn fine_tune(
     let frozen: Vec<Conv> = frozen.iter().map(|c| Conv::new(c.weight.val(), c.bias.val())).collect();
     let mut trainable: Vec<Vec<Trainable>> = student.layers[1..]
         .iter()
-        .map(|l| l.convs.iter().map(|c| Trainable { w: c.weight.val(), b: c.bias.val(), moments: None }).collect())
+        .map(|l| l.convs.iter().map(|c| Trainable::new(c, config.learning_rate)).collect())
         .collect();
     let mut history = Vec::new();
     let (mut acc, mut acc_f, mut acc_g, mut count) = (0.0f64, 0.0f64, 0.0f64, 0usize);
@@ -679,14 +652,10 @@ pub fn fine_tune(
                 let missing = || Error::Device("the backend returned no weight gradient".into());
                 let gw = w.grad(&grads).ok_or_else(missing)?.without_autodiff();
                 let gb = b.grad(&grads).ok_or_else(missing)?.without_autodiff();
-                let (mw, vw, mb, vb) = c.moments.take().unwrap_or_else(|| {
-                    (gw.zeros_like(), gw.zeros_like(), gb.zeros_like(), gb.zeros_like())
-                });
-                let (w, mw, vw) = adam(c.w.clone(), gw, mw, vw, lr, step as i32);
-                let (b, mb, vb) = adam(c.b.clone(), gb, mb, vb, lr, step as i32);
-                c.w = w;
-                c.b = b;
-                c.moments = Some((mw, vw, mb, vb));
+                c.adam.0.set_learning_rate(lr);
+                c.adam.1.set_learning_rate(lr);
+                c.w = c.adam.0.step(c.w.clone(), gw);
+                c.b = c.adam.1.step(c.b.clone(), gb);
             }
         }
         acc += values[0] as f64;
@@ -774,17 +743,13 @@ mod tests {
         eig[Layer::Conv4_2 as usize] = (0..512).map(|i| if i < 8 { 1.0 } else { 0.0 }).collect();
         let budget = 12_500_000_000;
         let ranks = allocate_ranks(&eig, budget, 1_450_000, 8).unwrap();
-        let total: u64 = ranks.iter().enumerate().map(|(l, &r)| layer_macs_512(l, r)).sum();
+        let total: u64 = ranks.iter().enumerate().map(|(l, &r)| VGG16[l].macs(r, 512, 512)).sum();
         assert!(total <= budget);
-        let params: u64 = ranks.iter().enumerate().map(|(l, &r)| layer_params(l, r)).sum();
+        let params: u64 = ranks.iter().enumerate().map(|(l, &r)| VGG16[l].params(r)).sum();
         assert!(params <= 1_450_000);
         assert_eq!(ranks[0], None);
         assert_eq!(ranks[Layer::Conv4_2 as usize], Some(8));
         // An unlimited budget keeps the teacher.
         assert!(allocate_ranks(&eig, u64::MAX, u64::MAX, 8).unwrap().iter().all(Option::is_none));
-        // The full teacher costs what models::teacher_cost says.
-        let full: u64 = (0..VGG16.len()).map(|l| layer_macs_512(l, None)).sum();
-        let full_params: u64 = (0..VGG16.len()).map(|l| layer_params(l, None)).sum();
-        assert_eq!((full_params, full), impasto::models::teacher_cost(512, 512));
     }
 }

@@ -94,7 +94,7 @@ pub fn assert_matches_reference(layer: impasto::Layer, features: burn::tensor::T
     let r = &reference.layers[layer.name()];
     assert_eq!(features.dims().to_vec(), r.shape, "{layer} shape");
     let [_, c, fh, fw] = features.dims();
-    let ours = pollster::block_on(impasto::stylize::read(features)).unwrap();
+    let ours = pollster::block_on(impasto::device::read(features)).unwrap();
     let scale = r.values.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
     let worst = r.indices.iter().zip(&r.values).map(|(&i, &v)| (ours[i] - v).abs()).fold(0.0, f32::max);
     assert!(worst / scale < 1e-3, "{layer}: max error {worst} against scale {scale}");
