@@ -161,7 +161,7 @@ async function run() {
         const first = await s.step();
         const step = {
           'impasto-step-rgba': async () => { const rec = await s.step(); await s.rgba(); return rec; },
-          'impasto-frame': async () => (await s.stepFrame()).record,
+          'impasto-frame': async () => { const f = await s.stepFrame(); const rec = f.record; f.free(); return rec; },
         }[peer] || (() => s.step());
         r = await time(step);
         r.first = { content: first.content, style: first.style };

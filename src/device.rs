@@ -1,5 +1,5 @@
-//! The one place that picks the compute device: burn's wgpu backend (Vulkan, Metal or DX12
-//! natively; WebGPU in the browser) or burn's `flex` CPU backend.
+//! The one place that picks the compute device — burn's wgpu backend (Vulkan, Metal or DX12
+//! natively; WebGPU in the browser) or burn's `flex` CPU backend — and reads tensors back from it.
 
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -69,7 +69,6 @@ pub fn max_buffer_bytes(device: &Device) -> Option<u64> {
     let _ = device;
     None
 }
-
 
 /// Read a tensor back to the host as `f32`, asynchronously: the only readback on the browser's
 /// path (WebGPU has no blocking readback).

@@ -55,7 +55,7 @@ pub fn load(device: &Device) -> Result<Vgg> {
 /// then bias `[o]`, little-endian, conv1_1 in BGR input order.
 pub fn from_raw(raw: &[u8], device: &Device) -> Result<Vgg> {
     let floats: Vec<f32> = raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-    let want: usize = VGG16.iter().map(|s| s.out_channels * (s.in_channels * 9 + 1)).sum();
+    let want = crate::models::teacher_cost(1, 1).0 as usize; // the teacher's architecture's parameters
     if !raw.len().is_multiple_of(4) || floats.len() != want {
         return Err(Error::Weights(format!("the judge's weight file has {} bytes, expected {}", raw.len(), want * 4)));
     }

@@ -423,18 +423,18 @@ impl Vgg {
 
     /// The weights in weight-file form ([`encode_weights`]), read back from the device: conv1_1
     /// in BGR input order again, as in the source model.
+    #[cfg(not(target_family = "wasm"))] // (a blocking readback: native tools only)
     pub fn to_layer_weights(&self) -> Result<Vec<LayerWeights>> {
-        let read = crate::device::host_f32;
         let mut out = Vec::with_capacity(VGG16.len());
         for (spec, layer) in VGG16.iter().zip(&self.layers) {
             let mut convs = Vec::with_capacity(layer.convs.len());
             for (k, conv) in layer.convs.iter().enumerate() {
                 let shape = conv.weight.val().dims();
-                let mut w = read(conv.weight.val().into_data())?;
+                let mut w = crate::device::read_sync(conv.weight.val())?;
                 if spec.layer == Layer::Conv1_1 && k == 0 {
                     w = flip_input_channels(&w, shape[0], shape[1], shape[2] * shape[3]);
                 }
-                convs.push((shape, w, read(conv.bias.val().into_data())?));
+                convs.push((shape, w, crate::device::read_sync(conv.bias.val())?));
             }
             out.push(LayerWeights { name: spec.name, convs });
         }

@@ -16,7 +16,7 @@ fn random(shape: [usize; 4], seed: u64, scale: f32, device: &Device) -> Tensor<4
 }
 
 fn floats(t: Tensor<4>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
+    impasto::device::read_sync(t).unwrap()
 }
 
 /// The output of `f(x)` and ⟨r, f(x)⟩'s gradient with respect to `x`, for a fixed random `r`.

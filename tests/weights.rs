@@ -73,8 +73,8 @@ fn distilled_file_decodes_within_budget() {
     let fs = student.features(x.clone(), &layers, Pooling::Avg);
     let ft = teacher.features(x, &layers, Pooling::Avg);
     for ((s, t), spec) in fs.into_iter().zip(ft).zip(VGG16) {
-        let s: Vec<f32> = s.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
-        let t: Vec<f32> = t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        let s = impasto::device::read_sync(s).unwrap();
+        let t = impasto::device::read_sync(t).unwrap();
         assert!(s.iter().all(|v| v.is_finite()), "{}", spec.name);
         let dot: f64 = s.iter().zip(&t).map(|(a, b)| (*a as f64) * (*b as f64)).sum();
         let norm = |v: &[f32]| v.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();

@@ -581,7 +581,7 @@ impl Trainable {
         Trainable {
             w: conv.weight.val(),
             b: conv.bias.val(),
-            adam: (Adam::new(lr), Adam::new(lr)),
+            adam: (Adam::unbounded(lr), Adam::unbounded(lr)),
         }
     }
 }

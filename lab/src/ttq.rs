@@ -52,11 +52,11 @@ pub fn recipe(name: &str) -> Option<Recipe> {
     let ladder = |models: [ModelKind; 3], stopping: Stopping| {
         [0.25, 0.5, 1.0].into_iter().zip(models).map(|(scale, model)| Stage { scale, model, stopping }).collect()
     };
-    let fixed_ladder = |last, n| {
+    let fixed = |models: [ModelKind; 3], n| {
         vec![
-            Stage { scale: 0.25, model: Distilled, stopping: Stopping::Fixed(100) },
-            Stage { scale: 0.5, model: Distilled, stopping: Stopping::Fixed(100) },
-            Stage { scale: 1.0, model: last, stopping: Stopping::Fixed(n) },
+            Stage { scale: 0.25, model: models[0], stopping: Stopping::Fixed(100) },
+            Stage { scale: 0.5, model: models[1], stopping: Stopping::Fixed(100) },
+            Stage { scale: 1.0, model: models[2], stopping: Stopping::Fixed(n) },
         ]
     };
     let c = Config::default();
@@ -75,8 +75,13 @@ pub fn recipe(name: &str) -> Option<Recipe> {
         "ladder-mixed" => (c, ladder([Distilled, Distilled, Teacher], auto)),
         // The same with fixed stages (100 iterations at ¼ and ½): time to quality does not depend
         // on when a run stops, only on how soon it gets there.
-        "ladder-distilled-fixed" => (c, fixed_ladder(Distilled, 300)),
-        "ladder-mixed-fixed" => (c, fixed_ladder(Teacher, 200)),
+        "ladder-distilled-fixed" => (c, fixed([Distilled; 3], 300)),
+        "ladder-mixed-fixed" => (c, fixed([Distilled, Distilled, Teacher], 200)),
+        // The teacher from the half-size stage on (the distilled model's blobs at ½ size cost
+        // the teacher's last stage time to undo: tubingen + starry_night at 256 px, BENCHMARKS.md),
+        // and the teacher throughout (a ¼-size iteration costs 1/16 of a full one).
+        "ladder-late-fixed" => (c, fixed([Distilled, Teacher, Teacher], 200)),
+        "ladder-teacher-fixed" => (c, fixed([Teacher; 3], 200)),
         _ => return None,
     };
     Some(Recipe { name: recipe_name(name)?, config, stages })
@@ -87,7 +92,7 @@ fn recipe_name(name: &str) -> Option<&'static str> {
 }
 
 /// Every recipe [`recipe`] knows.
-pub const RECIPES: [&str; 11] = [
+pub const RECIPES: [&str; 13] = [
     "cs20",
     "teacher-auto",
     "distilled-cs20",
@@ -99,6 +104,8 @@ pub const RECIPES: [&str; 11] = [
     "distilled-long",
     "ladder-distilled-fixed",
     "ladder-mixed-fixed",
+    "ladder-late-fixed",
+    "ladder-teacher-fixed",
 ];
 
 /// A run's snapshots and its own weighted total loss at every iteration.

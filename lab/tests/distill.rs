@@ -6,6 +6,7 @@
 mod common;
 
 use impasto_lab::distill::{self, DistillConfig, TrainingImages};
+use impasto::device::read_sync;
 use impasto::image_io::{Image, encode_png};
 use impasto::rng::SplitMix64;
 use impasto::vgg::{Layer, Pooling, VGG16, Vgg};
@@ -44,8 +45,8 @@ fn pca_at_full_rank_reproduces_the_teacher_and_fine_tuning_lowers_the_loss() {
     ranks[Layer::Conv2_1 as usize] = Some(128);
     let full = distill::factorize(&teacher, &stats, &eigen, &ranks, &device).unwrap();
     let x = distill::sample_batch(&[&images.images], &mut SplitMix64::new(9), 1, 64, &device);
-    let a: Vec<f32> = teacher.features(x.clone(), &[Layer::Conv2_2], Pooling::Avg).remove(0).into_data().try_to_vec::<f32>().unwrap();
-    let b: Vec<f32> = full.features(x, &[Layer::Conv2_2], Pooling::Avg).remove(0).into_data().try_to_vec::<f32>().unwrap();
+    let a = read_sync(teacher.features(x.clone(), &[Layer::Conv2_2], Pooling::Avg).remove(0)).unwrap();
+    let b = read_sync(full.features(x, &[Layer::Conv2_2], Pooling::Avg).remove(0)).unwrap();
     let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
     let worst = a.iter().zip(&b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
     assert!(worst < 1e-3 * scale, "full-rank PCA differs from the teacher by {worst} (scale {scale})");
@@ -94,7 +95,7 @@ fn self_stylizations_are_the_students_own_runs_three_snapshots_each() {
     // The pool feeds the batches, also when it is the only non-empty one.
     let x = distill::sample_batch(&[&[], &pool], &mut SplitMix64::new(1), 2, 40, &device);
     assert_eq!(x.dims(), [2, 3, 40, 40]);
-    let v: Vec<f32> = x.into_data().try_to_vec::<f32>().unwrap();
+    let v = read_sync(x).unwrap();
     assert!(v[..3 * 40 * 40].iter().any(|p| *p > 0.0) && v[3 * 40 * 40..].iter().any(|p| *p > 0.0));
     // Too few images is a clear error, not a panic.
     let one = &images.images[..1];
@@ -109,7 +110,7 @@ fn rescaling_a_layer_scales_its_activations_and_teacher_layers_replace_the_stude
     let x = impasto::stylize::to_tensor(&img, &device);
     let all: Vec<Layer> = VGG16.iter().map(|s| s.layer).collect();
     let feats = |m: &Vgg| -> Vec<Vec<f32>> {
-        m.features(x.clone(), &all, Pooling::Avg).into_iter().map(|t| t.into_data().try_to_vec::<f32>().unwrap()).collect()
+        m.features(x.clone(), &all, Pooling::Avg).into_iter().map(|t| read_sync(t).unwrap()).collect()
     };
     let a = feats(&teacher);
     // Every layer's activations are the teacher's times `factor(layer)`, to 1e-4.
