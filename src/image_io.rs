@@ -4,6 +4,9 @@
 //! Decoding applies the EXIF orientation, composites transparency on white, keeps 16-bit
 //! precision until the final float conversion, and refuses images whose declared size exceeds
 //! [`Limits`] before allocating them (decompression bombs).
+//!
+//! (About 520 lines, 60 of them its tests: decoding, resizing and encoding share the working
+//! image type and the limits.)
 
 use std::io::Cursor;
 

@@ -24,7 +24,8 @@ use crate::image_io::Image;
 use crate::loss::{CONTENT_LAYER, LOSS_LAYERS, LossWeights, STYLE_LAYERS, Targets};
 use crate::models::models_dir;
 use crate::stylize::{self, Evaluation, to_tensor};
-use crate::vgg::{LayerWeights, MEAN_RGB, Pooling, Storage, VGG16, Vgg, encode_weights};
+use crate::vgg::{MEAN_RGB, Pooling, VGG16, Vgg};
+use crate::weights::{LayerWeights, Storage, encode_weights};
 
 /// torchvision's input mean and standard deviation, RGB (`torchvision.transforms.Normalize` as
 /// its ImageNet models are documented).

@@ -20,6 +20,7 @@ pub mod stopping;
 pub mod stylize;
 pub mod tiled;
 pub mod vgg;
+pub mod weights;
 
 #[cfg(target_family = "wasm")]
 pub mod web;

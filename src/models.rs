@@ -8,13 +8,14 @@ use crate::error::Result;
 #[cfg(not(target_family = "wasm"))]
 use crate::vgg::Vgg;
 
-/// A feature extractor the user can pick.
+/// A feature extractor the user can pick (the CLI's `--model`: `teacher`, `distilled`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(not(target_family = "wasm"), derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
-    /// The full VGG16 (ImageNet weights, Simonyan & Zisserman 2015): best quality, the judge.
+    /// The VGG16 teacher (ImageNet weights, Simonyan & Zisserman 2015): full quality.
     Teacher,
-    /// The distilled VGG (issue 4): much cheaper, nearly the same stylization.
+    /// The distilled VGG (issue 4): much cheaper, nearly the same stylization (the default).
     Distilled,
 }
 

@@ -2,6 +2,10 @@
 //! targets, the current image and the optimizer state; [`Stylizer::step`] advances it and returns
 //! one [`StepRecord`] per iteration. Pause is not calling `step`; resuming continues the same
 //! optimizer state.
+//!
+//! (About 540 lines: the settings, the presets and the stepping loop belong together — a setting
+//! is read where the loop uses it; the model, losses, optimizers, tiling and stopping rule live
+//! in their own modules.)
 
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};

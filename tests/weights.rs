@@ -29,7 +29,8 @@ fn damaged_files_are_refused() {
 
 #[test]
 fn a_file_missing_a_layer_is_refused() {
-    use impasto::vgg::{LayerWeights, Storage, VGG16, encode_weights};
+    use impasto::vgg::VGG16;
+    use impasto::weights::{LayerWeights, Storage, encode_weights};
     let layers: Vec<LayerWeights> = VGG16[..VGG16.len() - 1]
         .iter()
         .map(|s| {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use impasto::cli::{BackendArg, ConvArg, ModelArg, arg_name, pick_device};
+use impasto::cli::{BackendArg, ConvArg, arg_name, pick_device};
 use impasto::image_io::Image;
 use impasto::models::{self, ModelKind};
 use impasto::{Config, Error, Result, Stylizer};
@@ -22,8 +22,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 3)]
     iterations: u32,
     /// Feature extractors to time.
-    #[arg(long, value_delimiter = ',', value_enum, default_values_t = [ModelArg::Distilled, ModelArg::Teacher])]
-    models: Vec<ModelArg>,
+    #[arg(long, value_delimiter = ',', value_enum, default_values_t = [ModelKind::Distilled, ModelKind::Teacher])]
+    models: Vec<ModelKind>,
     /// Convolution algorithms to time (`direct,gemm` compares them side by side).
     #[arg(long, value_delimiter = ',', value_enum, default_values_t = [ConvArg::Auto])]
     convs: Vec<ConvArg>,
@@ -85,8 +85,7 @@ pub fn bench_cmd(a: BenchArgs) -> Result<()> {
                     continue;
                 }
             };
-            for &m in &a.models {
-                let kind: ModelKind = m.into();
+            for &kind in &a.models {
                 for &c in &a.convs {
                     let model = c.apply(models::load(kind, &device)?);
                     for &size in &a.sizes {

@@ -195,9 +195,9 @@ pub fn distill_cmd(a: DistillArgs) -> Result<()> {
         "seconds": seconds,
     });
     let report_text = report.to_string();
-    let bytes = impasto::vgg::encode_weights(
+    let bytes = impasto::weights::encode_weights(
         &student.to_layer_weights()?,
-        impasto::vgg::Storage::F16,
+        impasto::weights::Storage::F16,
         &[
             ("impasto.model", "distilled"),
             ("impasto.distill", &report_text),

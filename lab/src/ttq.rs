@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use impasto::image_io::{self, Decoded, Image, Limits};
 use impasto::models::{self, ModelKind};
+use impasto::optim::OptimizerKind;
 use impasto::stopping::{StageProgress, Stopping};
 use impasto::{Config, Result, Stylizer, Vgg};
 use serde::Serialize;
@@ -31,6 +32,8 @@ pub struct Stage {
     pub model: ModelKind,
     /// How long it runs.
     pub stopping: Stopping,
+    /// Its optimizer, where it is not the recipe's (with that optimizer's default learning rate).
+    pub optimizer: Option<OptimizerKind>,
 }
 
 /// A way to paint: stages, smallest first, each continuing from the last one's result.
@@ -48,16 +51,24 @@ pub struct Recipe {
 pub fn recipe(name: &str) -> Option<Recipe> {
     use ModelKind::{Distilled, Teacher};
     let auto = Stopping::from_iterations(None);
-    let one = |model, stopping| vec![Stage { scale: 1.0, model, stopping }];
+    let one = |model, stopping| vec![Stage { scale: 1.0, model, stopping, optimizer: None }];
     let ladder = |models: [ModelKind; 3], stopping: Stopping| {
-        [0.25, 0.5, 1.0].into_iter().zip(models).map(|(scale, model)| Stage { scale, model, stopping }).collect()
+        [0.25, 0.5, 1.0].into_iter().zip(models).map(|(scale, model)| Stage { scale, model, stopping, optimizer: None }).collect()
     };
     let fixed = |models: [ModelKind; 3], n| {
         vec![
-            Stage { scale: 0.25, model: models[0], stopping: Stopping::Fixed(100) },
-            Stage { scale: 0.5, model: models[1], stopping: Stopping::Fixed(100) },
-            Stage { scale: 1.0, model: models[2], stopping: Stopping::Fixed(n) },
+            Stage { scale: 0.25, model: models[0], stopping: Stopping::Fixed(100), optimizer: None },
+            Stage { scale: 0.5, model: models[1], stopping: Stopping::Fixed(100), optimizer: None },
+            Stage { scale: 1.0, model: models[2], stopping: Stopping::Fixed(n), optimizer: None },
         ]
+    };
+    // The last stage by L-BFGS (jcjohnson/neural-style's optimizer): from a coarse result, fewer
+    // full-size iterations to the bar?
+    let lbfgs_last = |mut stages: Vec<Stage>| {
+        if let Some(last) = stages.last_mut() {
+            last.optimizer = Some(OptimizerKind::Lbfgs);
+        }
+        stages
     };
     let c = Config::default();
     let (config, stages) = match name {
@@ -82,6 +93,8 @@ pub fn recipe(name: &str) -> Option<Recipe> {
         // and the teacher throughout (a ¼-size iteration costs 1/16 of a full one).
         "ladder-late-fixed" => (c, fixed([Distilled, Teacher, Teacher], 200)),
         "ladder-teacher-fixed" => (c, fixed([Teacher; 3], 200)),
+        "ladder-mixed-lbfgs" => (c, lbfgs_last(fixed([Distilled, Distilled, Teacher], 200))),
+        "ladder-distilled-lbfgs" => (c, lbfgs_last(fixed([Distilled; 3], 300))),
         _ => return None,
     };
     Some(Recipe { name: recipe_name(name)?, config, stages })
@@ -92,7 +105,7 @@ fn recipe_name(name: &str) -> Option<&'static str> {
 }
 
 /// Every recipe [`recipe`] knows.
-pub const RECIPES: [&str; 13] = [
+pub const RECIPES: [&str; 15] = [
     "cs20",
     "teacher-auto",
     "distilled-cs20",
@@ -106,6 +119,8 @@ pub const RECIPES: [&str; 13] = [
     "ladder-mixed-fixed",
     "ladder-late-fixed",
     "ladder-teacher-fixed",
+    "ladder-mixed-lbfgs",
+    "ladder-distilled-lbfgs",
 ];
 
 /// A run's snapshots and its own weighted total loss at every iteration.
@@ -150,7 +165,13 @@ pub fn run(
         // Counted: the previous stage's image read back and resized, and this stage's targets.
         let t0 = impasto::clock::now_ms();
         let from = start.as_ref().map(|img| img.resized(c.width, c.height));
-        let mut stylizer = Stylizer::with_start(recipe.config.clone(), &c, &[(&s, 1.0)], model, device.clone(), from.as_ref())?;
+        let config = match stage.optimizer {
+            Some(optimizer) => {
+                Config { optimizer, learning_rate: Config::default_learning_rate(optimizer), ..recipe.config.clone() }
+            }
+            None => recipe.config.clone(),
+        };
+        let mut stylizer = Stylizer::with_start(config, &c, &[(&s, 1.0)], model, device.clone(), from.as_ref())?;
         ms += impasto::clock::now_ms() - t0;
         let mut progress = StageProgress::new(stage.stopping, 0);
         while !progress.done() {

@@ -66,7 +66,7 @@ fn pca_at_full_rank_reproduces_the_teacher_and_fine_tuning_lowers_the_loss() {
     let after = distill::validation_loss(&teacher, &tuned, &images, &config, 4, 77, &device).unwrap();
     eprintln!("validation loss {:.4} → {:.4}", before.0, after.0);
     assert!(after.0 < 0.95 * before.0, "validation loss {} → {}", before.0, after.0);
-    let bytes = impasto::vgg::encode_weights(&tuned.to_layer_weights().unwrap(), impasto::vgg::Storage::F32, &[]).unwrap();
+    let bytes = impasto::weights::encode_weights(&tuned.to_layer_weights().unwrap(), impasto::weights::Storage::F32, &[]).unwrap();
     let back = Vgg::from_bytes(bytes, &device).unwrap();
     assert_eq!(back.ranks(), tuned.ranks());
     std::fs::remove_dir_all(&dir).ok();
