@@ -13,7 +13,7 @@ use crate::device::{self, BackendKind};
 use crate::error::{Error, Result};
 use crate::image_io::{self, Image, Limits};
 use crate::models::{self, ModelKind};
-use crate::multiscale::{MultiScale, RunPlan, SizeRequest};
+use crate::multiscale::{Finish, MultiScale, RunPlan, SizeRequest};
 use crate::optim::OptimizerKind;
 use crate::stopping::Stopping;
 use crate::stylize::{self, Config, Init, Preset};
@@ -119,7 +119,9 @@ struct StylizeArgs {
     /// override single settings of it.
     #[arg(long, value_enum, default_value_t = Preset::DEFAULT)]
     preset: Preset,
-    /// Feature extractor: the distilled VGG (fast) or the VGG16 teacher (full quality).
+    /// Feature extractor: the distilled VGG (fast) or the VGG16 teacher (full quality). With
+    /// --max-size the teacher paints the last size by L-BFGS and the distilled model the smaller
+    /// ones: the same quality sooner (give --optimizer to paint every size with the teacher).
     #[arg(long, value_enum, default_value_t = ModelKind::Distilled)]
     model: ModelKind,
     /// Optimizer (default: the preset's; CS20: adam).
@@ -367,9 +369,25 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     // frames a stage), about 100 frames a stage with a fixed count.
     let every = a.timelapse_every.unwrap_or(stopping.fixed().map_or(3, |n| n.div_ceil(100))).max(1);
     let (device, backend) = pick_device(a.backend)?;
-    let model = a.conv.apply(models::load(a.model, &device)?);
+    // The teacher coarse to fine: the smaller stages with the distilled model, the last with the
+    // teacher by L-BFGS (multiscale::TEACHER_LADDER), unless an optimizer is asked for.
+    let (model, finish) = match (a.model, a.optimizer) {
+        (ModelKind::Teacher, None) if stages.len() > 1 => {
+            let (coarse, optimizer) = crate::multiscale::TEACHER_LADDER;
+            let teacher = a.conv.apply(models::load(ModelKind::Teacher, &device)?);
+            (a.conv.apply(models::load(coarse, &device)?), Some(Finish { model: teacher, optimizer }))
+        }
+        _ => (a.conv.apply(models::load(a.model, &device)?), None),
+    };
+    if let (Some(f), false) = (&finish, a.quiet) {
+        eprintln!(
+            "impasto: the smaller sizes with the {} model, the last with the teacher by {}",
+            crate::multiscale::TEACHER_LADDER.0.name(),
+            arg_name(f.optimizer)
+        );
+    }
     let styles = style_d.into_iter().zip(weights).collect();
-    let mut run = MultiScale::new(config, content_d, styles, a.style_scale, stages, stopping, model, device, None)?;
+    let mut run = MultiScale::new(config, content_d, styles, a.style_scale, stages, stopping, model, finish, device, None)?;
     let mut timelapse = match &a.timelapse {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;

@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::image_io::{self, Decoded, Image};
+use crate::models::ModelKind;
+use crate::optim::OptimizerKind;
 use crate::stopping::{StageProgress, Stopping};
 use crate::stylize::{Config, Stylizer};
 use crate::vgg::Vgg;
@@ -22,6 +24,24 @@ pub const DEFAULT_SIZE: u32 = 512;
 /// The style image's size relative to the content's working size when none is asked for (CS20:
 /// the same size).
 pub const DEFAULT_STYLE_SCALE: f32 = 1.0;
+
+/// The last stage of a coarse-to-fine run, where it is painted differently from the others: its
+/// model and its optimizer (at that optimizer's default learning rate).
+#[derive(Clone, Debug)]
+pub struct Finish {
+    /// The feature extractor of the last stage.
+    pub model: Vgg,
+    /// Its optimizer.
+    pub optimizer: OptimizerKind,
+}
+
+/// How a coarse-to-fine run with the teacher is painted: the stages before the last with the
+/// distilled model, the last with the teacher by L-BFGS. Departure from a plain ladder (one
+/// model, one optimizer): chosen on pairs outside the bar's (tubingen + woman-with-hat-matisse,
+/// golden_gate + escher_sphere, 256 px, CPU; BENCHMARKS.md "Choosing the ladder"), it reached the
+/// CS20 recipe's neutral-judged quality in 0.15× and 0.10× of CS20's time, against 0.31× and 0.20×
+/// with the teacher and Adam at every stage.
+pub const TEACHER_LADDER: (ModelKind, OptimizerKind) = (ModelKind::Distilled, OptimizerKind::Lbfgs);
 
 /// The long sides of a coarse-to-fine run ending at `final_long`: a quarter, a half and the full
 /// size, keeping only stages of at least `smallest` px, so the large-scale structure is painted
@@ -176,6 +196,8 @@ pub struct MultiScale {
     /// Each stage's share of the whole run's work (its pixels over all stages' pixels).
     weights: Vec<f32>,
     model: Vgg,
+    /// The last stage's model and optimizer, where they differ.
+    finish: Option<Finish>,
     device: Device,
     stage: usize,
     current: Stylizer,
@@ -191,7 +213,7 @@ impl MultiScale {
     /// start image or, for a resumed run, from `start`: the image an interrupted run had reached
     /// at the first stage's size, and how many of that stage's iterations it had done (the
     /// first stage then has only the rest to do). Every stage's sizes are checked here, before any
-    /// work.
+    /// work. `finish`, where given, paints the last stage (see [`Finish`]).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Config,
@@ -201,6 +223,7 @@ impl MultiScale {
         sides: Vec<u32>,
         stopping: Stopping,
         model: Vgg,
+        finish: Option<Finish>,
         device: Device,
         start: Option<(&Image, u32)>,
     ) -> Result<Self> {
@@ -214,7 +237,8 @@ impl MultiScale {
         for &side in &sides[1..] {
             stage_images(&content, &styles, style_scale, side)?;
         }
-        let current = stage_stylizer(&config, &first, &styles, &model, &device, start.map(|(image, _)| image))?;
+        let (stage_config, stage_model) = stage_settings(&config, &model, finish.as_ref(), sides.len() == 1);
+        let current = stage_stylizer(&stage_config, &first, &styles, stage_model, &device, start.map(|(image, _)| image))?;
         let pixels: Vec<f32> = sides
             .iter()
             .map(|&s| {
@@ -234,6 +258,7 @@ impl MultiScale {
             progress: StageProgress::new(stopping, resumed_done),
             weights: pixels.iter().map(|p| p / all).collect(),
             model,
+            finish,
             device,
             stage: 0,
             current,
@@ -266,8 +291,10 @@ impl MultiScale {
             let images = stage_images(&self.content, &self.styles, self.style_scale, next)?;
             let (content, _) = &images;
             let start = start.resized(content.width, content.height);
+            let last = self.stage + 2 == self.sides.len();
+            let (config, model) = stage_settings(&self.config, &self.model, self.finish.as_ref(), last);
             let stylizer =
-                stage_stylizer(&self.config, &images, &self.styles, &self.model, &self.device, Some(&start)).map_err(|e| match e {
+                stage_stylizer(&config, &images, &self.styles, model, &self.device, Some(&start)).map_err(|e| match e {
                     Error::Device(m) => Error::Device(format!("at {}x{} after {w}x{h}: {m}", content.width, content.height)),
                     e => e,
                 })?;
@@ -344,6 +371,18 @@ fn stage_images(content: &Decoded, styles: &[(Decoded, f32)], style_scale: f32, 
         .map(|(d, _)| image_io::working_style(d, &c, style_scale))
         .collect::<Result<Vec<_>>>()?;
     Ok((c, s))
+}
+
+/// The settings and model of a stage: the run's, or for the `last` stage `finish`'s model and
+/// optimizer where given.
+fn stage_settings<'a>(config: &Config, model: &'a Vgg, finish: Option<&'a Finish>, last: bool) -> (Config, &'a Vgg) {
+    match finish {
+        Some(f) if last => (
+            Config { optimizer: f.optimizer, learning_rate: Config::default_learning_rate(f.optimizer), ..config.clone() },
+            &f.model,
+        ),
+        _ => (config.clone(), model),
+    }
 }
 
 /// The stylizer of one stage, from its images (see [`stage_images`]) and the styles' weights.

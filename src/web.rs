@@ -279,7 +279,8 @@ impl Engine {
         let start = resume.as_ref().map(|(img, _)| (img, plan.stage_done));
         let (sides, notice) = (plan.sides, plan.notice);
         let device = self.device.clone();
-        let inner = MultiScale::new(config, content, decoded, options.style_scale, sides, stopping, model, device, start)?;
+        // (The page paints every stage with its one loaded model: no finishing model yet.)
+        let inner = MultiScale::new(config, content, decoded, options.style_scale, sides, stopping, model, None, device, start)?;
         Ok(WebStylizer { inner, notice })
     }
 }

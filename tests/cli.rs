@@ -46,6 +46,21 @@ fn stylizes_and_judges_two_sample_images() {
     assert_eq!((img.width(), img.height()), (48, 36), "tubingen is 4:3");
     assert!(tmp("tubingen-starry_0003.png").exists(), "--save-every 3 writes iteration 3");
 
+    // The teacher coarse to fine: the distilled model paints the smaller size, the teacher the
+    // last by L-BFGS (multiscale::TEACHER_LADDER); with --optimizer, the teacher paints both.
+    let ladder = tmp("tubingen-starry-ladder.png");
+    let args = ["stylize", s(&content), s(&style), "-o", s(&ladder), "--max-size", "256", "--iterations", "2", "--backend", "cpu", "--model", "teacher"];
+    let r = impasto(&args);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    assert!(err.contains("the smaller sizes with the distilled model, the last with the teacher by lbfgs"), "{err}");
+    assert!(err.contains("scale 1/2 128x96") && err.contains("scale 2/2 256x192"), "{err}");
+    let img = image::open(&ladder).expect("a valid PNG");
+    assert_eq!((img.width(), img.height()), (256, 192));
+    let r = impasto(&[&args[..], &["--optimizer", "adam"]].concat());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success() && !err.contains("the smaller sizes with"), "{err}");
+
     let r = impasto(&["eval", s(&content), s(&style), s(&out), "--backend", "cpu"]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let v: serde_json::Value = serde_json::from_slice(&r.stdout).expect("JSON");

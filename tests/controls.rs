@@ -235,6 +235,7 @@ fn multiscale_steps_through_the_ladder_and_continues_each_stage_from_the_last() 
         vec![24, 48],
         Stopping::Fixed(2),
         distilled(),
+        None,
         impasto::device::cpu(),
         None,
     )
@@ -254,12 +255,46 @@ fn multiscale_steps_through_the_ladder_and_continues_each_stage_from_the_last() 
     assert_eq!((img.width, img.height), (48, 32));
     // Sizes must increase, and every stage is checked before any work.
     let bad = |sides: Vec<u32>| {
-        MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, sides, Stopping::Fixed(2), distilled(), impasto::device::cpu(), None)
+        MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, sides, Stopping::Fixed(2), distilled(), None, impasto::device::cpu(), None)
             .err()
             .map(|e| e.to_string())
     };
     assert!(bad(vec![48, 24]).unwrap().contains("must increase"));
     assert!(bad(vec![8, 48]).unwrap().contains("too small"));
+}
+
+/// A ladder's last stage painted by another model and optimizer (the teacher by L-BFGS, as the
+/// CLI paints `--model teacher --max-size`): the stages before it are the plain run's; the last
+/// starts from the same image, judged by the finishing model, and steps by its optimizer.
+#[test]
+fn a_finishing_model_and_optimizer_paint_only_the_last_stage() {
+    use impasto::multiscale::{Finish, MultiScale, ScaleRecord};
+    use impasto::optim::OptimizerKind;
+    use impasto::stopping::Stopping;
+    let content = common::pattern(48, 32, 5);
+    let style = common::pattern(48, 32, 6);
+    let config = Config { init: impasto::Init::Content, ..Config::default() };
+    let device = impasto::device::cpu();
+    let teacher = common::teacher(&device);
+    let run = |finish: Option<Finish>| -> Vec<ScaleRecord> {
+        let mut r = MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![24, 48], Stopping::Fixed(3), distilled(), finish, device.clone(), None)
+            .unwrap();
+        (0..6).map(|_| pollster::block_on(r.step()).unwrap()).collect()
+    };
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1e-6);
+    let same = |a: &ScaleRecord, b: &ScaleRecord| close(a.content, b.content) && close(a.style, b.style);
+    let plain = run(None);
+    let by_adam = run(Some(Finish { model: teacher.clone(), optimizer: OptimizerKind::Adam }));
+    let by_lbfgs = run(Some(Finish { model: teacher, optimizer: OptimizerKind::Lbfgs }));
+    for i in 0..3 {
+        assert!(same(&plain[i], &by_lbfgs[i]) && same(&plain[i], &by_adam[i]), "stage 1, iteration {i}: {:?} {:?}", plain[i], by_lbfgs[i]);
+    }
+    // Stage 2's first record: the same start image, the teacher's losses (not the distilled model's).
+    assert!(same(&by_adam[3], &by_lbfgs[3]), "{:?} {:?}", by_adam[3], by_lbfgs[3]);
+    assert!(!same(&plain[3], &by_lbfgs[3]), "{:?} {:?}", plain[3], by_lbfgs[3]);
+    // Then the optimizers part: L-BFGS steps differently from Adam.
+    assert!(!same(&by_adam[5], &by_lbfgs[5]), "{:?} {:?}", by_adam[5], by_lbfgs[5]);
+    assert!(by_lbfgs.iter().all(|r| r.content.is_finite() && r.style.is_finite()));
 }
 
 /// A run interrupted (a lost GPU) goes on at its stage, short of the iterations it had done
@@ -285,7 +320,7 @@ fn a_resumed_run_climbs_the_rest_of_its_ladder() {
     let kept = common::pattern(24, 16, 7);
     let config = Config { init: impasto::Init::Content, ..Config::default() };
     let run = |start| {
-        MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![24, 48], Stopping::Fixed(3), distilled(), impasto::device::cpu(), start)
+        MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![24, 48], Stopping::Fixed(3), distilled(), None, impasto::device::cpu(), start)
             .unwrap()
     };
     let mut resumed = run(Some((&kept, 2)));

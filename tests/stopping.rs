@@ -116,6 +116,7 @@ fn a_coarse_to_fine_run_stops_by_itself_at_each_stage() {
         vec![24, 48],
         Stopping::Auto(rule),
         common::distilled(),
+        None,
         impasto::device::cpu(),
         None,
     )
