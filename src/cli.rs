@@ -121,7 +121,8 @@ struct StylizeArgs {
     preset: Preset,
     /// Feature extractor: the distilled VGG (fast) or the VGG16 teacher (full quality). With
     /// --max-size the teacher paints the last size by L-BFGS and the distilled model the smaller
-    /// ones: the same quality sooner (give --optimizer to paint every size with the teacher).
+    /// ones: the same quality sooner (with --optimizer, --learning-rate or --preset cs20 the
+    /// teacher paints every size).
     #[arg(long, value_enum, default_value_t = ModelKind::Distilled)]
     model: ModelKind,
     /// Optimizer (default: the preset's; CS20: adam).
@@ -370,9 +371,11 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     let every = a.timelapse_every.unwrap_or(stopping.fixed().map_or(3, |n| n.div_ceil(100))).max(1);
     let (device, backend) = pick_device(a.backend)?;
     // The teacher coarse to fine: the smaller stages with the distilled model, the last with the
-    // teacher by L-BFGS (multiscale::TEACHER_LADDER), unless an optimizer is asked for.
-    let (model, finish) = match (a.model, a.optimizer) {
-        (ModelKind::Teacher, None) if stages.len() > 1 => {
+    // teacher by L-BFGS (multiscale::TEACHER_LADDER), unless an optimizer or a learning rate is
+    // asked for, or CS20's recipe.
+    let plain = a.optimizer.is_some() || a.learning_rate.is_some() || a.preset == Preset::Cs20;
+    let (model, finish) = match a.model {
+        ModelKind::Teacher if stages.len() > 1 && !plain => {
             let (coarse, optimizer) = crate::multiscale::TEACHER_LADDER;
             let teacher = a.conv.apply(models::load(ModelKind::Teacher, &device)?);
             (a.conv.apply(models::load(coarse, &device)?), Some(Finish { model: teacher, optimizer }))
