@@ -120,9 +120,10 @@ struct StylizeArgs {
     #[arg(long, value_enum, default_value_t = Preset::DEFAULT)]
     preset: Preset,
     /// Feature extractor: the distilled VGG (fast) or the VGG16 teacher (full quality). With
-    /// --max-size the teacher paints the last size by L-BFGS and the distilled model the smaller
-    /// ones: the same quality sooner (with --optimizer, --learning-rate or --preset cs20 the
-    /// teacher paints every size).
+    /// --max-size (when the ladder has more than one size) the teacher paints the last size by
+    /// L-BFGS and the distilled model the smaller ones: the same quality sooner (with another
+    /// preset, --optimizer, --learning-rate, --tile or over 2048×2048 px the teacher paints every
+    /// size).
     #[arg(long, value_enum, default_value_t = ModelKind::Distilled)]
     model: ModelKind,
     /// Optimizer (default: the preset's; CS20: adam).
@@ -371,22 +372,29 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     let every = a.timelapse_every.unwrap_or(stopping.fixed().map_or(3, |n| n.div_ceil(100))).max(1);
     let (device, backend) = pick_device(a.backend)?;
     // The teacher coarse to fine: the smaller stages with the distilled model, the last with the
-    // teacher by L-BFGS (multiscale::TEACHER_LADDER), unless an optimizer or a learning rate is
-    // asked for, or CS20's recipe.
-    let plain = a.optimizer.is_some() || a.learning_rate.is_some() || a.preset == Preset::Cs20;
+    // teacher by L-BFGS (multiscale::TEACHER_LADDER) — where that was measured: the default
+    // preset, its optimizer and learning rate, and a last stage painted whole (L-BFGS keeps ten
+    // pairs of whole images: not for tiled print sizes).
+    let recipe = crate::multiscale::TEACHER_LADDER;
+    let last = stages.last().map_or((0, 0), |&side| image_io::working_size(content_d.width(), content_d.height(), side));
+    let measured = a.preset == Preset::DEFAULT
+        && a.optimizer.is_none()
+        && a.learning_rate.is_none()
+        && a.tile.is_none()
+        && u64::from(last.0) * u64::from(last.1) <= crate::budget::AUTO_TILE_PIXELS as u64;
     let (model, finish) = match a.model {
-        ModelKind::Teacher if stages.len() > 1 && !plain => {
-            let (coarse, optimizer) = crate::multiscale::TEACHER_LADDER;
+        ModelKind::Teacher if stages.len() > 1 && measured => {
             let teacher = a.conv.apply(models::load(ModelKind::Teacher, &device)?);
-            (a.conv.apply(models::load(coarse, &device)?), Some(Finish { model: teacher, optimizer }))
+            let finish = Finish { model: teacher, optimizer: recipe.optimizer, rule: recipe.rule };
+            (a.conv.apply(models::load(recipe.coarse, &device)?), Some(finish))
         }
         _ => (a.conv.apply(models::load(a.model, &device)?), None),
     };
-    if let (Some(f), false) = (&finish, a.quiet) {
+    if finish.is_some() && !a.quiet {
         eprintln!(
             "impasto: the smaller sizes with the {} model, the last with the teacher by {}",
-            crate::multiscale::TEACHER_LADDER.0.name(),
-            arg_name(f.optimizer)
+            recipe.coarse.name(),
+            arg_name(recipe.optimizer)
         );
     }
     let styles = style_d.into_iter().zip(weights).collect();

@@ -57,9 +57,11 @@ fn stylizes_and_judges_two_sample_images() {
     assert!(err.contains("scale 1/2 128x96") && err.contains("scale 2/2 256x192"), "{err}");
     let img = image::open(&ladder).expect("a valid PNG");
     assert_eq!((img.width(), img.height()), (256, 192));
-    let r = impasto(&[&args[..], &["--optimizer", "adam"]].concat());
-    let err = String::from_utf8_lossy(&r.stderr);
-    assert!(r.status.success() && !err.contains("the smaller sizes with"), "{err}");
+    for plain in [&["--optimizer", "adam"][..], &["--preset", "cs20"], &["--learning-rate", "1.5"]] {
+        let r = impasto(&[&args[..], plain].concat());
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(r.status.success() && !err.contains("the smaller sizes with"), "{plain:?}: {err}");
+    }
 
     let r = impasto(&["eval", s(&content), s(&style), s(&out), "--backend", "cpu"]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));

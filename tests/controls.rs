@@ -284,8 +284,16 @@ fn a_finishing_model_and_optimizer_paint_only_the_last_stage() {
     let close = |a: f32, b: f32| (a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1e-6);
     let same = |a: &ScaleRecord, b: &ScaleRecord| close(a.content, b.content) && close(a.style, b.style);
     let plain = run(None);
-    let by_adam = run(Some(Finish { model: teacher.clone(), optimizer: OptimizerKind::Adam }));
-    let by_lbfgs = run(Some(Finish { model: teacher, optimizer: OptimizerKind::Lbfgs }));
+    // A run of one size is its own last stage (as a resumed run's last stage is).
+    let one = |finish: Option<Finish>| -> ScaleRecord {
+        let mut r = MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![48], Stopping::Fixed(1), distilled(), finish, device.clone(), None)
+            .unwrap();
+        pollster::block_on(r.step()).unwrap()
+    };
+    let alone = one(Some(Finish { model: teacher.clone(), optimizer: OptimizerKind::Lbfgs, rule: Default::default() }));
+    assert!(!same(&one(None), &alone), "{alone:?}");
+    let by_adam = run(Some(Finish { model: teacher.clone(), optimizer: OptimizerKind::Adam, rule: Default::default() }));
+    let by_lbfgs = run(Some(Finish { model: teacher, optimizer: OptimizerKind::Lbfgs, rule: Default::default() }));
     for i in 0..3 {
         assert!(same(&plain[i], &by_lbfgs[i]) && same(&plain[i], &by_adam[i]), "stage 1, iteration {i}: {:?} {:?}", plain[i], by_lbfgs[i]);
     }
