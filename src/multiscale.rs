@@ -219,7 +219,7 @@ pub struct MultiScale {
     /// Each stage's share of the whole run's work (its pixels over all stages' pixels).
     weights: Vec<f32>,
     model: Vgg,
-    /// The last stage's model and optimizer, where they differ.
+    /// The last stage's model, optimizer and stopping rule, where they differ.
     finish: Option<Finish>,
     device: Device,
     stage: usize,
