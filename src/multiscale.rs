@@ -401,10 +401,7 @@ fn stage_images(content: &Decoded, styles: &[(Decoded, f32)], style_scale: f32, 
 /// optimizer where given.
 fn stage_settings<'a>(config: &Config, model: &'a Vgg, finish: Option<&'a Finish>, last: bool) -> (Config, &'a Vgg) {
     match finish {
-        Some(f) if last => (
-            Config { optimizer: f.optimizer, learning_rate: Config::default_learning_rate(f.optimizer), ..config.clone() },
-            &f.model,
-        ),
+        Some(f) if last => (config.with_optimizer(f.optimizer), &f.model),
         _ => (config.clone(), model),
     }
 }

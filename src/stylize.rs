@@ -89,6 +89,11 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The same settings with `optimizer` at its default learning rate.
+    pub fn with_optimizer(&self, optimizer: OptimizerKind) -> Config {
+        Config { optimizer, learning_rate: Config::default_learning_rate(optimizer), ..self.clone() }
+    }
+
     /// The learning rate an optimizer uses by default (Adam 2.0 as CS20, L-BFGS 1.0 as torch).
     pub fn default_learning_rate(optimizer: OptimizerKind) -> f32 {
         match optimizer {

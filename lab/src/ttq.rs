@@ -165,12 +165,7 @@ pub fn run(
         // Counted: the previous stage's image read back and resized, and this stage's targets.
         let t0 = impasto::clock::now_ms();
         let from = start.as_ref().map(|img| img.resized(c.width, c.height));
-        let config = match stage.optimizer {
-            Some(optimizer) => {
-                Config { optimizer, learning_rate: Config::default_learning_rate(optimizer), ..recipe.config.clone() }
-            }
-            None => recipe.config.clone(),
-        };
+        let config = stage.optimizer.map_or_else(|| recipe.config.clone(), |o| recipe.config.with_optimizer(o));
         let mut stylizer = Stylizer::with_start(config, &c, &[(&s, 1.0)], model, device.clone(), from.as_ref())?;
         ms += impasto::clock::now_ms() - t0;
         let mut progress = StageProgress::new(stage.stopping, 0);
