@@ -92,7 +92,7 @@ async function impastoEngine(gpu, weights, Engine) {
   const engine = await Engine.create(gpu);
   if (gpu && engine.backend !== 'wgpu') throw new Error(`Impasto has no WebGPU here: ${engine.fallbackReason}`);
   if (!gpu && engine.backend !== 'cpu') throw new Error(`Impasto's CPU engine came up as ${engine.backend}`);
-  engine.loadModel(new Uint8Array(weights));
+  engine.loadModel(modelName, new Uint8Array(weights));
   if (gpu) {
     const info = (await navigator.gpu.requestAdapter())?.info || {};
     engine.setAdapter(info.architecture || '', info.description || ''); // as the page does
@@ -156,7 +156,7 @@ async function run() {
         // Starting from the content (init 'content') makes the first iteration's losses a
         // check that both peers compute the same thing.
         const s = engine.stylizer(await png(content, width, height), await png(style, width, height),
-          { size, init: 'content', seed: 0 });
+          { model: modelName, size, init: 'content', seed: 0 });
         if (s.width !== width || s.height !== height) throw new Error(`Impasto works at ${s.width}x${s.height}`);
         const first = await s.step();
         const step = {

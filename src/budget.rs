@@ -5,6 +5,7 @@
 //! [`crate::tiled`]'s; this room only reads it.
 
 use crate::image_io;
+use crate::optim::Lbfgs;
 use crate::tiled::{ALIGN, padded_side};
 use crate::vgg::{COL_BAND_BYTES, ConvAlgorithm, Vgg};
 
@@ -23,6 +24,14 @@ pub fn memory_estimate(model: &Vgg, width: u32, height: u32) -> u64 {
         + model.num_params() * 4
         + bands
         + FIXED_BYTES
+}
+
+/// Bytes L-BFGS keeps beyond what [`memory_estimate`] allows for Adam (its two moments, within
+/// the fixed allowance): the history's curvature pairs (`s` and `y`,
+/// [`Lbfgs::DEFAULT_HISTORY`] each), the last gradient and step, and the two-loop recursion's two
+/// working images, less Adam's two; each image 3 floats a pixel.
+pub fn lbfgs_bytes(width: u32, height: u32) -> u64 {
+    (2 * Lbfgs::DEFAULT_HISTORY as u64 + 2) * 3 * u64::from(width) * u64::from(height) * 4
 }
 
 /// [`memory_estimate`] of a run computed tile by tile with cores of `core` px a side

@@ -13,7 +13,7 @@ use crate::device::{self, BackendKind};
 use crate::error::{Error, Result};
 use crate::image_io::{self, Image, Limits};
 use crate::models::{self, ModelKind};
-use crate::multiscale::{Finish, MultiScale, RunPlan, SizeRequest};
+use crate::multiscale::{MultiScale, RunPlan, SizeRequest};
 use crate::optim::OptimizerKind;
 use crate::stopping::Stopping;
 use crate::stylize::{self, Config, Init, Preset};
@@ -122,8 +122,8 @@ struct StylizeArgs {
     /// Feature extractor: the distilled VGG (fast) or the VGG16 teacher (full quality). With
     /// --max-size (when the ladder has more than one size) the teacher paints the last size by
     /// L-BFGS and the distilled model the smaller ones: the same quality sooner (with another
-    /// preset, --optimizer, --learning-rate, --tile or over 2048×2048 px the teacher paints every
-    /// size).
+    /// preset or a setting of it changed, --optimizer, --learning-rate, --tile or a last size
+    /// that would be tiled, over 2048×2048 px, the teacher paints every size).
     #[arg(long, value_enum, default_value_t = ModelKind::Distilled)]
     model: ModelKind,
     /// Optimizer (default: the preset's; CS20: adam).
@@ -372,24 +372,16 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     let every = a.timelapse_every.unwrap_or(stopping.fixed().map_or(3, |n| n.div_ceil(100))).max(1);
     let (device, backend) = pick_device(a.backend)?;
     // The teacher coarse to fine: the smaller stages with the distilled model, the last with the
-    // teacher by L-BFGS (multiscale::TEACHER_LADDER) — where that was measured: the default
-    // preset, its optimizer and learning rate, and a last stage painted whole (L-BFGS keeps ten
-    // pairs of whole images: not for tiled print sizes).
+    // teacher by L-BFGS (multiscale::TEACHER_LADDER) where that was measured. An optimizer or a
+    // learning rate named on the command line counts as settings changed by hand (no preset): it
+    // is used at every size. (A fixed --iterations keeps the preset: a count is not a setting of
+    // the picture; the page's Iterations field is one of its presets' fields.)
     let recipe = crate::multiscale::TEACHER_LADDER;
-    let last = stages.last().map_or((0, 0), |&side| image_io::working_size(content_d.width(), content_d.height(), side));
-    let measured = a.preset == Preset::DEFAULT
-        && a.optimizer.is_none()
-        && a.learning_rate.is_none()
-        && a.tile.is_none()
-        && u64::from(last.0) * u64::from(last.1) <= crate::budget::AUTO_TILE_PIXELS as u64;
-    let (model, finish) = match a.model {
-        ModelKind::Teacher if stages.len() > 1 && measured => {
-            let teacher = a.conv.apply(models::load(ModelKind::Teacher, &device)?);
-            let finish = Finish { model: teacher, optimizer: recipe.optimizer, rule: recipe.rule };
-            (a.conv.apply(models::load(recipe.coarse, &device)?), Some(finish))
-        }
-        _ => (a.conv.apply(models::load(a.model, &device)?), None),
-    };
+    let preset = (a.optimizer.is_none() && a.learning_rate.is_none()).then_some(a.preset);
+    let photo = (content_d.width(), content_d.height());
+    let (model, finish) = recipe.models(a.model, preset, &config, &stages, photo, &mut |kind| {
+        Ok(a.conv.apply(models::load(kind, &device)?))
+    })?;
     if finish.is_some() && !a.quiet {
         eprintln!(
             "impasto: the smaller sizes with the {} model, the last with the teacher by {}",

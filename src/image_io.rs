@@ -120,6 +120,7 @@ fn to_u8(v: f32) -> u8 {
 }
 
 /// Decoded image, oriented, transparency composited on white, not yet resized.
+#[derive(Clone)]
 pub struct Decoded {
     image: DynamicImage,
 }

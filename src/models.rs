@@ -31,6 +31,11 @@ impl ModelKind {
         }
     }
 
+    /// The model of a name, as [`ModelKind::name`] spells it.
+    pub fn from_name(name: &str) -> Option<ModelKind> {
+        ModelKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// The weight file's name.
     pub fn file_name(self) -> &'static str {
         match self {

@@ -11,7 +11,7 @@ use crate::image_io::{self, Decoded, Image};
 use crate::models::ModelKind;
 use crate::optim::OptimizerKind;
 use crate::stopping::{StageProgress, StopRule, Stopping};
-use crate::stylize::{Config, Stylizer};
+use crate::stylize::{Config, Preset, Stylizer};
 use crate::vgg::Vgg;
 
 /// The smallest stage of a coarse-to-fine run: below this a stage adds little (the CLI and the
@@ -27,7 +27,7 @@ pub const DEFAULT_STYLE_SCALE: f32 = 1.0;
 
 /// The last stage of a coarse-to-fine run, where it is painted differently from the others: its
 /// model, its optimizer (at that optimizer's default learning rate) and, in a run that stops by
-/// itself, its stopping rule.
+/// itself, its stopping rule and that of the stages before it.
 #[derive(Clone, Debug)]
 pub struct Finish {
     /// The feature extractor of the last stage.
@@ -36,6 +36,8 @@ pub struct Finish {
     pub optimizer: OptimizerKind,
     /// When it stops, where the run stops by itself.
     pub rule: StopRule,
+    /// When each stage before it stops, where the run stops by itself (`None`: the run's rule).
+    pub coarse_rule: Option<StopRule>,
 }
 
 /// How a coarse-to-fine run with the teacher is painted ([`TEACHER_LADDER`]).
@@ -47,6 +49,67 @@ pub struct LadderRecipe {
     pub optimizer: OptimizerKind,
     /// The last stage's stopping rule.
     pub rule: StopRule,
+    /// The stopping rule of the stages before the last (`None`: the run's).
+    pub coarse_rule: Option<StopRule>,
+}
+
+impl LadderRecipe {
+    /// The last stage of this recipe, painted with `teacher`.
+    pub fn finish(&self, teacher: Vgg) -> Finish {
+        Finish { model: teacher, optimizer: self.optimizer, rule: self.rule, coarse_rule: self.coarse_rule }
+    }
+
+    /// Whether a run asked of the teacher (`teacher`) with `config`, from the settings of
+    /// `preset` (`None`: changed by hand), over the ladder `sides` (smallest first; a resumed
+    /// run's whole ladder) of a `width`×`height` photo paints this way: more than one size, and
+    /// where the recipe was measured — the default preset and its settings (the seed, the colours
+    /// and the device's limits aside; the CS20 preset has the same settings but is CS20's recipe)
+    /// and a last size painted whole on this device with L-BFGS's history beside it (ten pairs of
+    /// whole images, [`crate::budget::lbfgs_bytes`]: not for tiled print sizes). How the CLI and
+    /// the page decide ([`LadderRecipe::models`]).
+    pub fn applies(
+        &self,
+        teacher: &Vgg,
+        preset: Option<Preset>,
+        config: &Config,
+        sides: &[u32],
+        (width, height): (u32, u32),
+    ) -> bool {
+        let default = Preset::DEFAULT.config().0;
+        let asked = Config {
+            seed: default.seed,
+            original_colors: default.original_colors,
+            max_buffer_bytes: default.max_buffer_bytes,
+            max_memory_bytes: default.max_memory_bytes,
+            ..config.clone()
+        };
+        let Some(&last) = sides.last() else { return false };
+        let (w, h) = image_io::working_size(width, height, last);
+        let memory = config.max_memory_bytes.map(|m| m.saturating_sub(crate::budget::lbfgs_bytes(w, h)));
+        let whole = crate::budget::tile_core(teacher, w as usize, h as usize, config.tile, config.max_buffer_bytes, memory).is_none();
+        preset == Some(Preset::DEFAULT) && sides.len() > 1 && asked == default && whole
+    }
+
+    /// The model that paints a run asked of `asked` and its finishing stage: where
+    /// [`LadderRecipe::applies`] holds for the teacher, [`LadderRecipe::coarse`] for the smaller
+    /// sizes and the teacher for the last; otherwise the model asked for alone. `load` gives a
+    /// model by kind (from a file, or what the page's engine holds).
+    pub fn models(
+        &self,
+        asked: ModelKind,
+        preset: Option<Preset>,
+        config: &Config,
+        sides: &[u32],
+        photo: (u32, u32),
+        load: &mut dyn FnMut(ModelKind) -> Result<Vgg>,
+    ) -> Result<(Vgg, Option<Finish>)> {
+        let model = load(asked)?;
+        if asked == ModelKind::Teacher && self.applies(&model, preset, config, sides, photo) {
+            Ok((load(self.coarse)?, Some(self.finish(model))))
+        } else {
+            Ok((model, None))
+        }
+    }
 }
 
 /// A coarse-to-fine run with the teacher: the stages before the last with the distilled model,
@@ -59,11 +122,19 @@ pub struct LadderRecipe {
 /// replaying candidate rules on the same pairs' recorded losses, stops when the loss improved by
 /// less than 3 % per iteration over 10 (matisse: after 43 full-size iterations, neutral-judged
 /// style 0.75× and content 1.23× CS20's; escher 50, 0.43× and 1.05×; the default rule ran
-/// 164–174 and ended with content 1.28× on matisse, over the bar).
+/// 164–174 and ended with content 1.28× on matisse, over the bar). The stages before the last stop
+/// by the default rule but after at most 100 iterations, as in the recipe measured (100 a coarse
+/// stage): timed as the product runs it (`impasto-lab ttq`, recipe `product-teacher`, the same
+/// pairs at 256 px), 0.09× and 0.09× of CS20's time to its quality, against never (an L-BFGS
+/// overshoot the stopping rule ended on, since prevented: [`crate::stopping::SETTLED`]) and 0.23×
+/// with the coarse stage
+/// run to the default rule's end (207 and 327 distilled iterations at 128 px, for no gain the
+/// judge saw).
 pub const TEACHER_LADDER: LadderRecipe = LadderRecipe {
     coarse: ModelKind::Distilled,
     optimizer: OptimizerKind::Lbfgs,
     rule: StopRule { window: 10, tolerance: 3e-2, min_iterations: 20, max_iterations: 600 },
+    coarse_rule: Some(StopRule { window: 20, tolerance: 4e-3, min_iterations: 40, max_iterations: 100 }),
 };
 
 /// The long sides of a coarse-to-fine run ending at `final_long`: a quarter, a half and the full
@@ -116,6 +187,7 @@ pub struct RunPlan {
 
 /// What a device holds, for [`RunPlan::new`]: its budget, the model that will run, and how to
 /// name the device in a notice ("this GPU", "the CPU engine").
+#[derive(Clone, Copy)]
 pub struct Holder<'a> {
     /// The device's budget.
     pub budget: &'a crate::budget::DeviceBudget,
@@ -196,8 +268,9 @@ pub struct ScaleRecord {
     /// The run is complete: its last stage is done ([`Stopping`]). Stepping further is allowed
     /// (it goes on at the last stage) but no caller needs to.
     pub finished: bool,
-    /// The share of the run done, 0..1, never decreasing: each stage weighs as its pixels (its
-    /// cost per iteration), and within a stage [`StageProgress::progress`].
+    /// The share of the run done, 0..1, never decreasing: each stage weighs as its model's
+    /// multiply-accumulates at its size (its cost per iteration), and within a stage
+    /// [`StageProgress::progress`].
     pub progress: f32,
 }
 
@@ -216,7 +289,8 @@ pub struct MultiScale {
     stopping: Stopping,
     /// The current stage's progress under `stopping`.
     progress: StageProgress,
-    /// Each stage's share of the whole run's work (its pixels over all stages' pixels).
+    /// Each stage's share of the whole run's work (its model's multiply-accumulates at its size
+    /// over all stages').
     weights: Vec<f32>,
     model: Vgg,
     /// The last stage's model, optimizer and stopping rule, where they differ.
@@ -262,14 +336,18 @@ impl MultiScale {
         }
         let (stage_config, stage_model) = stage_settings(&config, &model, finish.as_ref(), sides.len() == 1);
         let current = stage_stylizer(&stage_config, &first, &styles, stage_model, &device, start.map(|(image, _)| image))?;
-        let pixels: Vec<f32> = sides
+        // Each stage weighs as its model's multiply-accumulates at its size: its cost per
+        // iteration (the teacher's last stage of a ladder ~6× the distilled model's per pixel).
+        let costs: Vec<f32> = sides
             .iter()
-            .map(|&s| {
+            .enumerate()
+            .map(|(k, &s)| {
                 let (w, h) = image_io::working_size(content.width(), content.height(), s);
-                (w * h) as f32
+                let (_, stage_model) = stage_settings(&config, &model, finish.as_ref(), k + 1 == sides.len());
+                stage_model.macs(w as usize, h as usize) as f32
             })
             .collect();
-        let all: f32 = pixels.iter().sum();
+        let all: f32 = costs.iter().sum();
         let resumed_done = start.map_or(0, |(_, done)| done);
         let first_stopping = stage_stopping(stopping, finish.as_ref(), sides.len() == 1);
         Ok(MultiScale {
@@ -280,7 +358,7 @@ impl MultiScale {
             sides,
             stopping,
             progress: StageProgress::new(first_stopping, resumed_done),
-            weights: pixels.iter().map(|p| p / all).collect(),
+            weights: costs.iter().map(|c| c / all).collect(),
             model,
             finish,
             device,
@@ -406,11 +484,12 @@ fn stage_settings<'a>(config: &Config, model: &'a Vgg, finish: Option<&'a Finish
     }
 }
 
-/// How long a stage goes on: the run's [`Stopping`], or for the `last` stage of a run that stops
-/// by itself `finish`'s rule where given.
+/// How long a stage goes on: the run's [`Stopping`], or in a run that stops by itself `finish`'s
+/// rules where given (its `rule` for the `last` stage, its `coarse_rule` for the others).
 fn stage_stopping(stopping: Stopping, finish: Option<&Finish>, last: bool) -> Stopping {
     match (stopping, finish) {
         (Stopping::Auto(_), Some(f)) if last => Stopping::Auto(f.rule),
+        (Stopping::Auto(_), Some(Finish { coarse_rule: Some(rule), .. })) => Stopping::Auto(*rule),
         _ => stopping,
     }
 }

@@ -37,6 +37,14 @@ impl Default for StopRule {
     }
 }
 
+/// A stage is not over by its rule while its latest loss is more than this many times its best:
+/// it is still recovering from a step that overshot. Added after an L-BFGS last stage (no line
+/// search) overshot 48× at its 12th iteration and was ended at its 20-iteration minimum (the
+/// rule watches the best loss, which had not moved) on a ruined picture (BENCHMARKS.md, "The
+/// product's own ladder"). Replayed on every recorded run (21 single-size Adam runs, 13 L-BFGS
+/// last stages), it moves no other stop.
+pub const SETTLED: f32 = 1.1;
+
 /// How long each stage of a run goes on.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Stopping {
@@ -70,6 +78,8 @@ pub struct StageProgress {
     done: u32,
     /// best(t) for the last `window + 1` iterations, oldest first.
     best: std::collections::VecDeque<f32>,
+    /// The latest loss.
+    last: f32,
     /// The improvement rate when it was first known, the start of the progress scale.
     first_rate: Option<f32>,
     rate: Option<f32>,
@@ -81,7 +91,16 @@ pub struct StageProgress {
 impl StageProgress {
     /// A stage with `done` iterations already behind it (a resumed one), none otherwise.
     pub fn new(stopping: Stopping, done: u32) -> Self {
-        let mut p = StageProgress { stopping, done, best: std::collections::VecDeque::new(), first_rate: None, rate: None, progress: 0.0, over: false };
+        let mut p = StageProgress {
+            stopping,
+            done,
+            best: std::collections::VecDeque::new(),
+            last: f32::NAN,
+            first_rate: None,
+            rate: None,
+            progress: 0.0,
+            over: false,
+        };
         p.progress = p.estimate();
         p.over = p.rule_says_done();
         p
@@ -90,6 +109,7 @@ impl StageProgress {
     /// Record one iteration's weighted total loss.
     pub fn push(&mut self, total: f32) {
         self.done += 1;
+        self.last = total;
         if let Stopping::Auto(rule) = self.stopping {
             // f32::min ignores a NaN: a broken step is never the best.
             let best = self.best.back().map_or(total, |&b| b.min(total));
@@ -117,8 +137,9 @@ impl StageProgress {
         match self.stopping {
             Stopping::Fixed(n) => self.done >= n,
             Stopping::Auto(rule) => {
+                let settled = self.best.back().is_some_and(|&best| self.last <= SETTLED * best);
                 self.done >= rule.max_iterations
-                    || (self.done >= rule.min_iterations && self.rate.is_some_and(|r| r < rule.tolerance))
+                    || (self.done >= rule.min_iterations && settled && self.rate.is_some_and(|r| r < rule.tolerance))
             }
         }
     }

@@ -20,7 +20,10 @@ use crate::error::Error;
 use crate::image_io::{self, Limits};
 use crate::loss::LossWeights;
 use crate::budget::DeviceBudget;
-use crate::multiscale::{DEFAULT_SIZE, DEFAULT_STYLE_SCALE, Holder, MultiScale, RunPlan, SMALLEST_STAGE, SizeRequest};
+use crate::models::ModelKind;
+use crate::multiscale::{
+    DEFAULT_SIZE, DEFAULT_STYLE_SCALE, Holder, MultiScale, RunPlan, SMALLEST_STAGE, SizeRequest, TEACHER_LADDER,
+};
 use crate::optim::OptimizerKind;
 use crate::stopping::Stopping;
 use crate::stylize::{Config, Init, Preset};
@@ -33,13 +36,14 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
-/// The compute device and the loaded model.
+/// The compute device and the loaded models.
 #[wasm_bindgen]
 pub struct Engine {
     device: Device,
     backend: BackendKind,
     fallback_reason: Option<String>,
-    model: Option<Vgg>,
+    /// The models loaded, at most one of each kind (the teacher's ladder needs both).
+    models: Vec<(ModelKind, Vgg)>,
     budget: DeviceBudget,
     /// How the model computes its convolutions: by device until the page names the adapter.
     conv: ConvAlgorithm,
@@ -76,12 +80,12 @@ impl Engine {
         match gpu {
             Ok(device) => {
                 let conv = ConvAlgorithm::for_device(&device);
-                Engine { device, backend: BackendKind::Wgpu, fallback_reason: None, model: None, budget: WEBGPU_DEFAULT_BUDGET, conv }
+                Engine { device, backend: BackendKind::Wgpu, fallback_reason: None, models: Vec::new(), budget: WEBGPU_DEFAULT_BUDGET, conv }
             }
             Err(reason) => {
                 let device = crate::device::cpu();
                 let conv = ConvAlgorithm::for_device(&device);
-                Engine { device, backend: BackendKind::Cpu, fallback_reason: Some(reason), model: None, budget: CPU_BUDGET, conv }
+                Engine { device, backend: BackendKind::Cpu, fallback_reason: Some(reason), models: Vec::new(), budget: CPU_BUDGET, conv }
             }
         }
     }
@@ -137,28 +141,43 @@ impl Engine {
 
     fn set_conv(&mut self, conv: ConvAlgorithm) {
         self.conv = conv;
-        self.model = self.model.take().map(|m| m.with_conv(conv));
+        for (_, m) in &mut self.models {
+            *m = m.clone().with_conv(conv);
+        }
     }
 
-    /// The largest long side the loaded model can work at on this device for an image of
-    /// `width`×`height`'s aspect (at most 4096), or 0 if none.
+    /// The largest long side `model` (`"distilled"` or `"teacher"`, loaded) can work at on this
+    /// device for an image of `width`×`height`'s aspect (at most 4096), or 0 if none.
     #[wasm_bindgen(js_name = largestSide)]
-    pub fn largest_side(&self, width: u32, height: u32) -> Result<u32, JsError> {
-        let model = self.model.as_ref().ok_or_else(|| Error::Weights("no model is loaded".into()))?;
+    pub fn largest_side(&self, model: &str, width: u32, height: u32) -> Result<u32, JsError> {
+        let model = self.model(model_kind(model)?)?;
         Ok(self.budget.largest_side(model, width.max(1), height.max(1), MAX_SIDE).unwrap_or(0))
     }
 
-    /// Decode a weight file (the bytes of `models/*.bpk`) and keep the model.
+    /// Decode a weight file (the bytes of `models/*.bpk`) and keep it as the model `name`
+    /// (`"distilled"` or `"teacher"`), replacing one loaded before under that name.
     #[wasm_bindgen(js_name = loadModel)]
-    pub fn load_model(&mut self, weights: Vec<u8>) -> Result<(), JsError> {
-        self.model = Some(Vgg::from_bytes(weights, &self.device)?.with_conv(self.conv));
+    pub fn load_model(&mut self, name: &str, weights: Vec<u8>) -> Result<(), JsError> {
+        let kind = model_kind(name)?;
+        let model = Vgg::from_bytes(weights, &self.device)?.with_conv(self.conv);
+        self.models.retain(|(k, _)| *k != kind);
+        self.models.push((kind, model));
         Ok(())
     }
 
+    /// Whether the model `name` is loaded.
+    #[wasm_bindgen(js_name = hasModel)]
+    pub fn has_model(&self, name: &str) -> bool {
+        ModelKind::from_name(name).is_some_and(|kind| self.models.iter().any(|(k, _)| *k == kind))
+    }
+
     /// Start a run: `content` and `style` are the files' bytes (any supported format), `options`
-    /// an object `{size, contentWeight, styleWeight, tvWeight, optimizer, learningRate, init,
-    /// noiseRatio, pooling, seed, originalColors, styleScale, coarseToFine, largest, iterations,
-    /// smallestStage}` whose missing fields take [`default_options`]' values.
+    /// an object `{model, preset, size, contentWeight, styleWeight, tvWeight, optimizer,
+    /// learningRate, init, noiseRatio, pooling, seed, originalColors, styleScale, coarseToFine,
+    /// largest, iterations, smallestStage}` whose missing fields take [`default_options`]' values.
+    /// With `model: "teacher"`, coarse to fine and the default preset's settings, the smaller
+    /// sizes are painted with the distilled model (which must be loaded too) and the last with
+    /// the teacher by L-BFGS ([`TEACHER_LADDER`]); `stageModels` says which.
     pub fn stylizer(&self, content: &[u8], style: &[u8], options: JsValue) -> Result<WebStylizer, JsError> {
         self.start(content, &[(style.to_vec(), 1.0)], options, None)
     }
@@ -227,7 +246,6 @@ impl Engine {
         options: JsValue,
         resume: Option<(image_io::Image, u32)>,
     ) -> Result<WebStylizer, JsError> {
-        let model = self.model.clone().ok_or_else(|| Error::Weights("no model is loaded".into()))?;
         let options: WebOptions = if options.is_undefined() || options.is_null() {
             WebOptions::default()
         } else {
@@ -258,8 +276,10 @@ impl Engine {
             largest: options.largest,
             smallest_stage: options.smallest_stage.unwrap_or(SMALLEST_STAGE),
         };
+        let model = self.model(options.model)?;
         let name = if self.backend == BackendKind::Wgpu { "this GPU" } else { "the CPU engine" };
-        let holder = Holder { budget: &self.budget, model: &model, name };
+        // The model asked for paints the largest size, also in the teacher's ladder.
+        let holder = Holder { budget: &self.budget, model, name };
         let resumed = match &resume {
             None => None,
             Some((img, done)) => {
@@ -275,14 +295,44 @@ impl Engine {
                 Some((side, *done))
             }
         };
-        let plan = RunPlan::new(request, (content.width(), content.height()), MAX_SIDE, Some(holder), stopping, resumed)?;
+        let photo = (content.width(), content.height());
+        let whole = RunPlan::new(request, photo, MAX_SIDE, Some(holder), stopping, None)?;
+        let plan = match resumed {
+            None => whole.clone(),
+            Some(_) => RunPlan::new(request, photo, MAX_SIDE, Some(holder), stopping, resumed)?,
+        };
         let start = resume.as_ref().map(|(img, _)| (img, plan.stage_done));
-        let (sides, notice) = (plan.sides, plan.notice);
+        // Which models paint is decided on the whole ladder, also for a resumed run (whose last
+        // stage, even alone, is then the teacher's finish).
+        let preset = options.preset.as_deref().and_then(Preset::from_name);
+        let (painter, finish) = TEACHER_LADDER.models(options.model, preset, &config, &whole.sides, photo, &mut |kind| {
+            Ok(self.model(kind)?.clone())
+        })?;
+        let stages = plan.sides.len();
+        let models = (0..stages)
+            .map(|k| if finish.is_some() && k + 1 < stages { TEACHER_LADDER.coarse } else { options.model })
+            .map(|m| m.name().to_string())
+            .collect();
         let device = self.device.clone();
-        // (The page paints every stage with its one loaded model: no finishing model yet.)
-        let inner = MultiScale::new(config, content, decoded, options.style_scale, sides, stopping, model, None, device, start)?;
-        Ok(WebStylizer { inner, notice })
+        let inner =
+            MultiScale::new(config, content, decoded, options.style_scale, plan.sides, stopping, painter, finish, device, start)?;
+        let notice = plan.notice;
+        Ok(WebStylizer { inner, notice, models })
     }
+
+    /// The loaded model of this kind.
+    fn model(&self, kind: ModelKind) -> Result<&Vgg, Error> {
+        self.models
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, m)| m)
+            .ok_or_else(|| Error::ModelUnavailable(format!("the {} model is not loaded", kind.name())))
+    }
+}
+
+/// A model's kind from its name, as the page sends it.
+fn model_kind(name: &str) -> Result<ModelKind, Error> {
+    ModelKind::from_name(name).ok_or_else(|| Error::InvalidConfig(format!("unknown model {name:?} (distilled or teacher)")))
 }
 
 fn has_webgpu() -> bool {
@@ -295,6 +345,11 @@ fn has_webgpu() -> bool {
 #[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", default)]
 struct WebOptions {
+    /// The model asked for (the distilled one by default).
+    model: ModelKind,
+    /// The preset the settings come from, by name (`None`: changed by hand); only the default
+    /// preset paints the teacher's ladder ([`TEACHER_LADDER`]).
+    preset: Option<String>,
     size: u32,
     content_weight: f32,
     style_weight: f32,
@@ -323,6 +378,8 @@ impl Default for WebOptions {
     fn default() -> Self {
         let c = Preset::DEFAULT.config().0;
         WebOptions {
+            model: ModelKind::Distilled,
+            preset: Some(Preset::DEFAULT.name().to_string()),
             size: DEFAULT_SIZE,
             content_weight: c.weights.content,
             style_weight: c.weights.style,
@@ -465,6 +522,8 @@ impl Frame {
 pub struct WebStylizer {
     inner: MultiScale,
     notice: Option<String>,
+    /// The model of each stage, by name.
+    models: Vec<String>,
 }
 
 #[wasm_bindgen]
@@ -532,5 +591,11 @@ impl WebStylizer {
     #[wasm_bindgen(getter)]
     pub fn notice(&self) -> Option<String> {
         self.notice.clone()
+    }
+
+    /// The model that paints each stage (`"distilled"` or `"teacher"`), smallest first.
+    #[wasm_bindgen(getter, js_name = stageModels)]
+    pub fn stage_models(&self) -> Vec<String> {
+        self.models.clone()
     }
 }

@@ -290,10 +290,10 @@ fn a_finishing_model_and_optimizer_paint_only_the_last_stage() {
             .unwrap();
         pollster::block_on(r.step()).unwrap()
     };
-    let alone = one(Some(Finish { model: teacher.clone(), optimizer: OptimizerKind::Lbfgs, rule: Default::default() }));
+    let alone = one(Some(Finish { model: teacher.clone(), optimizer: OptimizerKind::Lbfgs, rule: Default::default(), coarse_rule: None }));
     assert!(!same(&one(None), &alone), "{alone:?}");
-    let by_adam = run(Some(Finish { model: teacher.clone(), optimizer: OptimizerKind::Adam, rule: Default::default() }));
-    let by_lbfgs = run(Some(Finish { model: teacher, optimizer: OptimizerKind::Lbfgs, rule: Default::default() }));
+    let by_adam = run(Some(Finish { model: teacher.clone(), optimizer: OptimizerKind::Adam, rule: Default::default(), coarse_rule: None }));
+    let by_lbfgs = run(Some(Finish { model: teacher, optimizer: OptimizerKind::Lbfgs, rule: Default::default(), coarse_rule: None }));
     for i in 0..3 {
         assert!(same(&plain[i], &by_lbfgs[i]) && same(&plain[i], &by_adam[i]), "stage 1, iteration {i}: {:?} {:?}", plain[i], by_lbfgs[i]);
     }
@@ -303,6 +303,84 @@ fn a_finishing_model_and_optimizer_paint_only_the_last_stage() {
     // Then the optimizers part: L-BFGS steps differently from Adam.
     assert!(!same(&by_adam[5], &by_lbfgs[5]), "{:?} {:?}", by_adam[5], by_lbfgs[5]);
     assert!(by_lbfgs.iter().all(|r| r.content.is_finite() && r.style.is_finite()));
+    // Progress weighs each stage by its model's cost at its size: with the teacher finishing,
+    // the distilled stage is a smaller share of the run.
+    let share = |last: &impasto::Vgg| {
+        let first = distilled().macs(24, 16) as f32;
+        first / (first + last.macs(48, 32) as f32)
+    };
+    let teacher = common::teacher(&device);
+    assert!(close(plain[2].progress, share(&distilled())), "{:?}", plain[2]);
+    assert!(close(by_lbfgs[2].progress, share(&teacher)), "{:?}", by_lbfgs[2]);
+    assert!(by_lbfgs[2].progress < 0.5 * plain[2].progress, "{} vs {}", by_lbfgs[2].progress, plain[2].progress);
+    // In a run that stops by itself, the stages before the last stop by the finish's coarse
+    // rule where it has one (here capped at 3 iterations), else by the run's (at least 40).
+    let stages = |coarse_rule| {
+        let finish = Finish { model: distilled(), optimizer: OptimizerKind::Adam, rule: Default::default(), coarse_rule };
+        let mut r = MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![24, 48], Stopping::from_iterations(None), distilled(), Some(finish), device.clone(), None)
+            .unwrap();
+        (0..4).map(|_| pollster::block_on(r.step()).unwrap().stage).collect::<Vec<_>>()
+    };
+    let capped = impasto::stopping::StopRule { max_iterations: 3, ..Default::default() };
+    assert_eq!(stages(Some(capped)), vec![1, 1, 1, 2]);
+    assert_eq!(stages(None), vec![1, 1, 1, 1]);
+}
+
+/// When a run asked of the teacher paints the teacher's ladder: the CLI, the page and the lab
+/// ask `TEACHER_LADDER.models`, and it holds only where the recipe was measured.
+#[test]
+fn the_teachers_ladder_applies_only_where_it_was_measured() {
+    use impasto::budget::{lbfgs_bytes, memory_estimate};
+    use impasto::models::ModelKind::{Distilled, Teacher};
+    use impasto::multiscale::TEACHER_LADDER;
+    use impasto::Preset;
+    let device = impasto::device::cpu();
+    let teacher = common::teacher(&device);
+    let balanced = Some(Preset::DEFAULT);
+    let config = Preset::DEFAULT.config().0;
+    let photo = (1600, 1200);
+    let applies = |preset, config: &Config, sides: &[u32], photo| TEACHER_LADDER.applies(&teacher, preset, config, sides, photo);
+    assert!(applies(balanced, &config, &[192, 384], photo));
+    // The seed, the colours and the device's limits (where the last size fits whole) are not the
+    // recipe.
+    let roomy = Config { seed: 7, original_colors: true, max_memory_bytes: Some(8 << 30), max_buffer_bytes: Some(1 << 30), ..config.clone() };
+    assert!(applies(balanced, &roomy, &[128, 256, 512], photo));
+    assert!(!applies(balanced, &config, &[384], photo), "one size: the teacher alone");
+    assert!(!applies(Some(Preset::Cs20), &config, &[192, 384], photo), "CS20's preset is CS20's recipe");
+    assert!(!applies(None, &config, &[192, 384], photo), "settings changed by hand");
+    for changed in [
+        Config { weights: impasto::loss::LossWeights { content: 1.0, ..config.weights }, ..config.clone() },
+        config.with_optimizer(impasto::optim::OptimizerKind::Lbfgs),
+        Config { learning_rate: 1.5, ..config.clone() },
+        Config { tile: Some(256), ..config.clone() },
+    ] {
+        assert!(!applies(balanced, &changed, &[192, 384], photo), "{changed:?}");
+    }
+    // The last size is painted whole, L-BFGS's history beside it: not over 2048×2048 (tiled),
+    // not where the device's memory holds Adam's run but not L-BFGS's.
+    assert!(applies(balanced, &config, &[1024, 2048], (2048, 2048)));
+    assert!(!applies(balanced, &config, &[1536, 3072], (3072, 3072)));
+    let need = memory_estimate(&teacher, 384, 288);
+    let tight = |bytes| Config { max_memory_bytes: Some(bytes), ..config.clone() };
+    assert!(!applies(balanced, &tight(need), &[192, 384], photo));
+    assert!(applies(balanced, &tight(need + lbfgs_bytes(384, 288)), &[192, 384], photo));
+    assert!(!applies(balanced, &Config { max_buffer_bytes: Some(1 << 20), ..config.clone() }, &[192, 384], photo), "a buffer too small for conv1_1");
+
+    // Which models paint: the distilled model the smaller sizes, the teacher the last.
+    let mut asked = Vec::new();
+    let mut load = |kind| {
+        asked.push(kind);
+        Ok(if kind == Teacher { teacher.clone() } else { distilled() })
+    };
+    let (painter, finish) = TEACHER_LADDER.models(Teacher, balanced, &config, &[192, 384], photo, &mut load).unwrap();
+    let finish = finish.expect("the teacher finishes");
+    assert_eq!((painter.num_params(), finish.model.num_params()), (distilled().num_params(), teacher.num_params()));
+    assert_eq!(finish.optimizer, TEACHER_LADDER.optimizer);
+    let (plain, none) = TEACHER_LADDER.models(Distilled, balanced, &config, &[192, 384], photo, &mut load).unwrap();
+    assert!(none.is_none() && plain.num_params() == distilled().num_params(), "the distilled model paints alone");
+    let (alone, none) = TEACHER_LADDER.models(Teacher, None, &config, &[192, 384], photo, &mut load).unwrap();
+    assert!(none.is_none() && alone.num_params() == teacher.num_params());
+    assert_eq!(asked, vec![Teacher, Distilled, Distilled, Teacher], "only what paints is loaded");
 }
 
 /// A run interrupted (a lost GPU) goes on at its stage, short of the iterations it had done

@@ -88,3 +88,57 @@ async fn webgpu_agrees_with_cpu_and_optimizes() {
     let worst = ga.iter().zip(&gb).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     assert!(scale > 0.0 && worst <= 1e-3 * scale, "tiled image gradient differs by {worst} (scale {scale})");
 }
+
+const DISTILLED: &[u8] = include_bytes!("../models/vgg16-distilled.bpk");
+
+/// The page's engine paints the teacher's ladder (multiscale::TEACHER_LADDER) when the teacher
+/// is asked for coarse to fine with the default preset: the distilled model the smaller size,
+/// the teacher the last; not without the distilled model loaded, not with settings changed by
+/// hand.
+#[wasm_bindgen_test]
+async fn the_engine_paints_the_teachers_ladder_where_it_applies() {
+    use impasto::web::Engine;
+    use wasm_bindgen::JsCast;
+    let message = |e: wasm_bindgen::JsError| -> String {
+        let v: wasm_bindgen::JsValue = e.into();
+        v.dyn_into::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_default()
+    };
+    let png = |seed| impasto::image_io::encode_png(&pattern(48, 32, seed)).unwrap();
+    let options = |preset: &str| {
+        js_sys::JSON::parse(&format!(
+            r#"{{"model": "teacher", "preset": {preset}, "size": 48, "coarseToFine": true, "smallestStage": 24, "iterations": 2}}"#
+        ))
+        .unwrap()
+    };
+    let mut engine = Engine::create(false).await;
+    assert_eq!(engine.backend(), "cpu");
+    engine.load_model("teacher", TEACHER.to_vec()).map_err(message).unwrap();
+    let err = engine.stylizer(&png(1), &png(2), options(r#""balanced""#)).map(|_| ()).map_err(message).unwrap_err();
+    assert_eq!(err, "the distilled model is not loaded");
+    engine.load_model("distilled", DISTILLED.to_vec()).map_err(message).unwrap();
+    assert!(engine.has_model("teacher") && engine.has_model("distilled") && !engine.has_model("student"));
+    let style_of = |record: wasm_bindgen::JsValue| js_sys::Reflect::get(&record, &"style".into()).unwrap().as_f64().unwrap();
+    let mut ladder = engine.stylizer(&png(1), &png(2), options(r#""balanced""#)).map_err(message).unwrap();
+    assert_eq!(ladder.sides(), vec![24, 48]);
+    assert_eq!(ladder.stage_models(), vec!["distilled".to_string(), "teacher".to_string()]);
+    let mut styles = Vec::new();
+    for _ in 0..4 {
+        styles.push(style_of(ladder.step().await.map_err(message).unwrap()));
+    }
+    assert_eq!(ladder.iteration(), 4);
+    // Settings changed by hand (no preset), or CS20's preset: the teacher paints every size (and
+    // judges the first stage's start image otherwise than the distilled model did).
+    for preset in ["null", r#""cs20""#] {
+        let mut plain = engine.stylizer(&png(1), &png(2), options(preset)).map_err(message).unwrap();
+        assert_eq!(plain.stage_models(), vec!["teacher".to_string(); 2], "{preset}");
+        let first = style_of(plain.step().await.map_err(message).unwrap());
+        assert!((first - styles[0]).abs() > 1e-3 * first.abs(), "{first} vs {}", styles[0]);
+    }
+    // Resumed at the last size (after a lost GPU), the run is still the ladder's finish.
+    let kept = pattern(48, 32, 9).to_rgba8();
+    let at = js_sys::JSON::parse(r#"{"width": 48, "height": 32, "done": 2}"#).unwrap();
+    let style = js_sys::Array::of1(&js_sys::Uint8Array::from(&png(2)[..]));
+    let resumed = engine.stylizer_resume(&png(1), style, vec![1.0], options(r#""balanced""#), &kept, at).map_err(message).unwrap();
+    assert_eq!((resumed.sides(), resumed.stage_models()), (vec![48], vec!["teacher".to_string()]));
+    assert_eq!(message(engine.load_model("student", DISTILLED.to_vec()).unwrap_err()), "invalid setting: unknown model \"student\" (distilled or teacher)");
+}

@@ -16,7 +16,7 @@ export function post(msg, transfer = []) { state.worker?.postMessage(msg, transf
 export function startWorker(device) {
   state.worker?.terminate();
   state.ready = false;
-  state.loadedModel = null;
+  state.loadedModels = new Set();
   updateButtons();
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   state.worker = worker;

@@ -45,7 +45,9 @@ function timeLeft(record, p) {
     const left = gained > 0.01 ? ((1 - p) * (record.elapsedMs - warm.ms)) / 1000 / gained : null;
     return { rate, left };
   }
-  // A fixed count: this stage's rate; each later stage costs its share of pixels more per iteration.
+  // A fixed count: this stage's rate; each later stage costs its share of pixels more per
+  // iteration (one network paints every stage here: the page paints the full-quality ladder,
+  // whose last stage costs ~6× more per pixel, only in runs that stop by themselves).
   const later = record.stages - record.stage;
   const perStage = later > 0 && state.stageIterations ? state.stageIterations : 0;
   let left = Math.max(0, state.total - record.iteration - later * perStage) / rate;
@@ -53,6 +55,15 @@ function timeLeft(record, p) {
     left += (perStage * (state.sides[k] / state.sides[record.stage - 1]) ** 2) / rate;
   }
   return { rate, left };
+}
+
+// Where a run's stages are painted by different networks (the full-quality ladder), each
+// stage's line says which.
+const MODEL_NAMES = { distilled: 'the distilled network', teacher: 'VGG16' };
+function byModel(stage) {
+  const models = state.models;
+  if (!models.length || models.every((m) => m === models[0])) return '';
+  return ` with ${MODEL_NAMES[models[stage - 1]] ?? models[stage - 1]}`;
 }
 
 export function showStep(record) {
@@ -73,7 +84,7 @@ export function showStep(record) {
   const { rate, left } = timeLeft(record, p);
   const parts = [`Iteration ${record.iteration}${state.total ? ` / ${state.total}` : ''}`];
   if (!state.total && p >= 0.01) parts.push(`about ${Math.round(100 * p)} %`);
-  if (record.stages > 1) parts.push(`scale ${record.stage}/${record.stages}, ${record.width}×${record.height}`);
+  if (record.stages > 1) parts.push(`scale ${record.stage}/${record.stages}, ${record.width}×${record.height}${byModel(record.stage)}`);
   if (rate) parts.push(`${rate.toFixed(2)} it/s`);
   if (left != null) parts.push(`about ${formatTime(left)} left`);
   setStatus(parts.join(' · '));

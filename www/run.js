@@ -17,21 +17,32 @@ const fmt = (v) => (Number.isFinite(v) ? v.toExponential(3) : '–');
 // A quick first picture: where the size is above this, a preview run paints a quarter and a half
 // of it first (coarse to fine), so the first iteration is on screen in seconds, not minutes.
 const PREVIEW_ABOVE = 256;
-let modelPosting = null; // {name, promise}: weights on their way to the engine
+const modelPosting = new Map(); // name → {worker, promise}: weights on their way to the engine
 
-/** The model in the engine: fetched (once) and sent before any run needs it. */
+/** The models a run with the network `name` may need in the engine: the full-quality network
+ * paints a coarse-to-fine run's smaller sizes with the distilled one (the core decides when). */
+const modelsFor = (name) => (name === 'teacher' ? ['distilled', 'teacher'] : [name]);
+
+/** The models in the engine: each fetched (once) and sent before any run needs it. */
 export function ensureModel(name, quiet = true) {
-  if (state.loadedModel === name) return Promise.resolve();
-  if (modelPosting?.name === name && modelPosting.worker === state.worker) return modelPosting.promise;
+  return Promise.all(modelsFor(name).map((m) => ensureOne(m, quiet)));
+}
+
+function ensureOne(name, quiet) {
+  if (state.loadedModels.has(name)) return Promise.resolve();
+  const posting = modelPosting.get(name);
+  if (posting?.worker === state.worker) return posting.promise;
   const worker = state.worker;
   const promise = fetchWeights(name, { quiet }).then((buffer) => {
-    if (state.worker !== worker) return ensureModel(name, quiet); // replaced meanwhile: send to the new one
+    // Replaced meanwhile: send to the new engine once it is up (its 'ready' asks for the models
+    // again; a model sent before its init would be refused).
+    if (state.worker !== worker) return state.ready ? ensureOne(name, quiet) : undefined;
     const weights = buffer.slice(0);
     post({ type: 'model', key: name, weights }, [weights]);
-    state.loadedModel = name;
+    state.loadedModels.add(name);
     return undefined;
-  }).finally(() => { if (modelPosting?.promise === promise) modelPosting = null; });
-  modelPosting = { name, worker, promise };
+  }).finally(() => { if (modelPosting.get(name)?.promise === promise) modelPosting.delete(name); });
+  modelPosting.set(name, { worker, promise });
   return promise;
 }
 
@@ -200,10 +211,14 @@ export function wireRun() {
     state.started = true;
     state.total = msg.total == null ? null : msg.total + state.iterationOffset;
     state.sides = msg.sides;
+    state.models = msg.models ?? [];
     $('progress').dataset.sides = msg.sides.join(',');
     resetProgress();
     const ladder = msg.sides.length > 1 ? ` (coarse to fine: ${msg.sides.join(' → ')} px)` : '';
-    setStatus(`Painting at ${msg.width}×${msg.height}${ladder}…`);
+    const models = msg.models ?? [];
+    const finish = models.length > 1 && models[0] !== models[models.length - 1]
+      ? ' The smaller sizes with the distilled network, the last with VGG16.' : '';
+    setStatus(`Painting at ${msg.width}×${msg.height}${ladder}…${finish}`);
     announce('Painting started.');
     $('notice').textContent = msg.notice ? sentence(msg.notice) : '';
     $('notice').hidden = !msg.notice;
@@ -249,7 +264,7 @@ export function wireRun() {
     ended(ran ? `Stopped at iteration ${state.iteration}: ${text}` : nothing, null);
   });
   on('model-error', (msg) => {
-    state.loadedModel = null;
+    state.loadedModels.delete(msg.key);
     showError(sentence(msg.message));
   });
   on('crash', (msg) => onCrash(msg.message));

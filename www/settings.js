@@ -219,6 +219,11 @@ export function readOptions() {
   if (!(o.tvWeight >= 0)) throw new Error('The smoothing weight must be a number ≥ 0.');
   if (!Number.isInteger(o.seed) || o.seed < 0) throw new Error('The seed must be a whole number ≥ 0.');
   if (!(o.styleScale >= 0.1 && o.styleScale <= 4)) throw new Error('The brush-stroke scale (style scale) must be between 0.1 and 4.');
+  // Which network paints, and the preset the settings come from (null: changed by hand): with
+  // the full-quality network, the default preset and coarse to fine, the core paints the
+  // smaller sizes with the distilled network and the last with VGG16 (multiscale::TEACHER_LADDER).
+  o.model = modelName();
+  o.preset = $('preset').value === 'custom' ? null : $('preset').value;
   return o;
 }
 

@@ -7,7 +7,7 @@ export const state = {
   worker: null,
   ready: false, // the engine is up and can run
   backend: null, // 'wgpu' or 'cpu'
-  loadedModel: null, // the model the engine holds
+  loadedModels: new Set(), // the models the engine holds, by name
   runId: 0,
   running: false,
   started: false, // the engine said it started the current run
@@ -22,6 +22,7 @@ export const state = {
   iterationOffset: 0, // iterations done before a resumed run began
   stageIterations: null, // iterations of each coarse-to-fine stage (null: automatic)
   sides: [],
+  models: [], // the network of each stage ('distilled' or 'teacher')
   resumable: null, // {iteration, total} of a run the engine lost
   pendingResume: false,
   history: [], // {iteration, content, style, tv} per displayed iteration, for the chart

@@ -6,7 +6,8 @@
 // Messages in:  {type: 'init', device: 'auto'|'gpu'|'cpu', faults}: faults enables 'lose-device'
 //                (tests only); 'auto' takes the CPU where WebGPU is software emulation
 //               {type: 'check', id, slot, what, bytes}: can the core use this image?
-//               {type: 'model', key, weights: ArrayBuffer}: load model weights
+//               {type: 'model', key, weights: ArrayBuffer}: load model weights as model `key`
+//                ('distilled' or 'teacher'); a run names the model it asks for in options.model
 //               {type: 'start', runId, content, styles, styleWeights, options}: styles one
 //                ArrayBuffer per painting, blended; options.iterations (per stage) null: the core
 //                stops by itself; resume: {rgba: ArrayBuffer, width, height, done} to continue
@@ -19,17 +20,17 @@
 //               {type: 'ready', backend, fallbackReason, software, reason, adapter}: software: the
 //                WebGPU adapter is an emulation; reason: why the CPU ('software', 'chosen', or
 //                null: no WebGPU, fallbackReason says why)
-//               {type: 'started', runId, width, height, sides, total, notice}: sides the long
-//                side of each stage (one unless coarse to fine), total the iterations of all of
-//                them (null where the core stops by itself), notice why the size differs from
-//                the one asked for (or null)
+//               {type: 'started', runId, width, height, sides, models, total, notice}: sides the
+//                long side of each stage (one unless coarse to fine), models the model of each
+//                stage, total the iterations of all of them (null where the core stops by
+//                itself), notice why the size differs from the one asked for (or null)
 //               {type: 'step', runId, record, rgba: ArrayBuffer, width, height}: record.finished
 //                ends the run; record.progress is the core's estimate, 0..1
 //               {type: 'paused'|'done'|'stopped', runId, iteration, wasmBytes, gpuBytes}: the
 //                engine's memory: wasm linear memory (it never shrinks: a leak shows as growth)
 //                and the bytes of live WebGPU buffers
 //               {type: 'error', runId, message}  (a bad input or setting: the page shows it)
-//               {type: 'model-error', message}   (the weights could not be loaded)
+//               {type: 'model-error', key, message} (the weights could not be loaded)
 //               {type: 'crash', message}         (the wasm instance aborted: the page restarts us)
 //               {type: 'lost', message}          (the GPU device was lost: the page restarts us and
 //                                                 offers to resume from the last image)
@@ -41,7 +42,6 @@ import { gpuBytes, devices, onDeviceLost } from './gpu-watch.js';
 // pkg/impasto.d.ts.)
 /** @type {impasto.Engine | null} */
 let engine = null;
-let loadedKey = null;
 // `iteration` is kept here: the stylizer cannot be read while a step() is in flight
 // (wasm-bindgen borrows it for the whole call).
 /** @typedef {{id: number, stylizer: impasto.WebStylizer | null, paused: boolean, looping: boolean,
@@ -209,12 +209,10 @@ self.onmessage = async (event) => {
       }
       case 'model':
         try {
-          engine.loadModel(new Uint8Array(msg.weights));
-          loadedKey = msg.key;
+          engine.loadModel(msg.key, new Uint8Array(msg.weights));
         } catch (err) {
           if (isAbort(err)) return crash(err);
-          loadedKey = null;
-          post({ type: 'model-error', message: String(err && err.message ? err.message : err) });
+          post({ type: 'model-error', key: msg.key, message: String(err && err.message ? err.message : err) });
         }
         break;
       case 'start': {
@@ -222,7 +220,6 @@ self.onmessage = async (event) => {
         run = null;
         free(previous);
         try {
-          if (!loadedKey) throw new Error('the model is not loaded');
           const content = new Uint8Array(msg.content);
           const styles = msg.styles.map((b) => new Uint8Array(b));
           const weights = new Float32Array(msg.styleWeights);
@@ -232,11 +229,12 @@ self.onmessage = async (event) => {
               { width: resume.width, height: resume.height, done: resume.done })
             : engine.stylizerBlend(content, styles, weights, msg.options);
           const sides = Array.from(stylizer.sides);
+          const models = stylizer.stageModels;
           // The core's count of iterations (null where it stops by itself).
           const total = stylizer.totalIterations ?? null;
           run = { id: msg.runId, stylizer, paused: false, looping: true, iteration: 0, finished: false };
           post({
-            type: 'started', runId: msg.runId, width: stylizer.width, height: stylizer.height, sides, total,
+            type: 'started', runId: msg.runId, width: stylizer.width, height: stylizer.height, sides, models, total,
             notice: stylizer.notice ?? null,
           });
           loop(run);

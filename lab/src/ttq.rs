@@ -13,8 +13,12 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use impasto::image_io::{self, Decoded, Image, Limits};
 use impasto::models::{self, ModelKind};
+use impasto::multiscale::{
+    DEFAULT_STYLE_SCALE, LadderRecipe, MultiScale, RunPlan, SMALLEST_STAGE, SizeRequest, TEACHER_LADDER,
+};
 use impasto::optim::OptimizerKind;
 use impasto::stopping::{StageProgress, Stopping};
+use impasto::stylize::Preset;
 use impasto::{Config, Result, Stylizer, Vgg};
 use serde::Serialize;
 
@@ -36,19 +40,55 @@ pub struct Stage {
     pub optimizer: Option<OptimizerKind>,
 }
 
-/// A way to paint: stages, smallest first, each continuing from the last one's result.
+/// How a recipe paints.
+#[derive(Clone, Debug)]
+pub enum Plan {
+    /// Stages, smallest first, each continuing from the last one's result.
+    Stages(Vec<Stage>),
+    /// The product's own run, through the same code as `impasto stylize --max-size N`: the
+    /// default preset's settings and stopping, [`RunPlan`]'s ladder (no stage under
+    /// [`SMALLEST_STAGE`]) and [`MultiScale`]; with the teacher, `ladder` (the product's:
+    /// [`TEACHER_LADDER`], the smaller sizes with the distilled model, the last with the teacher
+    /// by L-BFGS), as the CLI paints `--model teacher`.
+    Product {
+        /// The model asked for.
+        model: ModelKind,
+        /// How the teacher's ladder is painted.
+        ladder: LadderRecipe,
+    },
+}
+
+/// A way to paint.
 #[derive(Clone, Debug)]
 pub struct Recipe {
     /// Its name in the results.
     pub name: &'static str,
     /// The settings (weights, start image) of every stage.
     pub config: Config,
-    /// The stages.
-    pub stages: Vec<Stage>,
+    /// How it paints.
+    pub plan: Plan,
 }
 
 /// The candidate recipes, by name: `cs20` (the reference) and the levers issue 16 lists.
 pub fn recipe(name: &str) -> Option<Recipe> {
+    use ModelKind::{Distilled, Teacher};
+    let product = |model, ladder| (Preset::DEFAULT.config().0, Plan::Product { model, ladder });
+    let (config, plan) = match name {
+        // What a person gets: the product's coarse-to-fine run with each model.
+        "product-teacher" => product(Teacher, TEACHER_LADDER),
+        "product-distilled" => product(Distilled, TEACHER_LADDER),
+        // The teacher's ladder with its coarse stages stopped by the run's rule alone (no cap).
+        "product-teacher-coarse-auto" => product(Teacher, LadderRecipe { coarse_rule: None, ..TEACHER_LADDER }),
+        _ => {
+            let (config, stages) = stage_recipe(name)?;
+            (config, Plan::Stages(stages))
+        }
+    };
+    Some(Recipe { name: recipe_name(name)?, config, plan })
+}
+
+/// The recipes painted stage by stage ([`Plan::Stages`]).
+fn stage_recipe(name: &str) -> Option<(Config, Vec<Stage>)> {
     use ModelKind::{Distilled, Teacher};
     let auto = Stopping::from_iterations(None);
     let one = |model, stopping| vec![Stage { scale: 1.0, model, stopping, optimizer: None }];
@@ -71,7 +111,7 @@ pub fn recipe(name: &str) -> Option<Recipe> {
         stages
     };
     let c = Config::default();
-    let (config, stages) = match name {
+    Some(match name {
         // CS20: the teacher, 300 iterations at the full size.
         "cs20" => (c, one(Teacher, Stopping::Fixed(300))),
         "teacher-auto" => (c, one(Teacher, auto)),
@@ -96,8 +136,7 @@ pub fn recipe(name: &str) -> Option<Recipe> {
         "ladder-mixed-lbfgs" => (c, lbfgs_last(fixed([Distilled, Distilled, Teacher], 200))),
         "ladder-distilled-lbfgs" => (c, lbfgs_last(fixed([Distilled; 3], 300))),
         _ => return None,
-    };
-    Some(Recipe { name: recipe_name(name)?, config, stages })
+    })
 }
 
 fn recipe_name(name: &str) -> Option<&'static str> {
@@ -105,7 +144,7 @@ fn recipe_name(name: &str) -> Option<&'static str> {
 }
 
 /// Every recipe [`recipe`] knows.
-pub const RECIPES: [&str; 15] = [
+pub const RECIPES: [&str; 18] = [
     "cs20",
     "teacher-auto",
     "distilled-cs20",
@@ -121,6 +160,9 @@ pub const RECIPES: [&str; 15] = [
     "ladder-teacher-fixed",
     "ladder-mixed-lbfgs",
     "ladder-distilled-lbfgs",
+    "product-teacher",
+    "product-distilled",
+    "product-teacher-coarse-auto",
 ];
 
 /// A run's snapshots and its own weighted total loss at every iteration.
@@ -152,12 +194,16 @@ pub fn run(
     models: &mut dyn FnMut(ModelKind) -> Result<Vgg>,
     device: &Device,
 ) -> Result<Run> {
+    let stages = match &recipe.plan {
+        Plan::Stages(stages) => stages,
+        &Plan::Product { model, ladder } => return run_product(recipe, model, ladder, content, style, size, every, models, device),
+    };
     let mut snapshots = Vec::new();
     let mut totals = Vec::new();
     let mut ms = 0.0;
     let mut iteration = 0;
     let mut start: Option<Image> = None;
-    for stage in &recipe.stages {
+    for stage in stages {
         let side = ((size as f32 * stage.scale).round() as u32).max(image_io::MIN_SIDE);
         let c = content.to_working(side, "the content image")?;
         let s = image_io::working_style(style, &c, 1.0)?;
@@ -185,6 +231,55 @@ pub fn run(
         ms += impasto::clock::now_ms() - t0;
     }
     Ok(Run { snapshots, totals })
+}
+
+/// [`run`] for [`Plan::Product`]: the whole run is timed, stage changes included (the image
+/// carried over, the next stage's targets); snapshots are not.
+#[allow(clippy::too_many_arguments)]
+fn run_product(
+    recipe: &Recipe,
+    model: ModelKind,
+    ladder: LadderRecipe,
+    content: &Decoded,
+    style: &Decoded,
+    size: u32,
+    every: u32,
+    models: &mut dyn FnMut(ModelKind) -> Result<Vgg>,
+    device: &Device,
+) -> Result<Run> {
+    let stopping = Preset::DEFAULT.config().1;
+    let request = SizeRequest { size, coarse_to_fine: true, largest: false, smallest_stage: SMALLEST_STAGE };
+    let sides = RunPlan::new(request, (content.width(), content.height()), size, None, stopping, None)?.sides;
+    let photo = (content.width(), content.height());
+    let (painter, finish) = ladder.models(model, Some(Preset::DEFAULT), &recipe.config, &sides, photo, models)?;
+    let t0 = impasto::clock::now_ms();
+    let styles = vec![(style.clone(), 1.0)];
+    let mut painting = MultiScale::new(
+        recipe.config.clone(),
+        content.clone(),
+        styles,
+        DEFAULT_STYLE_SCALE,
+        sides,
+        stopping,
+        painter,
+        finish,
+        device.clone(),
+        None,
+    )?;
+    let mut ms = impasto::clock::now_ms() - t0;
+    let (mut snapshots, mut totals) = (Vec::new(), Vec::new());
+    loop {
+        let t0 = impasto::clock::now_ms();
+        let r = pollster::block_on(painting.step())?;
+        ms += impasto::clock::now_ms() - t0;
+        totals.push(r.total);
+        if r.iteration % every == 0 || painting.stage_done() {
+            snapshots.push(Snapshot { iteration: r.iteration, ms, image: pollster::block_on(painting.image())? });
+        }
+        if r.finished {
+            return Ok(Run { snapshots, totals });
+        }
+    }
 }
 
 /// One judged snapshot.

@@ -235,6 +235,18 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
   assert.equal(await notice.textContent(), `Reduced from 4096 to ${largest} px, the largest the CPU engine holds for this photo.`);
   await page.getByRole('button', { name: 'Stop' }).click();
   await page.getByText(/^Stopped at iteration/).waitFor({ timeout: STEP_TIMEOUT });
+  // Full quality, coarse to fine, the Balanced preset: the smaller size is painted with the
+  // distilled network and the last with VGG16 by L-BFGS (multiscale::TEACHER_LADDER), said as
+  // it starts and on each iteration's line.
+  await page.getByLabel('Preset').selectOption('balanced');
+  await page.getByLabel('Model').selectOption('teacher');
+  await page.getByLabel('Size').fill('256');
+  await page.getByRole('button', { name: 'Start' }).click();
+  await page.locator('#status').filter({ hasText: /scale 1\/2, 128×96 with the distilled network/ }).waitFor({ timeout: STEP_TIMEOUT });
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await page.getByText(/^Stopped at iteration/).waitFor({ timeout: STEP_TIMEOUT });
+  assert.equal(await page.getByRole('progressbar').getAttribute('data-sides'), '128,256');
+  await page.getByLabel('Model').selectOption('distilled');
   await page.getByLabel('High resolution').selectOption('single');
   // An impossible style scale is refused in one sentence before anything runs.
   await page.getByLabel('Brush strokes (style scale)').fill('9');

@@ -150,6 +150,8 @@ test('the initial settings are the core\'s defaults and its default preset', asy
   assert.equal(Number(await value('Brush strokes (style scale)')), defaults.styleScale);
   assert.equal(await value('High resolution'), defaults.largest ? 'largest' : defaults.coarseToFine ? 'ladder' : 'single');
   assert.equal(Number(await value('Style strength')), 0, 'the core\'s balance of content and style');
+  assert.equal(await value('Model'), defaults.model);
+  assert.equal(defaults.preset, presets.find((p) => p.default)?.name, 'the default options come from the default preset');
   const preset = presets.find((p) => p.default) ?? presets.find((p) => Object.entries(p.options).every(([k, v]) => defaults[k] === v));
   assert.ok(preset, 'a preset is the default');
   assert.equal(await value('Preset'), preset.name);
