@@ -128,7 +128,7 @@ impl LadderRecipe {
 /// pairs at 256 px), 0.09× and 0.09× of CS20's time to its quality, against never (an L-BFGS
 /// overshoot the stopping rule ended on, since prevented: [`crate::stopping::SETTLED`]) and 0.23×
 /// with the coarse stage
-/// run to the default rule's end (207 and 327 distilled iterations at 128 px, for no gain the
+/// run to the default rule's end (205 and 327 distilled iterations at 128 px, for no gain the
 /// judge saw).
 pub const TEACHER_LADDER: LadderRecipe = LadderRecipe {
     coarse: ModelKind::Distilled,
@@ -310,7 +310,8 @@ impl MultiScale {
     /// start image or, for a resumed run, from `start`: the image an interrupted run had reached
     /// at the first stage's size, and how many of that stage's iterations it had done (the
     /// first stage then has only the rest to do). Every stage's sizes are checked here, before any
-    /// work. `finish`, where given, paints the last stage (see [`Finish`]).
+    /// work. `finish`, where given, paints the last stage and, in a run that stops by itself,
+    /// sets when each stage stops (its `rule`, its `coarse_rule`; see [`Finish`]).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Config,

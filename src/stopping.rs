@@ -39,7 +39,7 @@ impl Default for StopRule {
 
 /// A stage is not over by its rule while its latest loss is more than this many times its best:
 /// it is still recovering from a step that overshot. Added after an L-BFGS last stage (no line
-/// search) overshot 48× at its 12th iteration and was ended at its 20-iteration minimum (the
+/// search) overshot 81× at its 3rd iteration and 48× at its 15th, and was ended at its 20-iteration minimum (the
 /// rule watches the best loss, which had not moved) on a ruined picture (BENCHMARKS.md, "The
 /// product's own ladder"). Replayed on every recorded run (21 single-size Adam runs, 13 L-BFGS
 /// last stages), it moves no other stop.

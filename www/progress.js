@@ -46,8 +46,9 @@ function timeLeft(record, p) {
     return { rate, left };
   }
   // A fixed count: this stage's rate; each later stage costs its share of pixels more per
-  // iteration (one network paints every stage here: the page paints the full-quality ladder,
-  // whose last stage costs ~6× more per pixel, only in runs that stop by themselves).
+  // iteration (one network paints every stage here: the page sends a fixed count only with its
+  // preset changed by hand, and the full-quality ladder, whose last stage costs ~6× more per
+  // pixel, needs the Balanced preset).
   const later = record.stages - record.stage;
   const perStage = later > 0 && state.stageIterations ? state.stageIterations : 0;
   let left = Math.max(0, state.total - record.iteration - later * perStage) / rate;

@@ -91,8 +91,18 @@ export async function start({ resume = false, preview = false } = {}) {
     const share = blendShare();
     const styles = style2 ? [style, style2] : [style];
     const styleWeights = style2 ? [1 - share, share] : [1];
+    const worker = state.worker;
     await ensureModel(modelName(), false);
     if (runId !== state.runId) return;
+    if (state.worker !== worker || !state.ready) {
+      // The engine was replaced meanwhile (a crash, another Compute): start on the new one once
+      // it is up, with the models it will have been sent.
+      state.running = false;
+      updateButtons();
+      if (!resume && state.ready) start({ preview });
+      else if (!resume) state.pendingStart = { resume, preview };
+      return;
+    }
     setStatus(resume ? `Resuming from iteration ${state.iterationOffset}…` : 'Preparing…');
     post({ type: 'start', runId, content, styles, styleWeights, options, resume: from },
       [content, ...styles, ...(from ? [from.rgba] : [])]);

@@ -341,11 +341,12 @@ test('GPU memory stays flat on WebGPU over 20 start/stop cycles', async () => {
   const wasm1 = await bytes('wasm');
   log(`WebGPU, after 5, 10, 15 and 20 cycles: GPU buffers ${gpu.join(' → ')} bytes, wasm ${wasm0} → ${wasm1} bytes`);
   assert.ok(gpu[0] > 0, 'the engine reports its GPU buffers');
-  // A leak grows with every cycle. burn's allocator may add one pool page once, when a stopped
-  // run's buffers are released just after the next run's first allocations (seen once in a loaded
-  // full-suite run: +6.9 MB, then flat): at most one of the three intervals may grow, by a page.
+  // A leak grows with every cycle: every interval. burn's allocator may add a pool page when a
+  // stopped run's buffers are released just after the next run's first allocations (seen in
+  // full-suite runs: +6.9 MB once, then flat; +3.4 MB twice, then flat): at least one of the three
+  // intervals stays flat, and all of them together grow by less than 16 MB.
   const grew = gpu.slice(1).map((b, k) => b - gpu[k]).filter((d) => d > 0);
-  assert.ok(grew.length <= 1 && gpu[3] - gpu[0] <= 16 * 2 ** 20, `GPU buffers grew over 15 cycles: ${gpu.join(' → ')}`);
+  assert.ok(grew.length <= 2 && gpu[3] - gpu[0] <= 16 * 2 ** 20, `GPU buffers grew over 15 cycles: ${gpu.join(' → ')}`);
   assert.ok(wasm1 - wasm0 <= 8 * 2 ** 20, `wasm memory grew by ${wasm1 - wasm0} bytes over 15 cycles`);
   await browser.close();
 });
