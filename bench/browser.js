@@ -156,7 +156,7 @@ async function run() {
         // Starting from the content (init 'content') makes the first iteration's losses a
         // check that both peers compute the same thing.
         const s = engine.stylizer(await png(content, width, height), await png(style, width, height),
-          { model: modelName, size, init: 'content', seed: 0 });
+          { model: modelName, size, init: 'content', seed: 0, coarseToFine: false });
         if (s.width !== width || s.height !== height) throw new Error(`Impasto works at ${s.width}x${s.height}`);
         const first = await s.step();
         const step = {

@@ -7,16 +7,59 @@
 use crate::image_io;
 use crate::optim::Lbfgs;
 use crate::tiled::{ALIGN, padded_side};
-use crate::vgg::{COL_BAND_BYTES, ConvAlgorithm, Vgg};
+use crate::vgg::{COL_BAND_BYTES, ConvAlgorithm, TeacherShape, Vgg};
+
+/// What the estimates read of a model: its shape and how it computes, not its weights. A loaded
+/// [`Vgg`], or the teacher's [`TeacherShape`] before its weights have arrived.
+pub trait Footprint {
+    /// How its convolutions are computed.
+    fn conv(&self) -> ConvAlgorithm;
+    /// [`Vgg::activation_floats`].
+    fn activation_floats(&self, width: usize, height: usize) -> u64;
+    /// [`Vgg::largest_activation_floats`].
+    fn largest_activation_floats(&self, width: usize, height: usize) -> u64;
+    /// [`Vgg::num_params`].
+    fn num_params(&self) -> u64;
+}
+
+impl Footprint for Vgg {
+    fn conv(&self) -> ConvAlgorithm {
+        self.conv
+    }
+    fn activation_floats(&self, width: usize, height: usize) -> u64 {
+        Vgg::activation_floats(self, width, height)
+    }
+    fn largest_activation_floats(&self, width: usize, height: usize) -> u64 {
+        Vgg::largest_activation_floats(self, width, height)
+    }
+    fn num_params(&self) -> u64 {
+        Vgg::num_params(self)
+    }
+}
+
+impl Footprint for TeacherShape {
+    fn conv(&self) -> ConvAlgorithm {
+        self.conv
+    }
+    fn activation_floats(&self, width: usize, height: usize) -> u64 {
+        TeacherShape::activation_floats(self, width, height)
+    }
+    fn largest_activation_floats(&self, width: usize, height: usize) -> u64 {
+        TeacherShape::largest_activation_floats(self, width, height)
+    }
+    fn num_params(&self) -> u64 {
+        TeacherShape::num_params(self)
+    }
+}
 
 /// Bytes of device memory a run of `model` at `width`×`height` is estimated to need: the
 /// activations of one forward pass, kept for the backward pass, times [`BYTES_PER_ACTIVATION`], the
 /// matmul route's bands of shifted inputs where the model takes it ([`ConvAlgorithm::Gemm`]),
 /// plus the weights and a fixed allowance for the targets, the optimizer and the allocator.
-pub fn memory_estimate(model: &Vgg, width: u32, height: u32) -> u64 {
+pub fn memory_estimate(model: &impl Footprint, width: u32, height: u32) -> u64 {
     // The matmul route builds one band of shifted inputs at a time, and its gradient once more
     // in the backward pass.
-    let bands = match model.conv {
+    let bands = match model.conv() {
         ConvAlgorithm::Direct => 0,
         ConvAlgorithm::Gemm => 2 * COL_BAND_BYTES as u64,
     };
@@ -37,7 +80,7 @@ pub fn lbfgs_bytes(width: u32, height: u32) -> u64 {
 /// [`memory_estimate`] of a run computed tile by tile with cores of `core` px a side
 /// ([`crate::tiled`]): one padded tile's forward and backward pass at a time, plus what stays the
 /// whole image's size, [`WHOLE_IMAGE_FLOATS`] per pixel.
-pub fn tiled_memory_estimate(model: &Vgg, width: usize, height: usize, core: usize) -> u64 {
+pub fn tiled_memory_estimate(model: &impl Footprint, width: usize, height: usize, core: usize) -> u64 {
     let side = padded_side(core);
     memory_estimate(model, side.min(width) as u32, side.min(height) as u32) + (width * height) as u64 * WHOLE_IMAGE_FLOATS * 4
 }
@@ -83,7 +126,7 @@ pub const AUTO_TILE_CORE: usize = 1024;
 /// the run's [`tiled_memory_estimate`] the memory (or the core reaches 32 px: the caller then
 /// finds it does not fit, [`DeviceBudget::fits`]).
 pub fn tile_core(
-    model: &Vgg,
+    model: &impl Footprint,
     width: usize,
     height: usize,
     asked: Option<u32>,
@@ -130,7 +173,7 @@ impl DeviceBudget {
     /// memory — or, where the whole would not fit, tiles ([`tile_core`], as the
     /// stylizer decides with the same limits): a padded tile's largest activation in one buffer
     /// and the [`tiled_memory_estimate`] within the memory.
-    pub fn fits(&self, model: &Vgg, width: u32, height: u32) -> bool {
+    pub fn fits(&self, model: &impl Footprint, width: u32, height: u32) -> bool {
         let (w, h) = (width as usize, height as usize);
         let buffer = |w: usize, h: usize| model.largest_activation_floats(w, h) * 4 <= self.max_buffer_bytes;
         let fits = match tile_core(model, w, h, None, Some(self.max_buffer_bytes), Some(self.memory_bytes)) {
@@ -145,7 +188,7 @@ impl DeviceBudget {
 
     /// The largest long side, at most `cap`, at which an image of `width`×`height`'s aspect fits;
     /// `None` if not even [`image_io::MIN_SIDE`] does.
-    pub fn largest_side(&self, model: &Vgg, width: u32, height: u32, cap: u32) -> Option<u32> {
+    pub fn largest_side(&self, model: &impl Footprint, width: u32, height: u32, cap: u32) -> Option<u32> {
         let fits = |side: u32| {
             let (w, h) = image_io::working_size(width, height, side);
             self.fits(model, w, h)

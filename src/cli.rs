@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::device::{self, BackendKind};
 use crate::error::{Error, Result};
 use crate::image_io::{self, Image, Limits};
-use crate::models::{self, ModelKind};
+use crate::models::{self, ModelChoice, ModelKind};
 use crate::multiscale::{MultiScale, RunPlan, SizeRequest};
 use crate::optim::OptimizerKind;
 use crate::stopping::Stopping;
@@ -108,9 +108,10 @@ struct StylizeArgs {
     #[arg(long)]
     timelapse_every: Option<u32>,
     /// Working size: the long side in pixels (aspect kept; the style image is resized to the
-    /// content's working size, as CS20 does).
-    #[arg(long, default_value_t = crate::multiscale::DEFAULT_SIZE)]
-    size: u32,
+    /// content's working size, as CS20 does), painted at that one size. Without --size or
+    /// --max-size: 512 px, coarse to fine except with --preset cs20 (one size, as CS20).
+    #[arg(long)]
+    size: Option<u32>,
     /// Iterations at each size. Default: the run stops by itself when the loss stops improving
     /// (impasto::stopping), except with --preset cs20 (300).
     #[arg(long)]
@@ -119,13 +120,15 @@ struct StylizeArgs {
     /// override single settings of it.
     #[arg(long, value_enum, default_value_t = Preset::DEFAULT)]
     preset: Preset,
-    /// Feature extractor: the distilled VGG (fast) or the VGG16 teacher (full quality). With
-    /// --max-size (when the ladder has more than one size) the teacher paints the last size by
-    /// L-BFGS and the distilled model the smaller ones: the same quality sooner (with another
-    /// preset or a setting of it changed, --optimizer, --learning-rate, --tile or a last size
-    /// that would be tiled, over 2048×2048 px, the teacher paints every size).
-    #[arg(long, value_enum, default_value_t = ModelKind::Distilled)]
-    model: ModelKind,
+    /// Feature extractor. auto (the default): coarse to fine with the default preset, the
+    /// distilled VGG paints the smaller sizes and the VGG16 teacher the last by L-BFGS (CS20's
+    /// quality in 0.12–0.16× of its time), where the teacher is installed (`impasto
+    /// fetch-teacher`) and holds the last size whole; otherwise the distilled model alone.
+    /// distilled: the distilled model at every size. teacher: its ladder where auto would use it,
+    /// otherwise the teacher at every size (another preset or a setting of it changed,
+    /// --optimizer, --learning-rate, --tile, one size, or a last size over 2048×2048 px).
+    #[arg(long, value_enum, default_value_t = ModelChoice::default())]
+    model: ModelChoice,
     /// Optimizer (default: the preset's; CS20: adam).
     #[arg(long, value_enum)]
     optimizer: Option<OptimizerKind>,
@@ -297,12 +300,20 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The memory this machine has free (Linux: `MemAvailable` in /proc/meminfo), if known.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     // The preset's settings, each overridden by its option where given.
     let (preset, preset_stopping) = a.preset.config();
     let stopping = a.iterations.map_or(preset_stopping, Stopping::Fixed);
-    if a.size < image_io::MIN_SIDE || a.size > MAX_SIDE {
-        return Err(Error::InvalidConfig(format!("--size must be between {} and {MAX_SIDE}, not {}", image_io::MIN_SIDE, a.size)));
+    if let Some(size) = a.size.filter(|s| !(image_io::MIN_SIDE..=MAX_SIDE).contains(s)) {
+        return Err(Error::InvalidConfig(format!("--size must be between {} and {MAX_SIDE}, not {size}", image_io::MIN_SIDE)));
     }
     if let Some(0) = a.save_every {
         return Err(Error::InvalidConfig("--save-every must be at least 1".into()));
@@ -350,7 +361,13 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
         Some(n) => {
             return Err(Error::InvalidConfig(format!("--max-size must be between {} and {MAX_SIDE}, not {n}", image_io::MIN_SIDE)));
         }
-        None => SizeRequest { size: a.size, coarse_to_fine: false, largest: false, smallest_stage: crate::multiscale::SMALLEST_STAGE },
+        // One size where asked for; otherwise the default size, coarse to fine where the preset is.
+        None => SizeRequest {
+            size: a.size.unwrap_or(crate::multiscale::DEFAULT_SIZE),
+            coarse_to_fine: a.size.is_none() && a.preset.coarse_to_fine(),
+            largest: false,
+            smallest_stage: crate::multiscale::SMALLEST_STAGE,
+        },
     };
     // No device budget here: above 2048×2048 or where a buffer would not hold a layer, the run is
     // tiled (src/tiled.rs).
@@ -376,12 +393,28 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     // learning rate named on the command line counts as settings changed by hand (no preset): it
     // is used at every size. (A fixed --iterations keeps the preset: a count is not a setting of
     // the picture; the page's Iterations field is one of its presets' fields.)
+    // `auto` finishes with the teacher only where that last stage, L-BFGS's history with it, fits
+    // in half the memory this machine has free (as the page gives a run half of what the browser
+    // reports): a print size's teacher stage takes ~3.6 KB a pixel (11 GB at 2048×1536).
     let recipe = crate::multiscale::TEACHER_LADDER;
     let preset = (a.optimizer.is_none() && a.learning_rate.is_none()).then_some(a.preset);
     let photo = (content_d.width(), content_d.height());
-    let (model, finish) = recipe.models(a.model, preset, &config, &stages, photo, &mut |kind| {
+    let room = match a.model {
+        ModelChoice::Auto => Config { max_memory_bytes: available_memory().map(|m| m / 2), ..config.clone() },
+        _ => config.clone(),
+    };
+    let (model, mut finish) = recipe.models(a.model, preset, &room, &stages, photo, &mut |kind| {
         Ok(a.conv.apply(models::load(kind, &device)?))
     })?;
+    if finish.as_ref().is_some_and(|f| f.is_pending()) {
+        // `auto` without the teacher installed: the distilled model paints every size.
+        finish = None;
+        if !a.quiet {
+            eprintln!(
+                "impasto: the VGG16 teacher is not installed (`impasto fetch-teacher`): the distilled model paints every size, without the full-quality finish"
+            );
+        }
+    }
     if finish.is_some() && !a.quiet {
         eprintln!(
             "impasto: the smaller sizes with the {} model, the last with the teacher by {}",

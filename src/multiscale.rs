@@ -8,11 +8,12 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::image_io::{self, Decoded, Image};
-use crate::models::ModelKind;
+use crate::budget::Footprint;
+use crate::models::{ModelChoice, ModelKind};
 use crate::optim::OptimizerKind;
 use crate::stopping::{StageProgress, StopRule, Stopping};
 use crate::stylize::{Config, Preset, Stylizer};
-use crate::vgg::Vgg;
+use crate::vgg::{TeacherShape, Vgg};
 
 /// The smallest stage of a coarse-to-fine run: below this a stage adds little (the CLI and the
 /// page use it; tests pass smaller ones to stay fast).
@@ -30,8 +31,10 @@ pub const DEFAULT_STYLE_SCALE: f32 = 1.0;
 /// itself, its stopping rule and that of the stages before it.
 #[derive(Clone, Debug)]
 pub struct Finish {
-    /// The feature extractor of the last stage.
-    pub model: Vgg,
+    /// The feature extractor of the last stage, the teacher (`None`: still to come, given with
+    /// [`MultiScale::finish_with`] before the last stage begins; the page fetches it while the
+    /// smaller sizes paint).
+    pub model: Option<Vgg>,
     /// Its optimizer.
     pub optimizer: OptimizerKind,
     /// When it stops, where the run stops by itself.
@@ -53,9 +56,25 @@ pub struct LadderRecipe {
     pub coarse_rule: Option<StopRule>,
 }
 
+impl Finish {
+    /// Whether its model is still to come.
+    pub fn is_pending(&self) -> bool {
+        self.model.is_none()
+    }
+
+    /// Multiply-accumulates of its model's forward pass at `width`×`height` (the teacher's
+    /// architecture while its weights are still to come).
+    fn macs(&self, width: usize, height: usize) -> u64 {
+        match &self.model {
+            Some(m) => m.macs(width, height),
+            None => TeacherShape { conv: crate::vgg::ConvAlgorithm::Direct }.macs(width, height),
+        }
+    }
+}
+
 impl LadderRecipe {
-    /// The last stage of this recipe, painted with `teacher`.
-    pub fn finish(&self, teacher: Vgg) -> Finish {
+    /// The last stage of this recipe, painted with `teacher` (`None`: still to come).
+    pub fn finish(&self, teacher: Option<Vgg>) -> Finish {
         Finish { model: teacher, optimizer: self.optimizer, rule: self.rule, coarse_rule: self.coarse_rule }
     }
 
@@ -69,7 +88,7 @@ impl LadderRecipe {
     /// the page decide ([`LadderRecipe::models`]).
     pub fn applies(
         &self,
-        teacher: &Vgg,
+        teacher: &impl Footprint,
         preset: Option<Preset>,
         config: &Config,
         sides: &[u32],
@@ -90,24 +109,46 @@ impl LadderRecipe {
         preset == Some(Preset::DEFAULT) && sides.len() > 1 && asked == default && whole
     }
 
-    /// The model that paints a run asked of `asked` and its finishing stage: where
-    /// [`LadderRecipe::applies`] holds for the teacher, [`LadderRecipe::coarse`] for the smaller
-    /// sizes and the teacher for the last; otherwise the model asked for alone. `load` gives a
-    /// model by kind (from a file, or what the page's engine holds).
+    /// The model that paints a run asked of `asked` ([`ModelChoice`]) and its finishing stage:
+    /// where [`LadderRecipe::applies`] holds for the teacher, [`LadderRecipe::coarse`] for the
+    /// smaller sizes and the teacher for the last; otherwise the model asked for alone (the
+    /// distilled one for [`ModelChoice::Auto`]). `load` gives a model by kind (from a file, or
+    /// what the page's engine holds), or says why not; where [`ModelChoice::Auto`]'s teacher is
+    /// not there ([`Error::ModelUnavailable`]: no file; not yet in the page's engine), its finish
+    /// is still to come ([`Finish::is_pending`]) — a caller that cannot fetch it paints without.
     pub fn models(
         &self,
-        asked: ModelKind,
+        asked: ModelChoice,
         preset: Option<Preset>,
         config: &Config,
         sides: &[u32],
         photo: (u32, u32),
         load: &mut dyn FnMut(ModelKind) -> Result<Vgg>,
     ) -> Result<(Vgg, Option<Finish>)> {
-        let model = load(asked)?;
-        if asked == ModelKind::Teacher && self.applies(&model, preset, config, sides, photo) {
-            Ok((load(self.coarse)?, Some(self.finish(model))))
-        } else {
-            Ok((model, None))
+        match asked {
+            ModelChoice::Distilled => Ok((load(ModelKind::Distilled)?, None)),
+            ModelChoice::Teacher => {
+                let teacher = load(ModelKind::Teacher)?;
+                if self.applies(&teacher, preset, config, sides, photo) {
+                    Ok((load(self.coarse)?, Some(self.finish(Some(teacher)))))
+                } else {
+                    Ok((teacher, None))
+                }
+            }
+            ModelChoice::Auto => {
+                let coarse = load(self.coarse)?;
+                // Decided on the teacher's shape: its weights may be on their way.
+                if self.applies(&TeacherShape { conv: coarse.conv }, preset, config, sides, photo) {
+                    let teacher = match load(ModelKind::Teacher) {
+                        Ok(teacher) => Some(teacher),
+                        Err(Error::ModelUnavailable(_)) => None,
+                        Err(e) => return Err(e),
+                    };
+                    Ok((coarse, Some(self.finish(teacher))))
+                } else {
+                    Ok((coarse, None))
+                }
+            }
         }
     }
 }
@@ -335,23 +376,12 @@ impl MultiScale {
         for &side in &sides[1..] {
             stage_images(&content, &styles, style_scale, side)?;
         }
-        let (stage_config, stage_model) = stage_settings(&config, &model, finish.as_ref(), sides.len() == 1);
+        let (stage_config, stage_model) = stage_settings(&config, &model, finish.as_ref(), sides.len() == 1)?;
         let current = stage_stylizer(&stage_config, &first, &styles, stage_model, &device, start.map(|(image, _)| image))?;
-        // Each stage weighs as its model's multiply-accumulates at its size: its cost per
-        // iteration (the teacher's last stage of a ladder ~6× the distilled model's per pixel).
-        let costs: Vec<f32> = sides
-            .iter()
-            .enumerate()
-            .map(|(k, &s)| {
-                let (w, h) = image_io::working_size(content.width(), content.height(), s);
-                let (_, stage_model) = stage_settings(&config, &model, finish.as_ref(), k + 1 == sides.len());
-                stage_model.macs(w as usize, h as usize) as f32
-            })
-            .collect();
-        let all: f32 = costs.iter().sum();
         let resumed_done = start.map_or(0, |(_, done)| done);
         let first_stopping = stage_stopping(stopping, finish.as_ref(), sides.len() == 1);
         Ok(MultiScale {
+            weights: stage_weights(&sides, (content.width(), content.height()), &model, finish.as_ref()),
             config,
             content,
             styles,
@@ -359,7 +389,6 @@ impl MultiScale {
             sides,
             stopping,
             progress: StageProgress::new(first_stopping, resumed_done),
-            weights: costs.iter().map(|c| c / all).collect(),
             model,
             finish,
             device,
@@ -395,7 +424,7 @@ impl MultiScale {
             let (content, _) = &images;
             let start = start.resized(content.width, content.height);
             let last = self.stage + 2 == self.sides.len();
-            let (config, model) = stage_settings(&self.config, &self.model, self.finish.as_ref(), last);
+            let (config, model) = stage_settings(&self.config, &self.model, self.finish.as_ref(), last)?;
             let stylizer =
                 stage_stylizer(&config, &images, &self.styles, model, &self.device, Some(&start)).map_err(|e| match e {
                     Error::Device(m) => Error::Device(format!("at {}x{} after {w}x{h}: {m}", content.width, content.height)),
@@ -431,6 +460,47 @@ impl MultiScale {
             finished,
             progress: if finished { 1.0 } else { progress.min(0.999) },
         }
+    }
+
+    /// The finishing stage's model is still to come ([`Finish::is_pending`]): give it with
+    /// [`MultiScale::finish_with`], or paint without it ([`MultiScale::finish_without`]).
+    pub fn finish_pending(&self) -> bool {
+        self.finish.as_ref().is_some_and(Finish::is_pending)
+    }
+
+    /// Whether the next step would begin the last stage while its model is still to come: a
+    /// step now fails; the caller waits for the model or paints without it.
+    pub fn awaits_finish(&self) -> bool {
+        self.finish_pending() && self.stage + 2 == self.sides.len() && self.progress.done()
+    }
+
+    /// Give the finishing stage its model (the teacher), before that stage begins.
+    pub fn finish_with(&mut self, model: Vgg) -> Result<()> {
+        match &mut self.finish {
+            Some(f) if f.model.is_none() => {
+                f.model = Some(model);
+                Ok(())
+            }
+            _ => Err(Error::InvalidConfig("this run has no finishing stage waiting for its model".into())),
+        }
+    }
+
+    /// Paint the last stage as the others, with the run's model, optimizer and stopping rule,
+    /// where the finishing model will not come (the page offline, the download failed). The
+    /// progress is weighed again by the new costs: it only moves forward (the earlier stages'
+    /// share of a cheaper run is larger).
+    pub fn finish_without(&mut self) {
+        if self.finish_pending() {
+            self.finish = None;
+            self.weights = stage_weights(&self.sides, (self.content.width(), self.content.height()), &self.model, None);
+        }
+    }
+
+    /// The model painting each stage, by name, `painter` being the kind of the run's model (the
+    /// finish is the teacher's, also while its weights are still to come).
+    pub fn stage_models(&self, painter: ModelKind) -> Vec<&'static str> {
+        let n = self.sides.len();
+        (0..n).map(|k| if self.finish.is_some() && k + 1 == n { ModelKind::Teacher } else { painter }.name()).collect()
     }
 
     /// Whether the current stage is over (the next step begins the next stage, if any).
@@ -477,12 +547,35 @@ fn stage_images(content: &Decoded, styles: &[(Decoded, f32)], style_scale: f32, 
 }
 
 /// The settings and model of a stage: the run's, or for the `last` stage `finish`'s model and
-/// optimizer where given.
-fn stage_settings<'a>(config: &Config, model: &'a Vgg, finish: Option<&'a Finish>, last: bool) -> (Config, &'a Vgg) {
+/// optimizer where given (an error while that model is still to come).
+fn stage_settings<'a>(config: &Config, model: &'a Vgg, finish: Option<&'a Finish>, last: bool) -> Result<(Config, &'a Vgg)> {
     match finish {
-        Some(f) if last => (config.with_optimizer(f.optimizer), &f.model),
-        _ => (config.clone(), model),
+        Some(Finish { model: Some(m), optimizer, .. }) if last => Ok((config.with_optimizer(*optimizer), m)),
+        Some(Finish { model: None, .. }) if last => {
+            Err(Error::ModelUnavailable("the last size's model (VGG16) has not arrived yet".into()))
+        }
+        _ => Ok((config.clone(), model)),
     }
+}
+
+/// Each stage's share of a run's work: its model's multiply-accumulates at its size (its cost
+/// per iteration; the teacher's last stage of a ladder ~6× the distilled model's per pixel) over
+/// all stages'.
+fn stage_weights(sides: &[u32], (width, height): (u32, u32), model: &Vgg, finish: Option<&Finish>) -> Vec<f32> {
+    let costs: Vec<f32> = sides
+        .iter()
+        .enumerate()
+        .map(|(k, &s)| {
+            let (w, h) = image_io::working_size(width, height, s);
+            let (w, h) = (w as usize, h as usize);
+            match finish {
+                Some(f) if k + 1 == sides.len() => f.macs(w, h) as f32,
+                _ => model.macs(w, h) as f32,
+            }
+        })
+        .collect();
+    let all: f32 = costs.iter().sum();
+    costs.iter().map(|c| c / all).collect()
 }
 
 /// How long a stage goes on: the run's [`Stopping`], or in a run that stops by itself `finish`'s

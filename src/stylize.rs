@@ -172,6 +172,17 @@ impl Preset {
         }
     }
 
+    /// Whether this preset's runs are painted coarse to fine (a quarter, a half, then the size:
+    /// [`crate::multiscale`]) where the person did not choose (the CLI without `--size` or
+    /// `--max-size`; the page's High resolution). All but the classic recipe, which paints one
+    /// size. Departure from CS20 (one size): the default preset's ladder, with the teacher's
+    /// finish, reached CS20's quality in 0.12–0.16× of its time at 384 px (BENCHMARKS.md "The
+    /// product's own ladder"); the others paint their first picture in seconds the same way (the
+    /// page's Try an example already did).
+    pub fn coarse_to_fine(self) -> bool {
+        self != Preset::Cs20
+    }
+
     /// The name the CLI's `--preset` and the page use.
     pub fn name(self) -> &'static str {
         match self {

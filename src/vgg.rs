@@ -81,6 +81,53 @@ pub fn architecture_cost(ranks: &[Option<usize>; VGG16.len()], width: usize, hei
     })
 }
 
+/// The teacher's shape without its weights (VGG16's full 3×3 convolutions to conv5_1, computed
+/// by `conv`): what the memory estimates ([`crate::budget::Footprint`]) and the cost of a stage
+/// need before the teacher's 20 MB have arrived (the page fetches them while the smaller sizes of
+/// a coarse-to-fine run paint). Agrees with a loaded teacher (tests/controls.rs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TeacherShape {
+    /// How its convolutions would be computed.
+    pub conv: ConvAlgorithm,
+}
+
+impl TeacherShape {
+    /// As [`Vgg::macs`].
+    pub fn macs(&self, width: usize, height: usize) -> u64 {
+        architecture_cost(&[None; VGG16.len()], width, height).1
+    }
+
+    /// As [`Vgg::activation_floats`].
+    pub fn activation_floats(&self, width: usize, height: usize) -> u64 {
+        let layers: u64 = VGG16
+            .iter()
+            .map(|spec| {
+                let (h, w) = spatial(spec.layer, height, width);
+                let pooled = if spec.pool_before { spec.in_channels } else { 0 };
+                ((pooled + spec.out_channels) * w * h) as u64
+            })
+            .sum();
+        3 * (width * height) as u64 + layers
+    }
+
+    /// As [`Vgg::largest_activation_floats`].
+    pub fn largest_activation_floats(&self, width: usize, height: usize) -> u64 {
+        VGG16
+            .iter()
+            .map(|spec| {
+                let (h, w) = spatial(spec.layer, height, width);
+                (spec.out_channels * w * h) as u64
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// As [`Vgg::num_params`].
+    pub fn num_params(&self) -> u64 {
+        architecture_cost(&[None; VGG16.len()], 1, 1).0
+    }
+}
+
 const fn spec(
     layer: Layer,
     name: &'static str,

@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::image_io::{self, Limits};
 use crate::loss::LossWeights;
 use crate::budget::DeviceBudget;
-use crate::models::ModelKind;
+use crate::models::{ModelChoice, ModelKind};
 use crate::multiscale::{
     DEFAULT_SIZE, DEFAULT_STYLE_SCALE, Holder, MultiScale, RunPlan, SMALLEST_STAGE, SizeRequest, TEACHER_LADDER,
 };
@@ -146,11 +146,14 @@ impl Engine {
         }
     }
 
-    /// The largest long side `model` (`"distilled"` or `"teacher"`, loaded) can work at on this
-    /// device for an image of `width`×`height`'s aspect (at most 4096), or 0 if none.
+    /// The largest long side a run asked of `model` (`"auto"`, `"distilled"` or `"teacher"`) can
+    /// work at on this device for an image of `width`×`height`'s aspect (at most 4096), or 0 if
+    /// none.
     #[wasm_bindgen(js_name = largestSide)]
     pub fn largest_side(&self, model: &str, width: u32, height: u32) -> Result<u32, JsError> {
-        let model = self.model(model_kind(model)?)?;
+        let choice = ModelChoice::from_name(model)
+            .ok_or_else(|| Error::InvalidConfig(format!("unknown model {model:?} (auto, distilled or teacher)")))?;
+        let model = self.model(sizing(choice))?;
         Ok(self.budget.largest_side(model, width.max(1), height.max(1), MAX_SIDE).unwrap_or(0))
     }
 
@@ -163,6 +166,14 @@ impl Engine {
         self.models.retain(|(k, _)| *k != kind);
         self.models.push((kind, model));
         Ok(())
+    }
+
+    /// Give a run whose last stage waits for the teacher (`stylizer.pendingModel`) the teacher
+    /// this engine has loaded.
+    #[wasm_bindgen(js_name = finishWith)]
+    pub fn finish_with(&self, stylizer: &mut WebStylizer) -> Result<(), JsError> {
+        let teacher = self.model(ModelKind::Teacher)?.clone();
+        Ok(stylizer.inner.finish_with(teacher)?)
     }
 
     /// Whether the model `name` is loaded.
@@ -276,9 +287,12 @@ impl Engine {
             largest: options.largest,
             smallest_stage: options.smallest_stage.unwrap_or(SMALLEST_STAGE),
         };
-        let model = self.model(options.model)?;
+        // The model asked for by name paints the largest size, also in the teacher's ladder;
+        // `auto` takes the size the distilled model holds (and the teacher's finish only where
+        // the teacher holds it whole too: LadderRecipe::applies).
+        let sizing = sizing(options.model);
+        let model = self.model(sizing)?;
         let name = if self.backend == BackendKind::Wgpu { "this GPU" } else { "the CPU engine" };
-        // The model asked for paints the largest size, also in the teacher's ladder.
         let holder = Holder { budget: &self.budget, model, name };
         let resumed = match &resume {
             None => None,
@@ -303,30 +317,43 @@ impl Engine {
         };
         let start = resume.as_ref().map(|(img, _)| (img, plan.stage_done));
         // Which models paint is decided on the whole ladder, also for a resumed run (whose last
-        // stage, even alone, is then the teacher's finish).
+        // stage, even alone, is then the teacher's finish). With `auto` the teacher's weights may
+        // still be on their way: the finish waits for them (`finishWith`).
         let preset = options.preset.as_deref().and_then(Preset::from_name);
-        let (painter, finish) = TEACHER_LADDER.models(options.model, preset, &config, &whole.sides, photo, &mut |kind| {
+        let (model, mut finish) = TEACHER_LADDER.models(options.model, preset, &config, &whole.sides, photo, &mut |kind| {
             Ok(self.model(kind)?.clone())
         })?;
-        let stages = plan.sides.len();
-        let models = (0..stages)
-            .map(|k| if finish.is_some() && k + 1 < stages { TEACHER_LADDER.coarse } else { options.model })
-            .map(|m| m.name().to_string())
-            .collect();
+        if plan.sides.len() == 1 && finish.as_ref().is_some_and(|f| f.is_pending()) {
+            // Resumed at the last size with the teacher not here (the page tried to fetch it
+            // first): nothing paints before that size, so it is painted without the finish.
+            finish = None;
+        }
+        let painter = if finish.is_some() { TEACHER_LADDER.coarse } else { sizing };
         let device = self.device.clone();
         let inner =
-            MultiScale::new(config, content, decoded, options.style_scale, plan.sides, stopping, painter, finish, device, start)?;
+            MultiScale::new(config, content, decoded, options.style_scale, plan.sides, stopping, model, finish, device, start)?;
         let notice = plan.notice;
-        Ok(WebStylizer { inner, notice, models })
+        Ok(WebStylizer { inner, notice, painter })
+    }
+
+    /// The loaded model of this kind, if it is loaded.
+    fn loaded(&self, kind: ModelKind) -> Option<&Vgg> {
+        self.models.iter().find(|(k, _)| *k == kind).map(|(_, m)| m)
     }
 
     /// The loaded model of this kind.
     fn model(&self, kind: ModelKind) -> Result<&Vgg, Error> {
-        self.models
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, m)| m)
-            .ok_or_else(|| Error::ModelUnavailable(format!("the {} model is not loaded", kind.name())))
+        self.loaded(kind).ok_or_else(|| Error::ModelUnavailable(format!("the {} model is not loaded", kind.name())))
+    }
+}
+
+/// The model whose memory decides the largest size of a run asked of `choice`: the teacher's
+/// when asked for by name; otherwise the distilled model's (`auto` gets the teacher's finish only
+/// where the teacher holds that size whole too: `LadderRecipe::applies`).
+fn sizing(choice: ModelChoice) -> ModelKind {
+    match choice {
+        ModelChoice::Teacher => ModelKind::Teacher,
+        ModelChoice::Auto | ModelChoice::Distilled => ModelKind::Distilled,
     }
 }
 
@@ -345,8 +372,8 @@ fn has_webgpu() -> bool {
 #[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", default)]
 struct WebOptions {
-    /// The model asked for (the distilled one by default).
-    model: ModelKind,
+    /// The network asked for (`auto` by default: [`ModelChoice::Auto`]).
+    model: ModelChoice,
     /// The preset the settings come from, by name (`None`: changed by hand); only the default
     /// preset paints the teacher's ladder ([`TEACHER_LADDER`]).
     preset: Option<String>,
@@ -378,7 +405,7 @@ impl Default for WebOptions {
     fn default() -> Self {
         let c = Preset::DEFAULT.config().0;
         WebOptions {
-            model: ModelKind::Distilled,
+            model: ModelChoice::default(),
             preset: Some(Preset::DEFAULT.name().to_string()),
             size: DEFAULT_SIZE,
             content_weight: c.weights.content,
@@ -392,7 +419,7 @@ impl Default for WebOptions {
             seed: c.seed,
             original_colors: c.original_colors,
             style_scale: DEFAULT_STYLE_SCALE,
-            coarse_to_fine: false,
+            coarse_to_fine: Preset::DEFAULT.coarse_to_fine(),
             largest: false,
             iterations: Preset::DEFAULT.config().1.fixed(),
             smallest_stage: None,
@@ -464,6 +491,7 @@ pub fn presets() -> Result<JsValue, JsError> {
         init: Init,
         noise_ratio: f32,
         iterations: Option<u32>,
+        coarse_to_fine: bool,
     }
     let list: Vec<PresetInfo> = Preset::ALL
         .into_iter()
@@ -482,6 +510,7 @@ pub fn presets() -> Result<JsValue, JsError> {
                     init: c.init,
                     noise_ratio: c.noise_ratio,
                     iterations: stopping.fixed(),
+                    coarse_to_fine: p.coarse_to_fine(),
                 },
             }
         })
@@ -522,8 +551,8 @@ impl Frame {
 pub struct WebStylizer {
     inner: MultiScale,
     notice: Option<String>,
-    /// The model of each stage, by name.
-    models: Vec<String>,
+    /// The kind of the run's model (the finish, where there is one, is the teacher's).
+    painter: ModelKind,
 }
 
 #[wasm_bindgen]
@@ -593,9 +622,32 @@ impl WebStylizer {
         self.notice.clone()
     }
 
-    /// The model that paints each stage (`"distilled"` or `"teacher"`), smallest first.
+    /// The model that paints each stage (`"distilled"` or `"teacher"`), smallest first (the
+    /// teacher's finish counts while its weights are on their way; after `finishWithout`, the
+    /// distilled model paints the last size too).
     #[wasm_bindgen(getter, js_name = stageModels)]
     pub fn stage_models(&self) -> Vec<String> {
-        self.models.clone()
+        self.inner.stage_models(self.painter).into_iter().map(String::from).collect()
+    }
+
+    /// The model the last stage still waits for (`"teacher"`), or `undefined`: give it with
+    /// `Engine.finishWith` once loaded, before the last stage.
+    #[wasm_bindgen(getter, js_name = pendingModel)]
+    pub fn pending_model(&self) -> Option<String> {
+        self.inner.finish_pending().then(|| ModelKind::Teacher.name().to_string())
+    }
+
+    /// Whether the next step would begin the last stage while its model is still to come: step
+    /// only after `Engine.finishWith` or `finishWithout`.
+    #[wasm_bindgen(getter, js_name = awaitsModel)]
+    pub fn awaits_model(&self) -> bool {
+        self.inner.awaits_finish()
+    }
+
+    /// Paint the last stage with the distilled model too (by the run's own optimizer and
+    /// stopping rule): the teacher's weights will not come (offline, a failed download).
+    #[wasm_bindgen(js_name = finishWithout)]
+    pub fn finish_without(&mut self) {
+        self.inner.finish_without();
     }
 }

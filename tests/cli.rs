@@ -62,6 +62,25 @@ fn stylizes_and_judges_two_sample_images() {
         let err = String::from_utf8_lossy(&r.stderr);
         assert!(r.status.success() && !err.contains("the smaller sizes with"), "{plain:?}: {err}");
     }
+    // The default model (auto) paints the same ladder; without the teacher installed, the
+    // distilled model paints every size and says so; the teacher asked for by name is an error.
+    let auto = &args[..args.len() - 2];
+    let r = impasto(auto);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success() && err.contains("the last with the teacher by lbfgs"), "{err}");
+    let only_distilled = tmp("only-distilled");
+    std::fs::create_dir_all(&only_distilled).unwrap();
+    let file = impasto::models::ModelKind::Distilled.file_name();
+    std::fs::copy(impasto::models::weights_path(impasto::models::ModelKind::Distilled), only_distilled.join(file)).unwrap();
+    let without = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_impasto")).env("IMPASTO_MODELS", &only_distilled).args([auto, extra].concat()).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, err) = without(&[]);
+    assert!(ok && err.contains("the distilled model paints every size") && err.contains("scale 2/2 256x192"), "{err}");
+    assert!(!err.contains("the last with the teacher"), "{err}");
+    let (ok, err) = without(&["--model", "teacher"]);
+    assert!(!ok && err.contains("impasto fetch-teacher"), "{err}");
 
     let r = impasto(&["eval", s(&content), s(&style), s(&out), "--backend", "cpu"]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));

@@ -290,10 +290,10 @@ fn a_finishing_model_and_optimizer_paint_only_the_last_stage() {
             .unwrap();
         pollster::block_on(r.step()).unwrap()
     };
-    let alone = one(Some(Finish { model: teacher.clone(), optimizer: OptimizerKind::Lbfgs, rule: Default::default(), coarse_rule: None }));
+    let alone = one(Some(Finish { model: Some(teacher.clone()), optimizer: OptimizerKind::Lbfgs, rule: Default::default(), coarse_rule: None }));
     assert!(!same(&one(None), &alone), "{alone:?}");
-    let by_adam = run(Some(Finish { model: teacher.clone(), optimizer: OptimizerKind::Adam, rule: Default::default(), coarse_rule: None }));
-    let by_lbfgs = run(Some(Finish { model: teacher, optimizer: OptimizerKind::Lbfgs, rule: Default::default(), coarse_rule: None }));
+    let by_adam = run(Some(Finish { model: Some(teacher.clone()), optimizer: OptimizerKind::Adam, rule: Default::default(), coarse_rule: None }));
+    let by_lbfgs = run(Some(Finish { model: Some(teacher), optimizer: OptimizerKind::Lbfgs, rule: Default::default(), coarse_rule: None }));
     for i in 0..3 {
         assert!(same(&plain[i], &by_lbfgs[i]) && same(&plain[i], &by_adam[i]), "stage 1, iteration {i}: {:?} {:?}", plain[i], by_lbfgs[i]);
     }
@@ -316,7 +316,7 @@ fn a_finishing_model_and_optimizer_paint_only_the_last_stage() {
     // In a run that stops by itself, the stages before the last stop by the finish's coarse
     // rule where it has one (here capped at 3 iterations), else by the run's (at least 40).
     let stages = |coarse_rule| {
-        let finish = Finish { model: distilled(), optimizer: OptimizerKind::Adam, rule: Default::default(), coarse_rule };
+        let finish = Finish { model: Some(distilled()), optimizer: OptimizerKind::Adam, rule: Default::default(), coarse_rule };
         let mut r = MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![24, 48], Stopping::from_iterations(None), distilled(), Some(finish), device.clone(), None)
             .unwrap();
         (0..4).map(|_| pollster::block_on(r.step()).unwrap().stage).collect::<Vec<_>>()
@@ -324,6 +324,43 @@ fn a_finishing_model_and_optimizer_paint_only_the_last_stage() {
     let capped = impasto::stopping::StopRule { max_iterations: 3, ..Default::default() };
     assert_eq!(stages(Some(capped)), vec![1, 1, 1, 2]);
     assert_eq!(stages(None), vec![1, 1, 1, 1]);
+
+    // A finish whose model is still to come (the page fetching the teacher while the smaller
+    // sizes paint): the stages before the last run as before; the run then waits for it (a step
+    // fails, nothing is lost) and, given it, paints as the run given it at the start did — or,
+    // told it will not come, paints the last stage as the plain run does.
+    let pending = || Some(Finish { model: None, optimizer: OptimizerKind::Lbfgs, rule: Default::default(), coarse_rule: None });
+    let waiting = || {
+        let mut r = MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![24, 48], Stopping::Fixed(3), distilled(), pending(), device.clone(), None)
+            .unwrap();
+        let mut records = Vec::new();
+        while !r.awaits_finish() {
+            assert!(r.finish_pending());
+            records.push(pollster::block_on(r.step()).unwrap());
+        }
+        (r, records)
+    };
+    let (mut given, mut records) = waiting();
+    assert_eq!(records.len(), 3, "the first stage, then the wait");
+    assert!(records.iter().zip(&by_lbfgs).all(|(a, b)| same(a, b)), "{records:?}");
+    assert_eq!(records[2].progress, by_lbfgs[2].progress, "weighed by the teacher's cost before it arrives");
+    let err = pollster::block_on(given.step()).unwrap_err();
+    assert!(matches!(err, impasto::Error::ModelUnavailable(_)), "{err}");
+    assert!(given.awaits_finish(), "a failed step changes nothing");
+    assert_eq!(given.stage_models(models::ModelKind::Distilled), ["distilled", "teacher"]);
+    given.finish_with(common::teacher(&device)).unwrap();
+    assert!(!given.finish_pending() && given.finish_with(distilled()).is_err(), "given once");
+    records.extend((0..3).map(|_| pollster::block_on(given.step()).unwrap()));
+    assert!(records.iter().zip(&by_lbfgs).all(|(a, b)| same(a, b)), "{records:?} {by_lbfgs:?}");
+    let (mut without, mut records) = waiting();
+    without.finish_without();
+    assert_eq!(without.stage_models(models::ModelKind::Distilled), ["distilled", "distilled"]);
+    records.extend((0..3).map(|_| pollster::block_on(without.step()).unwrap()));
+    assert!(records.iter().zip(&plain).all(|(a, b)| same(a, b)), "{records:?} {plain:?}");
+    assert!(records.windows(2).all(|w| w[0].progress <= w[1].progress), "progress only moves forward: {records:?}");
+    // A run of one size cannot start while its only stage's model is still to come.
+    let one_pending = MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![48], Stopping::Fixed(1), distilled(), pending(), device.clone(), None);
+    assert!(matches!(one_pending.err(), Some(impasto::Error::ModelUnavailable(_))));
 }
 
 /// When a run asked of the teacher paints the teacher's ladder: the CLI, the page and the lab
@@ -366,21 +403,50 @@ fn the_teachers_ladder_applies_only_where_it_was_measured() {
     assert!(applies(balanced, &tight(need + lbfgs_bytes(384, 288)), &[192, 384], photo));
     assert!(!applies(balanced, &Config { max_buffer_bytes: Some(1 << 20), ..config.clone() }, &[192, 384], photo), "a buffer too small for conv1_1");
 
+    // Before the teacher's weights are here, its shape decides the same way.
+    let shape = impasto::vgg::TeacherShape { conv: teacher.conv };
+    assert_eq!(memory_estimate(&shape, 384, 288), need);
+    for (w, h) in [(16, 16), (384, 288), (1001, 333)] {
+        use impasto::budget::Footprint;
+        assert_eq!(shape.macs(w, h), teacher.macs(w, h));
+        assert_eq!(Footprint::activation_floats(&shape, w, h), teacher.activation_floats(w, h));
+        assert_eq!(Footprint::largest_activation_floats(&shape, w, h), teacher.largest_activation_floats(w, h));
+    }
+    assert_eq!(shape.num_params(), teacher.num_params());
+
     // Which models paint: the distilled model the smaller sizes, the teacher the last.
-    let mut asked = Vec::new();
+    use impasto::models::ModelChoice;
+    let asked = std::cell::RefCell::new(Vec::new());
     let mut load = |kind| {
-        asked.push(kind);
+        asked.borrow_mut().push(kind);
         Ok(if kind == Teacher { teacher.clone() } else { distilled() })
     };
-    let (painter, finish) = TEACHER_LADDER.models(Teacher, balanced, &config, &[192, 384], photo, &mut load).unwrap();
+    let params = |m: &Option<impasto::Vgg>| m.as_ref().map(impasto::Vgg::num_params);
+    let (painter, finish) = TEACHER_LADDER.models(ModelChoice::Teacher, balanced, &config, &[192, 384], photo, &mut load).unwrap();
     let finish = finish.expect("the teacher finishes");
-    assert_eq!((painter.num_params(), finish.model.num_params()), (distilled().num_params(), teacher.num_params()));
+    assert_eq!((painter.num_params(), params(&finish.model)), (distilled().num_params(), Some(teacher.num_params())));
     assert_eq!(finish.optimizer, TEACHER_LADDER.optimizer);
-    let (plain, none) = TEACHER_LADDER.models(Distilled, balanced, &config, &[192, 384], photo, &mut load).unwrap();
+    let (plain, none) = TEACHER_LADDER.models(ModelChoice::Distilled, balanced, &config, &[192, 384], photo, &mut load).unwrap();
     assert!(none.is_none() && plain.num_params() == distilled().num_params(), "the distilled model paints alone");
-    let (alone, none) = TEACHER_LADDER.models(Teacher, None, &config, &[192, 384], photo, &mut load).unwrap();
+    let (alone, none) = TEACHER_LADDER.models(ModelChoice::Teacher, None, &config, &[192, 384], photo, &mut load).unwrap();
     assert!(none.is_none() && alone.num_params() == teacher.num_params());
-    assert_eq!(asked, vec![Teacher, Distilled, Distilled, Teacher], "only what paints is loaded");
+    assert_eq!(*asked.borrow(), vec![Teacher, Distilled, Distilled, Teacher], "only what paints is loaded");
+    // Auto (the default): the teacher's ladder where it applies, the distilled model alone
+    // elsewhere, never the teacher alone.
+    asked.borrow_mut().clear();
+    let (painter, finish) = TEACHER_LADDER.models(ModelChoice::Auto, balanced, &config, &[192, 384], photo, &mut load).unwrap();
+    assert_eq!((painter.num_params(), finish.map(|f| params(&f.model))), (distilled().num_params(), Some(Some(teacher.num_params()))));
+    for (preset, sides) in [(balanced, &[384][..]), (Some(Preset::Cs20), &[192, 384][..]), (None, &[192, 384][..])] {
+        let (painter, finish) = TEACHER_LADDER.models(ModelChoice::Auto, preset, &config, sides, photo, &mut load).unwrap();
+        assert!(finish.is_none() && painter.num_params() == distilled().num_params(), "{preset:?} {sides:?}");
+    }
+    assert_eq!(*asked.borrow(), vec![Distilled, Teacher, Distilled, Distilled, Distilled], "the teacher only where it finishes");
+    // Without the teacher's weights: Auto's finish waits for them; asked for by name, an error.
+    let mut no_teacher = |kind: models::ModelKind| if kind == Distilled { Ok(distilled()) } else { Err(kind.unavailable()) };
+    let (_, finish) = TEACHER_LADDER.models(ModelChoice::Auto, balanced, &config, &[192, 384], photo, &mut no_teacher).unwrap();
+    assert!(finish.expect("a finish").is_pending());
+    let err = TEACHER_LADDER.models(ModelChoice::Teacher, balanced, &config, &[192, 384], photo, &mut no_teacher).unwrap_err();
+    assert!(matches!(err, impasto::Error::ModelUnavailable(_)), "{err}");
 }
 
 /// A run interrupted (a lost GPU) goes on at its stage, short of the iterations it had done

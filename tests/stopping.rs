@@ -163,6 +163,9 @@ fn the_classic_preset_is_cs20s_recipe() {
     assert_eq!(c, Config::default());
     assert_eq!(Preset::from_name("cs20"), Some(Preset::Cs20));
     assert!(Preset::Cs20.advanced() && !Preset::DEFAULT.advanced());
+    // One size, as CS20 (the CLI without --size, the page's High resolution); the default preset
+    // paints coarse to fine.
+    assert!(!Preset::Cs20.coarse_to_fine() && Preset::DEFAULT.coarse_to_fine());
 
     let content_path = common::shared_image("tubingen.jpg");
     let style_path = common::shared_image("starry_night.jpg");

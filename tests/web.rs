@@ -142,3 +142,66 @@ async fn the_engine_paints_the_teachers_ladder_where_it_applies() {
     assert_eq!((resumed.sides(), resumed.stage_models()), (vec![48], vec!["teacher".to_string()]));
     assert_eq!(message(engine.load_model("student", DISTILLED.to_vec()).unwrap_err()), "invalid setting: unknown model \"student\" (distilled or teacher)");
 }
+
+/// The default model ("auto") starts before the teacher's weights are here: the smaller size is
+/// painted with the distilled model, the last waits for the teacher (`awaitsModel`) and, given
+/// it (`finishWith`), is painted by it — or, told it will not come (`finishWithout`), by the
+/// distilled model. Resumed at the last size without the teacher, that size is painted without it.
+#[wasm_bindgen_test]
+async fn an_automatic_run_waits_for_the_teacher_at_its_last_size() {
+    use impasto::web::Engine;
+    use wasm_bindgen::JsCast;
+    let message = |e: wasm_bindgen::JsError| -> String {
+        let v: wasm_bindgen::JsValue = e.into();
+        v.dyn_into::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_default()
+    };
+    let png = |seed| impasto::image_io::encode_png(&pattern(48, 32, seed)).unwrap();
+    // The page's defaults: model auto, the default preset, coarse to fine.
+    let options = || {
+        let o = impasto::web::default_options().map_err(message).unwrap();
+        for (k, v) in [("size", 48.0), ("smallestStage", 24.0), ("iterations", 2.0)] {
+            js_sys::Reflect::set(&o, &k.into(), &v.into()).unwrap();
+        }
+        o
+    };
+    let model_of = |o: &wasm_bindgen::JsValue| js_sys::Reflect::get(o, &"model".into()).unwrap().as_string();
+    assert_eq!(model_of(&options()).as_deref(), Some("auto"));
+    let mut engine = Engine::create(false).await;
+    engine.load_model("distilled", DISTILLED.to_vec()).map_err(message).unwrap();
+    let two = |run: &impasto::web::WebStylizer| run.stage_models();
+    let mut run = engine.stylizer(&png(1), &png(2), options()).map_err(message).unwrap();
+    assert_eq!((run.sides(), two(&run)), (vec![24, 48], vec!["distilled".to_string(), "teacher".to_string()]));
+    assert_eq!(run.pending_model().as_deref(), Some("teacher"));
+    for _ in 0..2 {
+        assert!(!run.awaits_model());
+        run.step().await.map_err(message).unwrap();
+    }
+    assert!(run.awaits_model(), "the last size waits for the teacher");
+    assert!(engine.finish_with(&mut run).is_err(), "not loaded yet");
+    let mut without = engine.stylizer(&png(1), &png(2), options()).map_err(message).unwrap();
+    engine.load_model("teacher", TEACHER.to_vec()).map_err(message).unwrap();
+    engine.finish_with(&mut run).map_err(message).unwrap();
+    assert!(run.pending_model().is_none() && !run.awaits_model());
+    for _ in 0..2 {
+        run.step().await.map_err(message).unwrap();
+    }
+    assert_eq!((run.iteration(), run.width()), (4, 48));
+    // The teacher will not come: the distilled model paints the last size too.
+    without.finish_without();
+    assert_eq!(two(&without), vec!["distilled".to_string(); 2]);
+    for _ in 0..4 {
+        without.step().await.map_err(message).unwrap();
+    }
+    assert_eq!((without.iteration(), without.width()), (4, 48));
+    // With the teacher loaded from the start, nothing waits.
+    let ready = engine.stylizer(&png(1), &png(2), options()).map_err(message).unwrap();
+    assert!(ready.pending_model().is_none() && two(&ready) == vec!["distilled".to_string(), "teacher".to_string()]);
+    // Resumed at the last size on an engine without the teacher: painted without the finish.
+    let mut fresh = Engine::create(false).await;
+    fresh.load_model("distilled", DISTILLED.to_vec()).map_err(message).unwrap();
+    let kept = pattern(48, 32, 9).to_rgba8();
+    let at = js_sys::JSON::parse(r#"{"width": 48, "height": 32, "done": 2}"#).unwrap();
+    let style = js_sys::Array::of1(&js_sys::Uint8Array::from(&png(2)[..]));
+    let resumed = fresh.stylizer_resume(&png(1), style, vec![1.0], options(), &kept, at).map_err(message).unwrap();
+    assert_eq!((resumed.sides(), resumed.stage_models(), resumed.pending_model()), (vec![48], vec!["distilled".to_string()], None));
+}

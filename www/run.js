@@ -5,7 +5,7 @@ import { $, setStatus, announce, showError, sentence } from './dom.js';
 import { state } from './state.js';
 import { on, post, startWorker, describeEngine } from './engine.js';
 import { readOptions, modelName, deviceChoice, blendShare } from './settings.js';
-import { fetchWeights } from './weights.js';
+import { fetchWeights, showProgress, hideProgress } from './weights.js';
 import { refuse, slotOfMessage, recheckPending } from './files.js';
 import { draw, keepResult, describeRun } from './result.js';
 import { resetProgress, showStep, showFinished } from './progress.js';
@@ -19,9 +19,11 @@ const fmt = (v) => (Number.isFinite(v) ? v.toExponential(3) : '–');
 const PREVIEW_ABOVE = 256;
 const modelPosting = new Map(); // name → {worker, promise}: weights on their way to the engine
 
-/** The models a run with the network `name` may need in the engine: the full-quality network
- * paints a coarse-to-fine run's smaller sizes with the distilled one (the core decides when). */
-const modelsFor = (name) => (name === 'teacher' ? ['distilled', 'teacher'] : [name]);
+/** The models a run with the network `name` needs in the engine before it starts: the
+ * full-quality network paints a coarse-to-fine run's smaller sizes with the distilled one (the
+ * core decides when); 'auto' starts with the distilled one, and where the core finishes with the
+ * teacher the run says so ('started' → pending) and the teacher is fetched while it paints. */
+const modelsFor = (name) => (name === 'teacher' ? ['distilled', 'teacher'] : ['distilled']);
 
 /** The models in the engine: each fetched (once) and sent before any run needs it. */
 export function ensureModel(name, quiet = true) {
@@ -31,6 +33,7 @@ export function ensureModel(name, quiet = true) {
 function ensureOne(name, quiet) {
   if (state.loadedModels.has(name)) return Promise.resolve();
   const posting = modelPosting.get(name);
+  if (!quiet) showProgress(name); // a run now waits for a fetch begun quietly
   if (posting?.worker === state.worker) return posting.promise;
   const worker = state.worker;
   const promise = fetchWeights(name, { quiet }).then((buffer) => {
@@ -93,6 +96,10 @@ export async function start({ resume = false, preview = false } = {}) {
     const styleWeights = style2 ? [1 - share, share] : [1];
     const worker = state.worker;
     await ensureModel(modelName(), false);
+    // A run resumed at its last size, which VGG16 was to paint, goes on there at once: VGG16
+    // first, where it can be had (otherwise the engine paints that size without it).
+    const atLast = from && Math.max(from.width, from.height) === state.sides?.at(-1);
+    if (atLast && modelName() === 'auto' && state.models?.at(-1) === 'teacher') await ensureOne('teacher', false).catch(() => {});
     if (runId !== state.runId) return;
     if (state.worker !== worker || !state.ready) {
       // The engine was replaced meanwhile (a crash, another Compute): start on the new one once
@@ -155,6 +162,7 @@ export function stop() {
 }
 
 function ended(status, spoken) {
+  hideProgress();
   keepResult(true);
   Object.assign(state, { running: false, paused: false, pausing: false, stopping: false });
   setStatus(status);
@@ -232,6 +240,30 @@ export function wireRun() {
     announce('Painting started.');
     $('notice').textContent = msg.notice ? sentence(msg.notice) : '';
     $('notice').hidden = !msg.notice;
+    // 'auto': the last size's network (VGG16) is fetched while the smaller sizes paint; if it
+    // cannot be had, the engine paints that size with the distilled network ('models').
+    if (msg.pending) {
+      const worker = state.worker;
+      ensureOne(msg.pending, true).catch((err) => {
+        if (state.worker === worker && state.runId === msg.runId) {
+          post({ type: 'model-unavailable', runId: msg.runId, key: msg.pending, message: err.message || String(err) });
+        }
+      });
+    }
+  });
+  on('awaiting', (msg) => {
+    if (msg.runId !== state.runId) return;
+    setStatus(`Loading ${msg.model === 'teacher' ? 'VGG16' : msg.model} for the last size…`);
+    showProgress(msg.model);
+  });
+  on('models', (msg) => {
+    if (msg.runId !== state.runId) return;
+    state.models = msg.models;
+    if (msg.without) {
+      const text = `VGG16 could not be loaded, so the last size is painted with the distilled network. ${sentence(msg.without)}`;
+      $('notice').textContent = [$('notice').hidden ? '' : $('notice').textContent, text].filter(Boolean).join(' ');
+      $('notice').hidden = false;
+    }
   });
   on('step', (msg) => {
     const record = msg.record;
@@ -254,6 +286,7 @@ export function wireRun() {
   });
   const at = (msg) => msg.iteration + state.iterationOffset;
   on('paused', (msg) => {
+    hideProgress();
     keepResult(true);
     Object.assign(state, { paused: true, pausing: false });
     setStatus(`Paused at iteration ${at(msg)}.`);
@@ -275,7 +308,8 @@ export function wireRun() {
   });
   on('model-error', (msg) => {
     state.loadedModels.delete(msg.key);
-    showError(sentence(msg.message));
+    // A run going on says it in its note ('models'); one about to start, in its error.
+    if (!state.running) showError(sentence(msg.message));
   });
   on('crash', (msg) => onCrash(msg.message));
   on('lost', (msg) => onCrash(sentence(msg.message), true));

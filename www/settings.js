@@ -70,8 +70,12 @@ function showStrength() {
 // ---------- presets ----------
 
 const presetNamed = (name) => presets.find((p) => p.name === name);
-// The fields any preset sets: changing one of them by hand makes the settings "Custom".
+// The fields any preset sets.
 const presetFields = () => Object.keys(FIELDS).filter((id) => presets.some((p) => FIELDS[id].keys.some((k) => k in p.options)));
+// Of those, the ones that choose sizes, not the picture's settings: a preset sets them (the
+// classic recipe paints one size) but changing them by hand keeps the preset, as the Size does
+// (the full-quality ladder needs the default preset: multiscale::LadderRecipe::applies).
+const SIZE_FIELDS = ['scale-mode'];
 
 function setField(id, value) {
   const el = $(id);
@@ -188,7 +192,7 @@ export function wireSettings(onDeviceChange) {
   for (const id of [...Object.keys(FIELDS), ...OTHER]) {
     const mark = () => {
       touched.add(id);
-      if (presetFields().includes(id) && $('preset').value !== 'custom') {
+      if (presetFields().includes(id) && !SIZE_FIELDS.includes(id) && $('preset').value !== 'custom') {
         $('preset').value = 'custom';
         showPresetHelp();
       }

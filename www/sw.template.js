@@ -34,8 +34,9 @@ self.addEventListener('fetch', (event) => {
     const hit = await cache.match(key, { ignoreSearch: request.mode === 'navigate' });
     if (hit) return hit;
     const response = await fetch(request);
-    // Model weights are large: cache them the first time they are used.
-    if (response.ok && url.pathname.endsWith('.bpk')) await cache.put(request, response.clone());
+    // Model weights are large: cache them the first time they are used, while the page reads
+    // them (it shows the download's progress).
+    if (response.ok && url.pathname.endsWith('.bpk')) event.waitUntil(cache.put(request, response.clone()));
     return response;
   })());
 });

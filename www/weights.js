@@ -3,19 +3,30 @@
 
 import { setStatus } from './dom.js';
 
-// The distilled VGG ships with the app (docs/distilled-vgg.md); the teacher is the full-quality
-// option, 20 MB, fetched on first use.
+// The distilled VGG ships with the app (docs/distilled-vgg.md); the teacher (VGG16, 20 MB) is
+// fetched on first use: by default while a run's smaller sizes paint, for its last size.
 const MODELS = {
   distilled: { url: 'models/vgg16-distilled.bpk', label: 'Distilled VGG (fast)' },
   teacher: { url: 'models/vgg16-teacher.bpk', label: 'VGG16 full quality' },
 };
 const loading = new Map(); // model name → Promise<ArrayBuffer>
+const shown = new Set(); // quiet fetches whose progress a waiting run now shows
+
+/** Show a quiet fetch's progress in the status line from now on (a run is waiting for it). */
+export function showProgress(name) {
+  if (loading.has(name)) shown.add(name);
+}
+
+/** Stop showing fetches' progress (the run waiting for them paused or ended). */
+export function hideProgress() {
+  shown.clear();
+}
 
 export function fetchWeights(name, { quiet = false } = {}) {
   if (!loading.has(name)) {
     const p = load(name, quiet);
     loading.set(name, p);
-    p.catch(() => loading.delete(name)); // a failed fetch may be tried again
+    p.catch(() => { loading.delete(name); shown.delete(name); }); // a failed fetch may be tried again
   }
   return loading.get(name);
 }
@@ -33,11 +44,12 @@ async function load(name, quiet) {
     if (done) break;
     chunks.push(value);
     received += value.length;
-    if (!quiet) {
+    if (!quiet || shown.has(name)) {
       setStatus(total ? `Loading the ${model.label} model… ${Math.round((100 * received) / total)}%`
         : `Loading the ${model.label} model… ${(received / 1e6).toFixed(1)} MB`);
     }
   }
+  shown.delete(name);
   const bytes = new Uint8Array(received);
   let offset = 0;
   for (const c of chunks) { bytes.set(c, offset); offset += c.length; }

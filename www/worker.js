@@ -8,6 +8,10 @@
 //               {type: 'check', id, slot, what, bytes}: can the core use this image?
 //               {type: 'model', key, weights: ArrayBuffer}: load model weights as model `key`
 //                ('distilled' or 'teacher'); a run names the model it asks for in options.model
+//                ('auto', 'distilled' or 'teacher'); an 'auto' run may start before the teacher
+//                is here: its last size waits for it
+//               {type: 'model-unavailable', runId, key, message}: the page could not fetch model
+//                `key` for run `runId` (offline, a failed download): that run paints without it
 //               {type: 'start', runId, content, styles, styleWeights, options}: styles one
 //                ArrayBuffer per painting, blended; options.iterations (per stage) null: the core
 //                stops by itself; resume: {rgba: ArrayBuffer, width, height, done} to continue
@@ -20,10 +24,14 @@
 //               {type: 'ready', backend, fallbackReason, software, reason, adapter}: software: the
 //                WebGPU adapter is an emulation; reason: why the CPU ('software', 'chosen', or
 //                null: no WebGPU, fallbackReason says why)
-//               {type: 'started', runId, width, height, sides, models, total, notice}: sides the
-//                long side of each stage (one unless coarse to fine), models the model of each
-//                stage, total the iterations of all of them (null where the core stops by
-//                itself), notice why the size differs from the one asked for (or null)
+//               {type: 'started', runId, width, height, sides, models, total, notice, pending}:
+//                sides the long side of each stage (one unless coarse to fine), models the model
+//                of each stage, total the iterations of all of them (null where the core stops by
+//                itself), notice why the size differs from the one asked for (or null), pending
+//                the model the last size waits for (the page fetches it now), or null
+//               {type: 'awaiting', runId, model}: the run's last size waits for `model`'s weights
+//               {type: 'models', runId, models, without}: the models of the stages changed (the
+//                last size painted without the teacher: `without` says why)
 //               {type: 'step', runId, record, rgba: ArrayBuffer, width, height}: record.finished
 //                ends the run; record.progress is the core's estimate, 0..1
 //               {type: 'paused'|'done'|'stopped', runId, iteration, wasmBytes, gpuBytes}: the
@@ -52,6 +60,13 @@ let crashed = false;
 let faults = false;
 let wasmMemory = null; // the module's linear memory: its size goes with every end-of-run message
 let loaded;
+// Models the page could not fetch (name → why), and runs waiting for a model (name → wake-ups).
+const unavailable = new Map();
+const waiting = new Map();
+const wake = (name) => { for (const w of waiting.get(name) ?? []) w(); waiting.delete(name); };
+// A pause or a stop ends a wait too (the loop then says 'paused', or ends).
+const wakeAll = () => { for (const name of [...waiting.keys()]) wake(name); };
+const modelCame = (name) => new Promise((resolve) => { waiting.set(name, [...(waiting.get(name) ?? []), resolve]); });
 const wasmReady = new Promise((resolve) => { loaded = resolve; }); // checks wait for the module
 
 const wasmBytes = () => (wasmMemory ? wasmMemory.buffer.byteLength : 0);
@@ -95,6 +110,20 @@ function isAbort(err) {
 async function loop(current) {
   try {
     while (run === current && !current.paused && !current.finished) {
+      // A finishing model on its way ('auto': the teacher, fetched while the smaller sizes
+      // paint): given as soon as it is here; the last size waits for it, or for word that it
+      // will not come.
+      const pending = current.stylizer.pendingModel;
+      if (pending && engine.hasModel(pending)) {
+        engine.finishWith(current.stylizer);
+      } else if (pending && unavailable.has(pending)) {
+        current.stylizer.finishWithout();
+        post({ type: 'models', runId: current.id, models: current.stylizer.stageModels, without: unavailable.get(pending) });
+      } else if (pending && current.stylizer.awaitsModel) {
+        post({ type: 'awaiting', runId: current.id, model: pending });
+        await modelCame(pending);
+        continue;
+      }
       // One readback for the losses and the frame (a readback waits for the GPU).
       const frame = await current.stylizer.stepFrame();
       const { record, rgba } = frame;
@@ -210,15 +239,26 @@ self.onmessage = async (event) => {
       case 'model':
         try {
           engine.loadModel(msg.key, new Uint8Array(msg.weights));
+          unavailable.delete(msg.key);
         } catch (err) {
           if (isAbort(err)) return crash(err);
-          post({ type: 'model-error', key: msg.key, message: String(err && err.message ? err.message : err) });
+          const message = String(err && err.message ? err.message : err);
+          unavailable.set(msg.key, message);
+          post({ type: 'model-error', key: msg.key, message });
         }
+        wake(msg.key);
+        break;
+      case 'model-unavailable':
+        if (run && run.id !== msg.runId) break; // an earlier run's fetch: this run's is its own
+        unavailable.set(msg.key, msg.message);
+        wake(msg.key);
         break;
       case 'start': {
         const previous = run;
         run = null;
         free(previous);
+        wakeAll(); // a run replaced while it waited for a model ends
+        unavailable.clear(); // the page tries a failed download again for each run
         try {
           const content = new Uint8Array(msg.content);
           const styles = msg.styles.map((b) => new Uint8Array(b));
@@ -235,7 +275,7 @@ self.onmessage = async (event) => {
           run = { id: msg.runId, stylizer, paused: false, looping: true, iteration: 0, finished: false };
           post({
             type: 'started', runId: msg.runId, width: stylizer.width, height: stylizer.height, sides, models, total,
-            notice: stylizer.notice ?? null,
+            notice: stylizer.notice ?? null, pending: stylizer.pendingModel ?? null,
           });
           loop(run);
         } catch (err) {
@@ -246,6 +286,7 @@ self.onmessage = async (event) => {
       }
       case 'pause':
         if (run) run.paused = true;
+        wakeAll();
         break;
       case 'resume':
         if (run && !run.looping) {
@@ -259,6 +300,7 @@ self.onmessage = async (event) => {
       case 'stop': {
         const r = run;
         run = null;
+        wakeAll();
         if (r) {
           post({ type: 'stopped', runId: r.id, iteration: r.iteration, ...memory() });
           // If a step is in flight the loop ends at its next check; free what is idle now.

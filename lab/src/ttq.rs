@@ -251,7 +251,8 @@ fn run_product(
     let request = SizeRequest { size, coarse_to_fine: true, largest: false, smallest_stage: SMALLEST_STAGE };
     let sides = RunPlan::new(request, (content.width(), content.height()), size, None, stopping, None)?.sides;
     let photo = (content.width(), content.height());
-    let (painter, finish) = ladder.models(model, Some(Preset::DEFAULT), &recipe.config, &sides, photo, models)?;
+    let (painter, finish) =
+        ladder.models(model.into(), Some(Preset::DEFAULT), &recipe.config, &sides, photo, models)?;
     let t0 = impasto::clock::now_ms();
     let styles = vec![(style.clone(), 1.0)];
     let mut painting = MultiScale::new(

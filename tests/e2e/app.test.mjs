@@ -159,8 +159,8 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
   await ready(page);
   const engine = await page.locator('#engine').textContent();
   assert.match(engine, /running on the CPU: /, engine);
-  // The bundled distilled model is the default; the creative controls reach the core.
-  assert.equal(await page.getByLabel('Model').inputValue(), 'distilled');
+  // Automatic is the default network (the core's); the creative controls reach the core.
+  assert.equal(await page.getByLabel('Model').inputValue(), 'auto');
   // A preset sets the settings it stands for (the core's values); changing one of them makes
   // them custom.
   const presets = await corePresets(page);
@@ -246,7 +246,7 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
   await page.getByRole('button', { name: 'Stop' }).click();
   await page.getByText(/^Stopped at iteration/).waitFor({ timeout: STEP_TIMEOUT });
   assert.equal(await page.getByRole('progressbar').getAttribute('data-sides'), '128,256');
-  await page.getByLabel('Model').selectOption('distilled');
+  await page.getByLabel('Model').selectOption('auto');
   await page.getByLabel('High resolution').selectOption('single');
   // An impossible style scale is refused in one sentence before anything runs.
   await page.getByLabel('Brush strokes (style scale)').fill('9');
@@ -254,6 +254,66 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
   const error = page.getByRole('alert').filter({ hasText: 'style scale' });
   await error.waitFor({ timeout: 30_000 });
   assert.equal(await error.textContent(), 'The brush-stroke scale (style scale) must be between 0.1 and 4.');
+  await browser.close();
+});
+
+test('the default network: VGG16 is fetched while the smaller size paints and paints the last; the run waits for it, or paints without it', async () => {
+  const browser = await launch(CPU_FLAGS);
+  for (const served of [true, false]) {
+    const context = await browser.newContext();
+    const fetched = [];
+    context.on('request', (r) => { if (r.url().endsWith('/vgg16-teacher.bpk')) fetched.push(r.url()); });
+    // Served: held back until the run is seen waiting for it (a slow connection).
+    let release;
+    const held = new Promise((resolve) => { release = resolve; });
+    await context.route('**/models/vgg16-teacher.bpk', async (route) => {
+      if (!served) return route.fulfill({ status: 404, body: '' });
+      await held;
+      return route.continue();
+    });
+    const page = await context.newPage();
+    await page.goto(server.origin + '/#dev');
+    await ready(page);
+    assert.equal(await page.getByLabel('Model').inputValue(), 'auto');
+    await page.getByLabel('Content image').setInputFiles(path.join(IMAGES, 'tubingen.jpg'));
+    await page.getByLabel('Style image').setInputFiles(STYLE);
+    await openAdvanced(page);
+    await page.getByLabel('Size').fill('256');
+    assert.equal(await page.getByLabel('High resolution').inputValue(), 'ladder', 'coarse to fine by default');
+    // High resolution chooses sizes, not the picture: the preset stays (and with it the ladder).
+    await page.getByLabel('High resolution').selectOption('single');
+    await page.getByLabel('High resolution').selectOption('ladder');
+    assert.equal(await page.getByLabel('Preset').inputValue(), 'balanced');
+    await page.getByRole('button', { name: 'Start' }).and(page.locator(':enabled')).waitFor({ timeout: 60_000 });
+    assert.deepEqual(fetched, [], 'VGG16 is not fetched before a run needs it');
+    await page.getByRole('button', { name: 'Start' }).click();
+    await page.locator('#status').filter({ hasText: /scale 1\/2, 128×96 with the distilled network/ }).waitFor({ timeout: STEP_TIMEOUT });
+    assert.equal(fetched.length, 1, 'VGG16 is fetched while the smaller size paints');
+    log(`smaller size painting (VGG16 ${served ? 'held back' : 'missing'})`);
+    if (served) {
+      const waiting = page.locator('#status').filter({ hasText: 'Loading VGG16 for the last size…' });
+      await waiting.waitFor({ timeout: STEP_TIMEOUT });
+      // Pause and Resume while it waits: said at once, and the wait goes on.
+      await page.getByRole('button', { name: 'Pause' }).click();
+      await page.getByText(/^Paused at iteration/).waitFor({ timeout: 30_000 });
+      const pausedAt = await iteration(page);
+      await page.getByRole('button', { name: 'Resume' }).click();
+      await waiting.waitFor({ timeout: 30_000 });
+      assert.equal(await iteration(page), pausedAt, 'nothing is painted without VGG16');
+      release();
+      await page.locator('#status').filter({ hasText: /scale 2\/2, 256×192 with VGG16/ }).waitFor({ timeout: STEP_TIMEOUT });
+    } else {
+      const notice = page.locator('#notice').filter({ hasText: 'VGG16 could not be loaded, so the last size is painted with the distilled network.' });
+      await notice.waitFor({ timeout: STEP_TIMEOUT });
+      await page.locator('#status').filter({ hasText: /scale 2\/2, 256×192/ }).waitFor({ timeout: STEP_TIMEOUT });
+      assert.doesNotMatch(await page.locator('#status').textContent(), /VGG16/);
+      assert.match(await notice.textContent(), /HTTP 404/);
+    }
+    log('last size painting');
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await page.getByText(/^Stopped at iteration/).waitFor({ timeout: STEP_TIMEOUT });
+    await context.close();
+  }
   await browser.close();
 });
 

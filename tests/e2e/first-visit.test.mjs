@@ -160,6 +160,12 @@ test('the initial settings are the core\'s defaults and its default preset', asy
   for (const p of presets.filter((q) => q.advanced)) {
     await page.locator('#classic-presets').getByRole('button', { name: p.label }).waitFor();
   }
+  // The classic recipe paints one size, as CS20 does: its button turns High resolution off.
+  const classic = presets.find((p) => p.name === 'cs20');
+  assert.equal(classic.options.coarseToFine, false);
+  await page.locator('#classic-presets').getByRole('button', { name: classic.label }).click();
+  assert.equal(await value('High resolution'), 'single');
+  assert.equal(await value('Iterations'), String(classic.options.iterations));
 });
 
 test('keyboard and contrast: Tab goes images, Start, then settings; focus ring and drop borders ≥ 3:1', async () => {
