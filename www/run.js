@@ -77,6 +77,7 @@ export async function start({ resume = false, preview = false } = {}) {
   }
   state.runId += 1;
   const runId = state.runId;
+  offerWithout(null);
   Object.assign(state, { running: true, started: false, paused: false, pausing: false, stopping: false, stepsThisRun: 0 });
   state.total = null;
   state.stageIterations = options.iterations;
@@ -161,7 +162,26 @@ export function stop() {
   updateButtons();
 }
 
+/** While the last size waits for `model` (a slow download), the person may go on without it:
+ * the engine then paints that size with the distilled network (`null`: nothing waits). */
+function offerWithout(model) {
+  const wrap = $('without-wrap');
+  wrap.hidden = !model;
+  wrap.dataset.model = model ?? '';
+}
+
+/** The person chose not to wait: the run's last size is painted without its model, which goes on
+ * loading (the service worker keeps it for the next run). */
+export function goWithout() {
+  const key = $('without-wrap').dataset.model;
+  if (!key || !state.running) return;
+  offerWithout(null);
+  state.wentWithout = state.runId;
+  post({ type: 'model-unavailable', runId: state.runId, key, message: 'You chose not to wait for it.' });
+}
+
 function ended(status, spoken) {
+  offerWithout(null);
   hideProgress();
   keepResult(true);
   Object.assign(state, { running: false, paused: false, pausing: false, stopping: false });
@@ -199,6 +219,7 @@ function onCrash(message, lost = false) {
   $('crash-resume').hidden = !state.resumable;
   $('crash').hidden = false;
   Object.assign(state, { running: false, paused: false, pausing: false, stopping: false });
+  offerWithout(null);
   if (state.resumable) setStatus(`Interrupted at iteration ${state.iteration}; press Resume to go on from there.`);
   startWorker(deviceChoice());
   recheckPending();
@@ -255,17 +276,22 @@ export function wireRun() {
     if (msg.runId !== state.runId) return;
     setStatus(`Loading ${msg.model === 'teacher' ? 'VGG16' : msg.model} for the last size…`);
     showProgress(msg.model);
+    offerWithout(msg.model);
   });
   on('models', (msg) => {
     if (msg.runId !== state.runId) return;
     state.models = msg.models;
+    offerWithout(null);
     if (msg.without) {
-      const text = `VGG16 could not be loaded, so the last size is painted with the distilled network. ${sentence(msg.without)}`;
+      const text = state.wentWithout === msg.runId
+        ? 'The last size is painted with the distilled network, as you chose; VGG16 goes on loading for the next run.'
+        : `VGG16 could not be loaded, so the last size is painted with the distilled network. ${sentence(msg.without)}`;
       $('notice').textContent = [$('notice').hidden ? '' : $('notice').textContent, text].filter(Boolean).join(' ');
       $('notice').hidden = false;
     }
   });
   on('step', (msg) => {
+    if (msg.runId === state.runId) offerWithout(null); // painting again: nothing waits (VGG16 came)
     const record = msg.record;
     record.iteration += state.iterationOffset;
     draw(msg);
@@ -286,6 +312,7 @@ export function wireRun() {
   });
   const at = (msg) => msg.iteration + state.iterationOffset;
   on('paused', (msg) => {
+    offerWithout(null); // said again if the run, resumed, still waits
     hideProgress();
     keepResult(true);
     Object.assign(state, { paused: true, pausing: false });

@@ -259,15 +259,19 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
 
 test('the default network: VGG16 is fetched while the smaller size paints and paints the last; the run waits for it, or paints without it', async () => {
   const browser = await launch(CPU_FLAGS);
-  for (const served of [true, false]) {
+  // served: held back until the run is seen waiting, then served (a slow connection); stalled:
+  // never served, and the person goes on without it; missing: HTTP 404.
+  for (const mode of ['served', 'missing', 'stalled']) {
+    const served = mode !== 'missing';
     const context = await browser.newContext();
     const fetched = [];
     context.on('request', (r) => { if (r.url().endsWith('/vgg16-teacher.bpk')) fetched.push(r.url()); });
     // Served: held back until the run is seen waiting for it (a slow connection).
-    let release;
+    let release, stalled;
     const held = new Promise((resolve) => { release = resolve; });
     await context.route('**/models/vgg16-teacher.bpk', async (route) => {
-      if (!served) return route.fulfill({ status: 404, body: '' });
+      if (mode === 'missing') return route.fulfill({ status: 404, body: '' });
+      if (mode === 'stalled') { stalled = route; return; } // never answered (aborted at the end)
       await held;
       return route.continue();
     });
@@ -287,12 +291,26 @@ test('the default network: VGG16 is fetched while the smaller size paints and pa
     await page.getByRole('button', { name: 'Start' }).and(page.locator(':enabled')).waitFor({ timeout: 60_000 });
     assert.deepEqual(fetched, [], 'VGG16 is not fetched before a run needs it');
     await page.getByRole('button', { name: 'Start' }).click();
-    await page.locator('#status').filter({ hasText: /scale 1\/2, 128×96 with the distilled network/ }).waitFor({ timeout: STEP_TIMEOUT });
+    // (A 404 may come before the first step: every stage is then the distilled network's, and
+    // the status names none.)
+    const first = mode === 'missing' ? /scale 1\/2, 128×96/ : /scale 1\/2, 128×96 with the distilled network/;
+    await page.locator('#status').filter({ hasText: first }).waitFor({ timeout: STEP_TIMEOUT });
     assert.equal(fetched.length, 1, 'VGG16 is fetched while the smaller size paints');
-    log(`smaller size painting (VGG16 ${served ? 'held back' : 'missing'})`);
-    if (served) {
+    log(`smaller size painting (VGG16 ${mode})`);
+    const without = page.getByRole('button', { name: 'Paint the last size without VGG16' });
+    if (mode === 'stalled') {
+      await without.waitFor({ timeout: STEP_TIMEOUT });
+      assert.match(await page.locator('#status').textContent(), /^Loading VGG16 for the last size…/);
+      await without.click();
+      const notice = page.locator('#notice').filter({ hasText: 'The last size is painted with the distilled network, as you chose' });
+      await notice.waitFor({ timeout: 30_000 });
+      assert.equal(await without.isVisible(), false);
+      await page.locator('#status').filter({ hasText: /scale 2\/2, 256×192/ }).waitFor({ timeout: STEP_TIMEOUT });
+      assert.doesNotMatch(await page.locator('#status').textContent(), /VGG16/);
+    } else if (served) {
       const waiting = page.locator('#status').filter({ hasText: 'Loading VGG16 for the last size…' });
       await waiting.waitFor({ timeout: STEP_TIMEOUT });
+      assert.equal(await without.isVisible(), true, 'the run waiting can go on without VGG16');
       // Pause and Resume while it waits: said at once, and the wait goes on.
       await page.getByRole('button', { name: 'Pause' }).click();
       await page.getByText(/^Paused at iteration/).waitFor({ timeout: 30_000 });
@@ -302,6 +320,7 @@ test('the default network: VGG16 is fetched while the smaller size paints and pa
       assert.equal(await iteration(page), pausedAt, 'nothing is painted without VGG16');
       release();
       await page.locator('#status').filter({ hasText: /scale 2\/2, 256×192 with VGG16/ }).waitFor({ timeout: STEP_TIMEOUT });
+      assert.equal(await without.isVisible(), false);
     } else {
       const notice = page.locator('#notice').filter({ hasText: 'VGG16 could not be loaded, so the last size is painted with the distilled network.' });
       await notice.waitFor({ timeout: STEP_TIMEOUT });
@@ -312,6 +331,7 @@ test('the default network: VGG16 is fetched while the smaller size paints and pa
     log('last size painting');
     await page.getByRole('button', { name: 'Stop' }).click();
     await page.getByText(/^Stopped at iteration/).waitFor({ timeout: STEP_TIMEOUT });
+    await stalled?.abort().catch(() => {});
     await context.close();
   }
   await browser.close();
