@@ -174,7 +174,7 @@ function offerWithout(model) {
  * loading (the service worker keeps it for the next run). */
 export function goWithout() {
   const key = $('without-wrap').dataset.model;
-  if (!key || !state.running) return;
+  if (!key || !state.running || state.stopping) return;
   offerWithout(null);
   state.wentWithout = state.runId;
   post({ type: 'model-unavailable', runId: state.runId, key, message: 'You chose not to wait for it.' });
