@@ -502,7 +502,8 @@ impl Vgg {
         let layers: u64 = self
             .with_positions(width, height)
             .map(|(spec, layer, positions)| {
-                let pooled = if spec.pool_before { spec.in_channels as u64 } else { 0 };
+                let input = layer.convs.first().map_or(0, |c| c.weight.val().dims()[1] as u64);
+                let pooled = if spec.pool_before { input } else { 0 };
                 (pooled + layer.convs.iter().map(Conv::out_channels).sum::<u64>()) * positions
             })
             .sum();

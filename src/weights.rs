@@ -32,9 +32,9 @@ impl Vgg {
             tensors.insert(name, (dtype, shape.to_vec(), bytes));
         }
         let mut layers = Vec::with_capacity(VGG16.len());
+        let mut channels = VGG16[0].in_channels; // each chain takes the previous one's output
         for spec in &VGG16 {
             let mut convs = Vec::new();
-            let mut channels = spec.in_channels;
             for k in 0.. {
                 let (wname, bname) = (format!("{}.{k}.weight", spec.name), format!("{}.{k}.bias", spec.name));
                 let Some((wd, wshape, wbytes)) = tensors.remove(&wname) else { break };
@@ -62,7 +62,11 @@ impl Vgg {
             if convs.is_empty() {
                 return Err(bad(format!("{} is missing", spec.name)));
             }
-            if channels != spec.out_channels {
+            // The loss layers keep the teacher's width (the losses and their CS20 weights are
+            // defined on it); a layer between them may be narrower, as in channel pruning (He et
+            // al. 2017): the next layer then reads fewer channels.
+            let narrower_allowed = !crate::loss::LOSS_LAYERS.contains(&spec.layer) && channels <= spec.out_channels;
+            if channels != spec.out_channels && !narrower_allowed {
                 return Err(bad(format!("{} ends with {channels} channels, expected {}", spec.name, spec.out_channels)));
             }
             layers.push(VggLayer { convs });

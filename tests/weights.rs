@@ -43,6 +43,48 @@ fn a_file_missing_a_layer_is_refused() {
     assert_eq!(e, "model weights: conv5_1 is missing");
 }
 
+/// Channel pruning (lab/src/prune.rs): a layer between the loss layers may keep fewer output
+/// channels, and the next then reads that many; a loss layer keeps the teacher's width.
+#[test]
+fn a_narrower_layer_between_loss_layers_loads_and_a_narrower_loss_layer_does_not() {
+    use burn::tensor::{Tensor, TensorData};
+    use impasto::vgg::{Layer, Pooling, VGG16};
+    use impasto::weights::{LayerWeights, Storage, encode_weights};
+    // Widths per layer; the input of each is the previous one's width.
+    let file = |narrow: &[(&str, usize)]| {
+        let mut input = 3;
+        let layers: Vec<LayerWeights> = VGG16
+            .iter()
+            .map(|s| {
+                let out = narrow.iter().find(|(n, _)| *n == s.name).map_or(s.out_channels, |&(_, w)| w);
+                let shape = [out, input, 3, 3];
+                input = out;
+                LayerWeights { name: s.name, convs: vec![(shape, vec![0.01; shape.iter().product()], vec![0.1; out])] }
+            })
+            .collect();
+        encode_weights(&layers, Storage::F16, &[]).unwrap()
+    };
+    let device = impasto::device::cpu();
+    let vgg = Vgg::from_bytes(file(&[("conv1_2", 16), ("conv3_3", 48)]), &device).unwrap();
+    assert_eq!(vgg.num_params(), {
+        let mut input = 3;
+        VGG16.iter().map(|s| {
+            let out = match s.name { "conv1_2" => 16, "conv3_3" => 48, _ => s.out_channels };
+            let n = out * input * 9 + out;
+            input = out;
+            n as u64
+        }).sum::<u64>()
+    });
+    let x = Tensor::<4>::from_data(TensorData::new(vec![128.0f32; 3 * 32 * 32], [1, 3, 32, 32]), &device);
+    let feats = vgg.features(x, &[Layer::Conv1_1, Layer::Conv2_1, Layer::Conv4_1], Pooling::Avg);
+    let dims: Vec<[usize; 4]> = feats.iter().map(|f| f.dims()).collect();
+    assert_eq!(dims, vec![[1, 64, 32, 32], [1, 128, 16, 16], [1, 512, 4, 4]]);
+    let e = Vgg::from_bytes(file(&[("conv2_1", 64)]), &device).err().unwrap().to_string();
+    assert_eq!(e, "model weights: conv2_1 ends with 64 channels, expected 128");
+    let e = Vgg::from_bytes(file(&[("conv4_2", 256)]), &device).err().unwrap().to_string();
+    assert_eq!(e, "model weights: conv4_2 ends with 256 channels, expected 512");
+}
+
 /// The committed distilled model (docs/distilled-vgg.md): decodes into the factorised
 /// architecture with the teacher's layer names, within issue 4's budgets, with finite features
 /// that track the teacher's.

@@ -1,4 +1,4 @@
-//! `impasto-lab distill`: build the distilled model from the teacher (lab/src/distill.rs).
+//! `impasto-lab distill` and `impasto-lab prune`: build a student from the teacher (lab/src/distill.rs, lab/src/prune.rs).
 
 use std::path::PathBuf;
 
@@ -8,6 +8,7 @@ use impasto::models::{self, ModelKind};
 use impasto::vgg::{Layer, Pooling};
 use impasto::Result;
 use impasto_lab::distill::DistillConfig;
+use impasto_lab::prune::PruneConfig;
 
 #[derive(Parser, Debug)]
 pub struct DistillArgs {
@@ -194,6 +195,112 @@ pub fn distill_cmd(a: DistillArgs) -> Result<()> {
         "scales": scales,
         "seconds": seconds,
     });
+    write_student(&student, &report, &a.output)?;
+    Ok(())
+}
+
+/// `impasto-lab prune`: a student of plain, narrower convolutions fitted in closed form
+/// (lab/src/prune.rs).
+#[derive(Parser, Debug)]
+pub struct PruneArgs {
+    /// Directory of training images (scripts/fetch-training-images fills data/train).
+    #[arg(long, default_value = "data/train")]
+    images: PathBuf,
+    /// Where to write the student's weights (f16).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Output channels kept by a layer between the loss layers, LAYER=N (comma-separated; the
+    /// default: conv1_2=16,conv2_2=32,conv3_2=64,conv3_3=64,conv4_3=64).
+    #[arg(long = "width", value_delimiter = ',', value_parser = parse_layer_count)]
+    widths: Vec<(Layer, usize)>,
+    /// A loss layer factorised to rank N (3×3 to N, 1×1 back), LAYER=N (default: conv4_2=64).
+    #[arg(long = "rank", value_delimiter = ',', value_parser = parse_layer_count)]
+    ranks: Vec<(Layer, usize)>,
+    /// Batches of crops fitted.
+    #[arg(long, default_value_t = PruneConfig::default().batches)]
+    batches: usize,
+    /// Crops per batch.
+    #[arg(long, default_value_t = PruneConfig::default().batch)]
+    batch: usize,
+    /// Crop side, pixels.
+    #[arg(long, default_value_t = PruneConfig::default().crop)]
+    crop: usize,
+    /// Positions of a batch fitted per layer, at most.
+    #[arg(long, default_value_t = PruneConfig::default().rows_per_batch)]
+    rows_per_batch: usize,
+    /// Ridge, as a share of XᵀX's mean diagonal.
+    #[arg(long, default_value_t = PruneConfig::default().ridge)]
+    ridge: f64,
+    /// Training images are first resized to at most this long side.
+    #[arg(long, default_value_t = 384)]
+    max_side: u32,
+    /// Seed of crops, flips, noise and sampled positions.
+    #[arg(long, default_value_t = PruneConfig::default().seed)]
+    seed: u64,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
+    backend: BackendArg,
+}
+
+/// `LAYER=N`, e.g. `conv1_2=16`.
+fn parse_layer_count(text: &str) -> std::result::Result<(Layer, usize), String> {
+    let (name, n) = text.split_once('=').ok_or_else(|| format!("expected LAYER=N, got {text:?}"))?;
+    let n: usize = n.trim().parse().map_err(|_| format!("{:?} is not a count", n.trim()))?;
+    Ok((parse_layer(name)?, n))
+}
+
+/// Run `impasto-lab prune`.
+pub fn prune_cmd(a: PruneArgs) -> Result<()> {
+    use impasto_lab::distill::TrainingImages;
+    let defaults = PruneConfig::default();
+    let config = PruneConfig {
+        widths: if a.widths.is_empty() { defaults.widths } else { a.widths },
+        ranks: if a.ranks.is_empty() { defaults.ranks } else { a.ranks },
+        batches: a.batches.max(1),
+        batch: a.batch.max(1),
+        crop: a.crop.max(32),
+        rows_per_batch: a.rows_per_batch.max(1),
+        ridge: a.ridge,
+        seed: a.seed,
+        pooling: Pooling::Avg,
+    };
+    config.check()?;
+    check_writable(&a.output)?;
+    let t0 = impasto::clock::now_ms();
+    let (device, backend) = pick_device(a.backend)?;
+    let teacher = models::load(ModelKind::Teacher, &device)?;
+    let images = TrainingImages::load(&a.images, a.max_side, config.crop as u32)?;
+    eprintln!("impasto-lab: {} training images on {}", images.images.len(), backend.name());
+    let (student, fits) = impasto_lab::prune::prune(&teacher, &images, &config, &device, &mut |f| {
+        eprintln!(
+            "impasto-lab: {:<8} width {:>3}{}  {} positions  relative error {:.4}  {:.0}s",
+            f.layer,
+            f.width,
+            f.rank.map(|r| format!(" rank {r}")).unwrap_or_default(),
+            f.rows,
+            f.relative_error,
+            (impasto::clock::now_ms() - t0) / 1000.0
+        )
+    })?;
+    let gmacs = student.macs(512, 512) as f64 / 1e9;
+    let report = serde_json::json!({
+        "method": "channel pruning + least squares given the student's inputs (lab/src/prune.rs)",
+        "config": config.to_json(),
+        "backend": backend.name(),
+        "training_images": images.files.len(),
+        "gmacs_512": gmacs,
+        "parameters": student.num_params(),
+        "layers": fits,
+        "seconds": (impasto::clock::now_ms() - t0) / 1000.0,
+    });
+    let bytes = write_student(&student, &report, &a.output)?;
+    eprintln!("impasto-lab: {gmacs:.2} GMAC at 512x512, {} parameters, {bytes} bytes", student.num_params());
+    Ok(())
+}
+
+/// Write a student's weights (f16) with its build report in the file's metadata, print the report,
+/// and return the file's size.
+fn write_student(student: &impasto::Vgg, report: &serde_json::Value, output: &std::path::Path) -> Result<usize> {
     let report_text = report.to_string();
     let bytes = impasto::weights::encode_weights(
         &student.to_layer_weights()?,
@@ -205,8 +312,7 @@ pub fn distill_cmd(a: DistillArgs) -> Result<()> {
             ("impasto.input", "BGR 0..255 minus mean (103.939, 116.779, 123.68)"),
         ],
     )?;
-    impasto::teacher::write_atomic(&a.output, &bytes)?;
+    impasto::teacher::write_atomic(output, &bytes)?;
     println!("{report_text}");
-    Ok(())
+    Ok(bytes.len())
 }
-

@@ -3,4 +3,5 @@
 //! ships in the app or the `impasto` CLI.
 
 pub mod distill;
+pub mod prune;
 pub mod ttq;

@@ -27,6 +27,9 @@ enum Command {
     /// Build the distilled model from the teacher: factorised PCA initialisation, then
     /// fine-tuning (docs/distilled-vgg.md).
     Distill(fit::DistillArgs),
+    /// Build a student of plain, narrower convolutions from the teacher in closed form: channel
+    /// pruning and least squares given the student's own inputs (lab/src/prune.rs).
+    Prune(fit::PruneArgs),
     /// Stylize with the teacher and each student, judge every result with the teacher and the
     /// neutral judge, and write the results and a side-by-side image.
     Compare(compare::CompareArgs),
@@ -90,6 +93,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Bench(args) => bench::bench_cmd(args),
         Command::Distill(args) => fit::distill_cmd(args),
+        Command::Prune(args) => fit::prune_cmd(args),
         Command::Compare(args) => compare::compare_cmd(args),
         Command::Ttq { pairs, sizes, recipes, every, backend, out } => {
             let pairs = pairs
