@@ -77,8 +77,7 @@ export async function start({ resume = false, preview = false } = {}) {
   }
   state.runId += 1;
   const runId = state.runId;
-  offerWithout(null);
-  Object.assign(state, { running: true, started: false, paused: false, pausing: false, stopping: false, stepsThisRun: 0 });
+  Object.assign(state, { running: true, started: false, paused: false, pausing: false, stopping: false, stepsThisRun: 0, awaiting: null });
   state.total = null;
   state.stageIterations = options.iterations;
   resetProgress();
@@ -162,26 +161,20 @@ export function stop() {
   updateButtons();
 }
 
-/** While the last size waits for `model` (a slow download), the person may go on without it:
- * the engine then paints that size with the distilled network (`null`: nothing waits). */
-function offerWithout(model) {
-  const wrap = $('without-wrap');
-  wrap.hidden = !model;
-  wrap.dataset.model = model ?? '';
-}
-
-/** The person chose not to wait: the run's last size is painted without its model, which goes on
- * loading (the service worker keeps it for the next run). */
+/** The person chose not to wait (`state.awaiting`; ui.js shows the button): the run's last size is
+ * painted with the distilled network, and its own model goes on loading (the service worker keeps
+ * it for the next run). */
 export function goWithout() {
-  const key = $('without-wrap').dataset.model;
+  const key = state.awaiting;
   if (!key || !state.running || state.stopping) return;
-  offerWithout(null);
+  state.awaiting = null;
   state.wentWithout = state.runId;
+  setStatus('Painting the last size with the distilled network…'); // until its first step is shown
+  updateButtons();
   post({ type: 'model-unavailable', runId: state.runId, key, message: 'You chose not to wait for it.' });
 }
 
 function ended(status, spoken) {
-  offerWithout(null);
   hideProgress();
   keepResult(true);
   Object.assign(state, { running: false, paused: false, pausing: false, stopping: false });
@@ -219,7 +212,6 @@ function onCrash(message, lost = false) {
   $('crash-resume').hidden = !state.resumable;
   $('crash').hidden = false;
   Object.assign(state, { running: false, paused: false, pausing: false, stopping: false });
-  offerWithout(null);
   if (state.resumable) setStatus(`Interrupted at iteration ${state.iteration}; press Resume to go on from there.`);
   startWorker(deviceChoice());
   recheckPending();
@@ -276,12 +268,14 @@ export function wireRun() {
     if (msg.runId !== state.runId) return;
     setStatus(`Loading ${msg.model === 'teacher' ? 'VGG16' : msg.model} for the last size…`);
     showProgress(msg.model);
-    offerWithout(msg.model);
+    state.awaiting = msg.model;
+    updateButtons();
   });
   on('models', (msg) => {
     if (msg.runId !== state.runId) return;
     state.models = msg.models;
-    offerWithout(null);
+    state.awaiting = null;
+    updateButtons();
     if (msg.without) {
       const text = state.wentWithout === msg.runId
         ? 'The last size is painted with the distilled network, as you chose; VGG16 goes on loading for the next run.'
@@ -291,7 +285,10 @@ export function wireRun() {
     }
   });
   on('step', (msg) => {
-    if (msg.runId === state.runId) offerWithout(null); // painting again: nothing waits (VGG16 came)
+    if (state.awaiting && msg.runId === state.runId) { // painting again: the model came
+      state.awaiting = null;
+      updateButtons();
+    }
     const record = msg.record;
     record.iteration += state.iterationOffset;
     draw(msg);
@@ -312,7 +309,6 @@ export function wireRun() {
   });
   const at = (msg) => msg.iteration + state.iterationOffset;
   on('paused', (msg) => {
-    offerWithout(null); // said again if the run, resumed, still waits
     hideProgress();
     keepResult(true);
     Object.assign(state, { paused: true, pausing: false });

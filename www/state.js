@@ -23,6 +23,7 @@ export const state = {
   stageIterations: null, // iterations of each coarse-to-fine stage (null: automatic)
   sides: [],
   models: [], // the network of each stage ('distilled' or 'teacher')
+  awaiting: null, // the model the run's last size waits for (the page offers to go on without it)
   wentWithout: 0, // the run whose last size the person chose to paint without its model
   resumable: null, // {iteration, total} of a run the engine lost
   pendingResume: false,

@@ -35,8 +35,8 @@ export function updateButtons() {
   $('pause').textContent = state.pausing ? 'Pausing…' : state.paused ? 'Resume' : 'Pause';
   $('stop').disabled = state.stopping;
   $('stop').textContent = state.stopping ? 'Stopping…' : 'Stop';
-  // "Paint the last size without VGG16" (run.js) only while a run goes on and waits.
-  if (!state.running || state.stopping || state.paused) $('without-wrap').hidden = true;
+  // "Paint the last size without VGG16" (run.js goWithout) while a run goes on and waits for it.
+  $('without-wrap').hidden = !(state.awaiting && state.running && !state.stopping && !state.paused);
   $('download').disabled = !state.hasResult;
   $('timelapse').hidden = !TIMELAPSE_TYPE;
   $('timelapse').disabled = !(TIMELAPSE_TYPE && state.frames.length > 1 && !state.recording);
