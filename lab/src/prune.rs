@@ -164,13 +164,14 @@ pub fn prune(
             student_in = student_in.into_iter().map(|x| pool(x, config.pooling)).collect();
         }
         let conv = &teacher.layers[l].convs[0];
-        // The teacher's pre-activations at this layer, all of its channels.
-        let targets: Vec<Tensor<4>> = teacher_in.iter().map(|x| conv.forward_with(x.clone(), teacher.conv)).collect();
+        // The teacher's pre-activations at this layer, all of its channels (their ReLU is the
+        // teacher's input to the next layer).
+        let full: Vec<Tensor<4>> = teacher_in.iter().map(|x| conv.forward_with(x.clone(), teacher.conv)).collect();
         // Which output channels stay (the teacher's order).
         let keep = match VGG16.get(l + 1) {
             Some(next) if config.width(spec.layer) < spec.out_channels => {
                 let next_conv = &teacher.layers[l + 1].convs[0];
-                let inputs: Vec<Tensor<4>> = targets
+                let inputs: Vec<Tensor<4>> = full
                     .iter()
                     .map(|y| if next.pool_before { pool(relu(y.clone()), config.pooling) } else { relu(y.clone()) })
                     .collect();
@@ -179,7 +180,7 @@ pub fn prune(
             _ => (0..spec.out_channels).collect(),
         };
         let keep_idx = Tensor::<1, Int>::from_data(TensorData::new(keep.iter().map(|&k| k as i64).collect::<Vec<_>>(), [keep.len()]), device);
-        let targets: Vec<Tensor<4>> = targets.into_iter().map(|y| y.select(1, keep_idx.clone())).collect();
+        let targets: Vec<Tensor<4>> = full.iter().map(|y| y.clone().select(1, keep_idx.clone())).collect();
         let fitted = if l == 0 {
             // conv1_1 reads the image itself: the student's input is the teacher's, and so is
             // the layer (0.45 GMAC at 512²).
@@ -200,7 +201,7 @@ pub fn prune(
         fits.push(fit);
         // The next layer's inputs: the teacher's from the teacher, the student's from itself.
         student_in = student_in.into_iter().map(|x| relu(layer.forward_linear(x, teacher.conv))).collect();
-        teacher_in = targets_full(teacher, l, &teacher_in);
+        teacher_in = full.into_iter().map(relu).collect();
         layers.push(layer);
     }
     Ok((Vgg::new(layers, device), fits))
@@ -213,11 +214,6 @@ fn pool(x: Tensor<4>, pooling: Pooling) -> Tensor<4> {
         Pooling::Avg => avg_pool2d(x, AvgPoolOptions::new([2, 2])),
         Pooling::Max => max_pool2d(x, MaxPoolOptions::new([2, 2])),
     }
-}
-
-/// The teacher's activations after layer `l` (all channels), from its inputs.
-fn targets_full(teacher: &Vgg, l: usize, inputs: &[Tensor<4>]) -> Vec<Tensor<4>> {
-    inputs.iter().map(|x| relu(teacher.layers[l].forward_linear(x.clone(), teacher.conv))).collect()
 }
 
 /// The `k` channels of `inputs` (a layer's activations, as the next layer reads them) that carry
