@@ -4,6 +4,7 @@
 mod bench;
 mod compare;
 mod fit;
+mod profile;
 
 use impasto_lab::ttq;
 
@@ -24,6 +25,9 @@ struct Cli {
 enum Command {
     /// Time iterations (forward, losses, backward to the image, Adam step) and write JSON.
     Bench(bench::BenchArgs),
+    /// Where one iteration's time goes: each layer's convolutions, ReLUs, poolings and Gram
+    /// matrices, forward and backward, beside the whole iteration. Writes JSON.
+    Profile(profile::ProfileArgs),
     /// Build the distilled model from the teacher: factorised PCA initialisation, then
     /// fine-tuning (docs/distilled-vgg.md).
     Distill(fit::DistillArgs),
@@ -95,6 +99,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Distill(args) => fit::distill_cmd(args),
         Command::Prune(args) => fit::prune_cmd(args),
         Command::Compare(args) => compare::compare_cmd(args),
+        Command::Profile(args) => profile::profile_cmd(args),
         Command::Ttq { pairs, sizes, recipes, every, backend, out } => {
             let pairs = pairs
                 .iter()

@@ -60,3 +60,21 @@ fn bench_writes_json() {
     }
 }
 
+
+#[test]
+fn profile_times_every_part_of_an_iteration() {
+    let out = tmp("profile.json");
+    let r = lab(&["profile", "--size", "32", "--models", "distilled", "--rounds", "1", "--out", s(&out)]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let parts = v.as_array().unwrap();
+    let count = |part: &str| parts.iter().filter(|p| p["part"] == part).count();
+    // One whole iteration; per layer of VGG16 to conv5_1 its convolutions and its ReLU; the four
+    // poolings; the five style layers' Gram matrices.
+    assert_eq!((count("iteration"), count("conv"), count("relu"), count("pool"), count("gram")), (1, 11, 11, 4, 5), "{v}");
+    let grams: Vec<&str> = parts.iter().filter(|p| p["part"] == "gram").map(|p| p["layer"].as_str().unwrap()).collect();
+    assert_eq!(grams, ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]);
+    assert!(parts.iter().all(|p| p["ms"].as_f64().unwrap() > 0.0 && p["model"] == "distilled" && p["size"] == 32));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("the rest"), "the summary line splits the iteration: {err}");
+}

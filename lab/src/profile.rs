@@ -1,0 +1,157 @@
+//! `impasto-lab profile`: where one iteration's time goes, part by part — each layer's
+//! convolutions forward and backward (to their input, as the image gradient needs), the ReLUs,
+//! the poolings, the Gram matrices with their losses — beside the whole iteration, for each
+//! model, so that what a student saves and what every model pays alike (the shared part) can be
+//! told apart (issue 17: a student's wall-clock speed-up is capped by the shared part).
+//!
+//! Each part runs alone on inputs of its real shape, through burn's autodiff as the product's
+//! iteration does, and is synchronised by reading one number back; medians of `--rounds`.
+
+use std::path::PathBuf;
+
+use burn::tensor::module::avg_pool2d;
+use burn::tensor::ops::AvgPoolOptions;
+use burn::tensor::{Device, Distribution, Tensor, activation::relu};
+use clap::Parser;
+use impasto::cli::{BackendArg, pick_device};
+use impasto::image_io::Image;
+use impasto::loss::{STYLE_LAYERS, gram, style_layer_loss};
+use impasto::models::{self, ModelKind};
+use impasto::vgg::{VGG16, Vgg};
+use impasto::{Config, Error, Result, Stylizer};
+use serde::Serialize;
+
+#[derive(Parser, Debug)]
+pub struct ProfileArgs {
+    /// Long side of the square image.
+    #[arg(long, default_value_t = 384)]
+    size: usize,
+    /// Models to profile.
+    #[arg(long, value_delimiter = ',', value_enum, default_values_t = [ModelKind::Teacher, ModelKind::Distilled])]
+    models: Vec<ModelKind>,
+    /// Rounds; each time is the median.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
+    backend: BackendArg,
+    /// JSON output file.
+    #[arg(long, default_value = "profile.json")]
+    out: PathBuf,
+}
+
+#[derive(Serialize)]
+struct Part {
+    model: String,
+    size: usize,
+    /// `iteration`, `conv`, `relu`, `pool` or `gram`.
+    part: &'static str,
+    /// The VGG layer (empty for the whole iteration).
+    layer: &'static str,
+    /// Median milliseconds, forward and backward together.
+    ms: f64,
+}
+
+fn sync(t: &Tensor<4>) -> f32 {
+    t.clone().sum().into_scalar()
+}
+
+/// Median of `rounds` timings of `f` (which must synchronise).
+fn time(rounds: usize, mut f: impl FnMut()) -> f64 {
+    let mut ms: Vec<f64> = (0..rounds.max(1))
+        .map(|_| {
+            let t0 = impasto::clock::now_ms();
+            f();
+            impasto::clock::now_ms() - t0
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    ms[ms.len() / 2]
+}
+
+/// Times of `f` on `x` forward and backward (to the input) through the autodiff device: the
+/// backward is seeded with a fixed random gradient of the output's shape, made beforehand (its
+/// product with the output and the sum are timed too: two passes over the output, as a loss's
+/// own are). Medians of `rounds`.
+fn forward_backward(rounds: usize, x: &Tensor<4>, f: impl Fn(Tensor<4>) -> Tensor<4>) -> Result<f64> {
+    let seed: Tensor<4> = Tensor::random(f(x.clone()).dims(), Distribution::Normal(0.0, 1.0), &x.device()).autodiff();
+    let mut failed = None;
+    let ms = time(rounds, || {
+        let xa = x.clone().autodiff().require_grad();
+        let grads = (f(xa.clone()) * seed.clone()).sum().backward();
+        match xa.grad(&grads) {
+            Some(g) => {
+                sync(&g.without_autodiff());
+            }
+            None => failed = Some(Error::Device("no gradient".into())),
+        }
+    });
+    failed.map_or(Ok(ms), Err)
+}
+
+fn profile_model(kind: ModelKind, model: &Vgg, device: &Device, a: &ProfileArgs, parts: &mut Vec<Part>) -> Result<()> {
+    let name = kind.name().to_string();
+    let mut push = |part, layer, ms| {
+        eprintln!("impasto-lab: {name} {} {part} {layer}: {ms:.1} ms", a.size);
+        parts.push(Part { model: name.clone(), size: a.size, part, layer, ms });
+    };
+    // The whole iteration, as `bench` times it.
+    let n = a.size * a.size;
+    let pattern = |phase: f32| Image {
+        width: a.size as u32,
+        height: a.size as u32,
+        pixels: (0..3 * n).map(|i| 127.5 + 127.5 * ((i % a.size) as f32 * 0.05 + phase).sin()).collect(),
+    };
+    let mut s = Stylizer::new(Config::default(), &pattern(0.0), &pattern(1.3), model.clone(), device.clone())?;
+    pollster::block_on(s.step(1))?;
+    let mut failed = None;
+    let ms = time(a.rounds, || failed = pollster::block_on(s.step(1)).err());
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    push("iteration", "", ms);
+
+    let mut h: Tensor<4> = Tensor::random([1, 3, a.size, a.size], Distribution::Uniform(-120.0, 120.0), device);
+    for (spec, layer) in VGG16.iter().zip(&model.layers) {
+        if spec.pool_before {
+            push("pool", spec.name, forward_backward(a.rounds, &h, |t| avg_pool2d(t, AvgPoolOptions::new([2, 2])))?);
+            h = avg_pool2d(h, AvgPoolOptions::new([2, 2]));
+        }
+        push("conv", spec.name, forward_backward(a.rounds, &h, |t| layer.forward_linear(t, model.conv))?);
+        let z = layer.forward_linear(h, model.conv);
+        push("relu", spec.name, forward_backward(a.rounds, &z, relu)?);
+        h = relu(z);
+        if let Some((_, w)) = STYLE_LAYERS.iter().find(|(l, _)| *l == spec.layer) {
+            let f = h.clone();
+            let [_, c, fh, fw] = f.dims();
+            let target = gram(f.clone());
+            let loss = |t: Tensor<4>| style_layer_loss(gram(t), target.clone().autodiff(), c, fh * fw).mul_scalar(*w).reshape([1, 1, 1, 1]);
+            push("gram", spec.name, forward_backward(a.rounds, &f, loss)?);
+        }
+    }
+    Ok(())
+}
+
+/// Run `impasto-lab profile`.
+pub fn profile_cmd(a: ProfileArgs) -> Result<()> {
+    let (device, _) = pick_device(a.backend)?;
+    let mut parts = Vec::new();
+    for &kind in &a.models {
+        let model = models::load(kind, &device)?;
+        profile_model(kind, &model, &device, &a, &mut parts)?;
+    }
+    for &kind in &a.models {
+        let of = |part: &str| -> f64 { parts.iter().filter(|p| p.model == kind.name() && p.part == part).map(|p| p.ms).sum() };
+        let (iteration, conv) = (of("iteration"), of("conv"));
+        let (relu, pool, gram) = (of("relu"), of("pool"), of("gram"));
+        eprintln!(
+            "impasto-lab: {} {}px: iteration {iteration:.0} ms = convolutions {conv:.0} + ReLUs {relu:.0} + poolings {pool:.0} + Grams {gram:.0} + the rest {:.0}",
+            kind.name(),
+            a.size,
+            iteration - conv - relu - pool - gram
+        );
+    }
+    let json = serde_json::to_string_pretty(&parts).map_err(|e| Error::Encode(e.to_string()))?;
+    std::fs::write(&a.out, json).map_err(|e| Error::io(&a.out, e))?;
+    Ok(())
+}
