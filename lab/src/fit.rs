@@ -237,6 +237,19 @@ pub struct PruneArgs {
     /// Seed of crops, flips, noise and sampled positions.
     #[arg(long, default_value_t = PruneConfig::default().seed)]
     seed: u64,
+    /// Style transfers between training images per round whose snapshots (a third, two thirds,
+    /// the end) join the samples: the teacher's runs, then each fitted student's (0: none).
+    #[arg(long, default_value_t = PruneConfig::default().self_stylized)]
+    self_stylized: usize,
+    /// Their long side, pixels.
+    #[arg(long, default_value_t = PruneConfig::default().self_side)]
+    self_side: u32,
+    /// Adam iterations of each.
+    #[arg(long, default_value_t = PruneConfig::default().self_iterations)]
+    self_iterations: u32,
+    /// Fits: the first on the teacher's runs, each further one adding the last student's.
+    #[arg(long, default_value_t = PruneConfig::default().rounds)]
+    rounds: usize,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
     backend: BackendArg,
@@ -263,6 +276,10 @@ pub fn prune_cmd(a: PruneArgs) -> Result<()> {
         ridge: a.ridge,
         seed: a.seed,
         pooling: Pooling::Avg,
+        self_stylized: a.self_stylized,
+        self_side: a.self_side,
+        self_iterations: a.self_iterations,
+        rounds: a.rounds.max(1),
     };
     config.check()?;
     check_writable(&a.output)?;
@@ -281,6 +298,8 @@ pub fn prune_cmd(a: PruneArgs) -> Result<()> {
             f.relative_error,
             (impasto::clock::now_ms() - t0) / 1000.0
         )
+    }, &mut |r, n, _| {
+        eprintln!("impasto-lab: round {} fitted with {n} snapshots of style transfers, {:.0}s", r + 1, (impasto::clock::now_ms() - t0) / 1000.0)
     })?;
     let gmacs = student.macs(512, 512) as f64 / 1e9;
     let report = serde_json::json!({

@@ -20,7 +20,12 @@
 //!   1/8 resolution is the one place where a full 512→512 layer costs too much.
 //!
 //! Samples: random crops of the training images, half of them mixed with noise as a Gatys start
-//! image is (`distill::sample_batch`). No gradient descent: seconds per layer on the CPU.
+//! image is (`distill::sample_batch`), and of snapshots along style transfers — what the
+//! optimizer actually feeds the network (issue 17's second route): with `self_stylized` > 0, CS20
+//! runs between training images driven first by the teacher, then, each further round, by the
+//! student just fitted, whose snapshots join the pool before the whole student is fitted again
+//! (DAgger's rounds, Ross et al. 2011: see `distill::self_stylizations`). No gradient descent:
+//! seconds per layer on the CPU.
 
 use burn::tensor::{Device, Int, Tensor, TensorData, activation::relu};
 
@@ -53,6 +58,14 @@ pub struct PruneConfig {
     pub seed: u64,
     /// Pooling between blocks (CS20: average).
     pub pooling: Pooling,
+    /// Style transfers per round whose snapshots join the samples (0: photos only).
+    pub self_stylized: usize,
+    /// Their long side, pixels (raised where the short side would fall below the crop).
+    pub self_side: u32,
+    /// Adam iterations of each (CS20 settings otherwise); snapshots at a third, two thirds, the end.
+    pub self_iterations: u32,
+    /// Fits: the first on the teacher's runs, each further one adding the last student's.
+    pub rounds: usize,
 }
 
 impl Default for PruneConfig {
@@ -73,6 +86,10 @@ impl Default for PruneConfig {
             ridge: 1e-3,
             seed: 0,
             pooling: Pooling::Avg,
+            self_stylized: 0,
+            self_side: 160,
+            self_iterations: 90,
+            rounds: 1,
         }
     }
 }
@@ -85,6 +102,8 @@ impl PruneConfig {
             "widths": named(&self.widths), "ranks": named(&self.ranks), "batches": self.batches,
             "batch": self.batch, "crop": self.crop, "rows_per_batch": self.rows_per_batch,
             "ridge": self.ridge, "seed": self.seed, "pooling": format!("{:?}", self.pooling),
+            "self_stylized": self.self_stylized, "self_side": self.self_side,
+            "self_iterations": self.self_iterations, "rounds": self.rounds,
         })
     }
 
@@ -138,21 +157,59 @@ pub struct LayerFit {
     pub relative_error: f64,
 }
 
-/// Build the student from the teacher, layer by layer (see the module's documentation).
+/// Build the student from the teacher in `config.rounds` fits (see the module's documentation):
+/// the snapshots of the teacher's style transfers, then of each fitted student's, join the
+/// training images' crops. `log` gets each layer's fit; `round` each round's number (from 0), the
+/// snapshots it fitted on, and its student.
 pub fn prune(
     teacher: &Vgg,
     images: &TrainingImages,
     config: &PruneConfig,
     device: &Device,
     log: &mut dyn FnMut(&LayerFit),
+    round: &mut dyn FnMut(usize, usize, &Vgg),
 ) -> Result<(Vgg, Vec<LayerFit>)> {
     config.check()?;
+    // The runs' settings in the distillation's terms, which makes them (its other fields unused).
+    let runs = crate::distill::DistillConfig {
+        self_stylized: config.self_stylized,
+        self_side: config.self_side,
+        self_iterations: config.self_iterations,
+        crop: config.crop,
+        pooling: config.pooling,
+        ..Default::default()
+    };
+    let mut rng = SplitMix64::new(config.seed ^ 0x5eed_5e1f);
+    let mut snapshots = Vec::new();
+    let mut driver = teacher.clone();
+    for r in 0..config.rounds.max(1) {
+        if config.self_stylized > 0 {
+            snapshots.extend(crate::distill::self_stylizations(&driver, &images.images, &runs, &mut rng, device)?);
+        }
+        let (student, fits) = fit(teacher, &[&images.images, &snapshots], config, device, log)?;
+        round(r, snapshots.len(), &student);
+        if r + 1 == config.rounds.max(1) {
+            return Ok((student, fits));
+        }
+        driver = student;
+    }
+    unreachable!("the last round returns")
+}
+
+/// One fit of the student, layer by layer, on crops drawn from `pools`.
+fn fit(
+    teacher: &Vgg,
+    pools: &[&[impasto::image_io::Image]],
+    config: &PruneConfig,
+    device: &Device,
+    log: &mut dyn FnMut(&LayerFit),
+) -> Result<(Vgg, Vec<LayerFit>)> {
     let mut rng = SplitMix64::new(config.seed);
     let mean = Tensor::<1>::from_data(TensorData::new(MEAN_RGB.to_vec(), [3]), device).reshape([1, 3, 1, 1]);
     // Each batch's input at the current layer, as the teacher and as the student compute it.
     let mut teacher_in: Vec<Tensor<4>> = Vec::with_capacity(config.batches);
     for _ in 0..config.batches {
-        let x = sample_batch(&[&images.images], &mut rng, config.batch, config.crop, device);
+        let x = sample_batch(pools, &mut rng, config.batch, config.crop, device);
         teacher_in.push(x - mean.clone());
     }
     let mut student_in = teacher_in.clone();

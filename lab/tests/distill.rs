@@ -136,3 +136,37 @@ fn rescaling_a_layer_scales_its_activations_and_teacher_layers_replace_the_stude
     assert!(distill::rescale(&teacher, &[(Layer::Conv2_1, 0.0)], &device).is_err());
     assert!(distill::rescale(&teacher, &[(Layer::Conv2_1, f32::NAN)], &device).is_err());
 }
+
+#[test]
+fn prune_rounds_add_the_snapshots_of_each_fitted_students_runs() {
+    use impasto_lab::prune::{self, PruneConfig};
+    let device = impasto::device::cpu();
+    let dir = training_dir();
+    let images = TrainingImages::load(&dir, 128, 48).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let teacher = common::teacher(&device);
+    let config = PruneConfig {
+        batches: 1,
+        batch: 2,
+        crop: 48,
+        rows_per_batch: 256,
+        self_stylized: 1,
+        self_side: 48,
+        self_iterations: 3,
+        ..PruneConfig::default()
+    };
+    let mut rounds = Vec::new();
+    let config = PruneConfig { rounds: 2, ..config };
+    let (student, fits) = prune::prune(&teacher, &images, &config, &device, &mut |_| {}, &mut |r, n, s| rounds.push((r, n, s.clone()))).unwrap();
+    let pools: Vec<(usize, usize)> = rounds.iter().map(|(r, n, _)| (*r, *n)).collect();
+    // The teacher's transfer (three snapshots), then the first student's.
+    assert_eq!(pools, [(0, 3), (1, 6)]);
+    assert_eq!(fits.len(), VGG16.len());
+    assert!(fits.iter().all(|f| f.relative_error.is_finite()));
+    // The widths are the configuration's; the second fit saw more samples, so it differs.
+    assert_eq!(student.layers[Layer::Conv1_2 as usize].convs[0].weight.val().dims()[0], 16);
+    let w = |m: &Vgg| read_sync(m.layers[Layer::Conv2_1 as usize].convs[0].weight.val().reshape([-1])).unwrap();
+    let (one, two) = (&rounds[0].2, &rounds[1].2);
+    assert_eq!(w(two), w(&student), "the last round's student is the result");
+    assert_ne!(w(one), w(two));
+}
