@@ -61,7 +61,7 @@ fn peak_rss_bytes() -> Option<u64> {
 }
 
 /// A deterministic test pattern (the timing does not depend on the picture).
-fn pattern(size: u32, phase: f32) -> Image {
+pub(crate) fn pattern(size: u32, phase: f32) -> Image {
     let n = (size * size) as usize;
     let mut pixels = vec![0.0; 3 * n];
     for c in 0..3 {

@@ -241,13 +241,15 @@ pub struct PruneArgs {
     /// the end) join the samples: the teacher's runs, then each fitted student's (0: none).
     #[arg(long, default_value_t = PruneConfig::default().self_stylized)]
     self_stylized: usize,
-    /// Their long side, pixels.
+    /// Long side of those style transfers, pixels (raised where the short side would fall below
+    /// the crop).
     #[arg(long, default_value_t = PruneConfig::default().self_side)]
     self_side: u32,
-    /// Adam iterations of each.
+    /// Adam iterations of each of those style transfers (at least 3).
     #[arg(long, default_value_t = PruneConfig::default().self_iterations)]
     self_iterations: u32,
-    /// Fits: the first on the teacher's runs, each further one adding the last student's.
+    /// Fits: the first on the teacher's style transfers, each further one adding the last
+    /// student's (more than one needs --self-stylized).
     #[arg(long, default_value_t = PruneConfig::default().rounds)]
     rounds: usize,
     /// Compute device.
@@ -278,8 +280,8 @@ pub fn prune_cmd(a: PruneArgs) -> Result<()> {
         pooling: Pooling::Avg,
         self_stylized: a.self_stylized,
         self_side: a.self_side,
-        self_iterations: a.self_iterations,
-        rounds: a.rounds.max(1),
+        self_iterations: a.self_iterations.max(3),
+        rounds: a.rounds,
     };
     config.check()?;
     check_writable(&a.output)?;
@@ -298,8 +300,16 @@ pub fn prune_cmd(a: PruneArgs) -> Result<()> {
             f.relative_error,
             (impasto::clock::now_ms() - t0) / 1000.0
         )
-    }, &mut |r, n, _| {
-        eprintln!("impasto-lab: round {} fitted with {n} snapshots of style transfers, {:.0}s", r + 1, (impasto::clock::now_ms() - t0) / 1000.0)
+    }, &mut |r, snapshots, _| {
+        if config.self_stylized > 0 {
+            eprintln!(
+                "impasto-lab: round {} of {} fitted, with {} snapshots of style transfers, {:.0}s",
+                r + 1,
+                config.rounds,
+                snapshots.len(),
+                (impasto::clock::now_ms() - t0) / 1000.0
+            )
+        }
     })?;
     let gmacs = student.macs(512, 512) as f64 / 1e9;
     let report = serde_json::json!({

@@ -5,7 +5,11 @@
 //! told apart (issue 17: a student's wall-clock speed-up is capped by the shared part).
 //!
 //! Each part runs alone on inputs of its real shape, through burn's autodiff as the product's
-//! iteration does, and is synchronised by reading one number back; medians of `--rounds`.
+//! iteration does, seeded with a fixed random gradient of its output's shape and synchronised by
+//! reading one number back; what that harness costs by itself (the same passes with nothing
+//! between input and output) is subtracted. Medians of `--rounds` after one untimed round. The
+//! models are profiled one after the other: read ratios of parts that differ by more than the
+//! run-to-run noise (conv1_1, the same layer in both, varied 61–97 ms at 384²).
 
 use std::path::PathBuf;
 
@@ -14,7 +18,6 @@ use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Distribution, Tensor, activation::relu};
 use clap::Parser;
 use impasto::cli::{BackendArg, pick_device};
-use impasto::image_io::Image;
 use impasto::loss::{STYLE_LAYERS, gram, style_layer_loss};
 use impasto::models::{self, ModelKind};
 use impasto::vgg::{VGG16, Vgg};
@@ -23,13 +26,13 @@ use serde::Serialize;
 
 #[derive(Parser, Debug)]
 pub struct ProfileArgs {
-    /// Long side of the square image.
+    /// Side of the square test image, pixels (at least 32).
     #[arg(long, default_value_t = 384)]
-    size: usize,
+    size: u32,
     /// Models to profile.
     #[arg(long, value_delimiter = ',', value_enum, default_values_t = [ModelKind::Teacher, ModelKind::Distilled])]
     models: Vec<ModelKind>,
-    /// Rounds; each time is the median.
+    /// Timed repetitions of each part (after one untimed); the median is reported.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Compute device.
@@ -42,13 +45,17 @@ pub struct ProfileArgs {
 
 #[derive(Serialize)]
 struct Part {
+    backend: String,
     model: String,
-    size: usize,
+    /// The convolution algorithm (`direct` or `gemm`).
+    conv: String,
+    size: u32,
     /// `iteration`, `conv`, `relu`, `pool` or `gram`.
     part: &'static str,
-    /// The VGG layer (empty for the whole iteration).
+    /// The VGG layer (a pooling: the layer it feeds; the whole iteration: empty).
     layer: &'static str,
-    /// Median milliseconds, forward and backward together.
+    /// Median milliseconds: a part forward and backward, the harness's own cost taken off; the
+    /// whole iteration, its Adam step and loss readback included.
     ms: f64,
 }
 
@@ -56,8 +63,10 @@ fn sync(t: &Tensor<4>) -> f32 {
     t.clone().sum().into_scalar()
 }
 
-/// Median of `rounds` timings of `f` (which must synchronise).
+/// Median of `rounds` timings of `f` (which must synchronise), after one untimed call (which
+/// also waits for work queued before it, on a GPU).
 fn time(rounds: usize, mut f: impl FnMut()) -> f64 {
+    f();
     let mut ms: Vec<f64> = (0..rounds.max(1))
         .map(|_| {
             let t0 = impasto::clock::now_ms();
@@ -69,41 +78,41 @@ fn time(rounds: usize, mut f: impl FnMut()) -> f64 {
     ms[ms.len() / 2]
 }
 
-/// Times of `f` on `x` forward and backward (to the input) through the autodiff device: the
-/// backward is seeded with a fixed random gradient of the output's shape, made beforehand (its
-/// product with the output and the sum are timed too: two passes over the output, as a loss's
-/// own are). Medians of `rounds`.
+/// Milliseconds of `f` on `x` forward and backward (to the input) through the autodiff device,
+/// less the harness's own: the backward is seeded with a fixed random gradient of the output's
+/// shape, made beforehand, through a product with the output and a sum, and the input gradient
+/// is summed to synchronise — the same passes timed with nothing between input and output are
+/// taken off. Medians of `rounds`.
 fn forward_backward(rounds: usize, x: &Tensor<4>, f: impl Fn(Tensor<4>) -> Tensor<4>) -> Result<f64> {
     let seed: Tensor<4> = Tensor::random(f(x.clone()).dims(), Distribution::Normal(0.0, 1.0), &x.device()).autodiff();
-    let mut failed = None;
-    let ms = time(rounds, || {
-        let xa = x.clone().autodiff().require_grad();
-        let grads = (f(xa.clone()) * seed.clone()).sum().backward();
-        match xa.grad(&grads) {
-            Some(g) => {
-                sync(&g.without_autodiff());
+    let timed = |input: &Tensor<4>, f: &dyn Fn(Tensor<4>) -> Tensor<4>| -> Result<f64> {
+        let mut failed = None;
+        let ms = time(rounds, || {
+            let xa = input.clone().autodiff().require_grad();
+            let grads = (f(xa.clone()) * seed.clone()).sum().backward();
+            match xa.grad(&grads) {
+                Some(g) => {
+                    sync(&g.without_autodiff());
+                }
+                None => failed = Some(Error::Device("no gradient".into())),
             }
-            None => failed = Some(Error::Device("no gradient".into())),
-        }
-    });
-    failed.map_or(Ok(ms), Err)
+        });
+        failed.map_or(Ok(ms), Err)
+    };
+    let part = timed(x, &f)?;
+    let harness = timed(&seed.clone().without_autodiff(), &|t| t)?;
+    Ok((part - harness).max(0.0))
 }
 
-fn profile_model(kind: ModelKind, model: &Vgg, device: &Device, a: &ProfileArgs, parts: &mut Vec<Part>) -> Result<()> {
-    let name = kind.name().to_string();
+fn profile_model(kind: ModelKind, model: &Vgg, device: &Device, backend: &str, a: &ProfileArgs, parts: &mut Vec<Part>) -> Result<()> {
+    let (name, conv) = (kind.name().to_string(), model.conv.name().to_string());
     let mut push = |part, layer, ms| {
         eprintln!("impasto-lab: {name} {} {part} {layer}: {ms:.1} ms", a.size);
-        parts.push(Part { model: name.clone(), size: a.size, part, layer, ms });
+        parts.push(Part { backend: backend.into(), model: name.clone(), conv: conv.clone(), size: a.size, part, layer, ms });
     };
     // The whole iteration, as `bench` times it.
-    let n = a.size * a.size;
-    let pattern = |phase: f32| Image {
-        width: a.size as u32,
-        height: a.size as u32,
-        pixels: (0..3 * n).map(|i| 127.5 + 127.5 * ((i % a.size) as f32 * 0.05 + phase).sin()).collect(),
-    };
-    let mut s = Stylizer::new(Config::default(), &pattern(0.0), &pattern(1.3), model.clone(), device.clone())?;
-    pollster::block_on(s.step(1))?;
+    let (content, style) = (crate::bench::pattern(a.size, 0.0), crate::bench::pattern(a.size, 1.3));
+    let mut s = Stylizer::new(Config::default(), &content, &style, model.clone(), device.clone())?;
     let mut failed = None;
     let ms = time(a.rounds, || failed = pollster::block_on(s.step(1)).err());
     if let Some(e) = failed {
@@ -111,7 +120,8 @@ fn profile_model(kind: ModelKind, model: &Vgg, device: &Device, a: &ProfileArgs,
     }
     push("iteration", "", ms);
 
-    let mut h: Tensor<4> = Tensor::random([1, 3, a.size, a.size], Distribution::Uniform(-120.0, 120.0), device);
+    let side = a.size as usize;
+    let mut h: Tensor<4> = Tensor::random([1, 3, side, side], Distribution::Uniform(-120.0, 120.0), device);
     for (spec, layer) in VGG16.iter().zip(&model.layers) {
         if spec.pool_before {
             push("pool", spec.name, forward_backward(a.rounds, &h, |t| avg_pool2d(t, AvgPoolOptions::new([2, 2])))?);
@@ -134,11 +144,15 @@ fn profile_model(kind: ModelKind, model: &Vgg, device: &Device, a: &ProfileArgs,
 
 /// Run `impasto-lab profile`.
 pub fn profile_cmd(a: ProfileArgs) -> Result<()> {
-    let (device, _) = pick_device(a.backend)?;
+    if a.size < 32 {
+        return Err(Error::InvalidConfig(format!("--size {} is too small: conv5_1 needs at least 32 pixels", a.size)));
+    }
+    impasto::cli::check_writable(&a.out)?;
+    let (device, backend) = pick_device(a.backend)?;
     let mut parts = Vec::new();
     for &kind in &a.models {
         let model = models::load(kind, &device)?;
-        profile_model(kind, &model, &device, &a, &mut parts)?;
+        profile_model(kind, &model, &device, backend.name(), &a, &mut parts)?;
     }
     for &kind in &a.models {
         let of = |part: &str| -> f64 { parts.iter().filter(|p| p.model == kind.name() && p.part == part).map(|p| p.ms).sum() };
@@ -151,7 +165,8 @@ pub fn profile_cmd(a: ProfileArgs) -> Result<()> {
             iteration - conv - relu - pool - gram
         );
     }
-    let json = serde_json::to_string_pretty(&parts).map_err(|e| Error::Encode(e.to_string()))?;
+    let json = serde_json::to_string_pretty(&parts).map_err(|e| Error::Encode(e.to_string()))? + "\n";
     std::fs::write(&a.out, json).map_err(|e| Error::io(&a.out, e))?;
+    eprintln!("impasto-lab: wrote {}", a.out.display());
     Ok(())
 }

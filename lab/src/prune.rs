@@ -31,6 +31,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData, activation::relu};
 
 use impasto::device::read_sync;
 use impasto::error::{Error, Result};
+use impasto::image_io::Image;
 use impasto::loss::LOSS_LAYERS;
 use impasto::rng::SplitMix64;
 use impasto::vgg::{Conv, Layer, MEAN_RGB, Pooling, VGG16, Vgg, VggLayer};
@@ -117,8 +118,30 @@ impl PruneConfig {
         self.ranks.iter().find(|(l, _)| *l == layer).map(|&(_, r)| r)
     }
 
-    /// Widths only between loss layers, within the teacher's; ranks only at loss layers.
+    /// The self-stylizations' settings in the distillation's terms, whose
+    /// `distill::self_stylizations` makes them (its other fields play no part there).
+    pub fn runs(&self) -> crate::distill::DistillConfig {
+        crate::distill::DistillConfig {
+            self_stylized: self.self_stylized,
+            self_side: self.self_side,
+            self_iterations: self.self_iterations,
+            crop: self.crop,
+            pooling: self.pooling,
+            ..Default::default()
+        }
+    }
+
+    /// Widths only between loss layers, within the teacher's; ranks only at loss layers; at least
+    /// one round, and more only with style transfers to add.
     pub fn check(&self) -> Result<()> {
+        if self.rounds == 0 {
+            return Err(Error::InvalidConfig("prune needs at least one round".into()));
+        }
+        if self.rounds > 1 && self.self_stylized == 0 {
+            return Err(Error::InvalidConfig(
+                "more than one round needs style transfers to add (--self-stylized N)".into(),
+            ));
+        }
         for &(layer, w) in &self.widths {
             if LOSS_LAYERS.contains(&layer) || layer == Layer::Conv5_1 {
                 return Err(Error::InvalidConfig(format!("{layer} is a loss layer: it keeps the teacher's width")));
@@ -157,49 +180,45 @@ pub struct LayerFit {
     pub relative_error: f64,
 }
 
+/// Seed of the style transfers' draws (pairs and run seeds), from `config.seed`: apart from the
+/// crops', so that a fit without transfers draws exactly the crops it always drew.
+pub const TRANSFER_SEED: u64 = 0x5eed_5e1f;
+
 /// Build the student from the teacher in `config.rounds` fits (see the module's documentation):
 /// the snapshots of the teacher's style transfers, then of each fitted student's, join the
-/// training images' crops. `log` gets each layer's fit; `round` each round's number (from 0), the
-/// snapshots it fitted on, and its student.
+/// training images' crops. `log` gets each layer's fit; `round` each round's number (from 0),
+/// the snapshots it fitted on, and its student.
 pub fn prune(
     teacher: &Vgg,
     images: &TrainingImages,
     config: &PruneConfig,
     device: &Device,
     log: &mut dyn FnMut(&LayerFit),
-    round: &mut dyn FnMut(usize, usize, &Vgg),
+    round: &mut dyn FnMut(usize, &[Image], &Vgg),
 ) -> Result<(Vgg, Vec<LayerFit>)> {
     config.check()?;
-    // The runs' settings in the distillation's terms, which makes them (its other fields unused).
-    let runs = crate::distill::DistillConfig {
-        self_stylized: config.self_stylized,
-        self_side: config.self_side,
-        self_iterations: config.self_iterations,
-        crop: config.crop,
-        pooling: config.pooling,
-        ..Default::default()
-    };
-    let mut rng = SplitMix64::new(config.seed ^ 0x5eed_5e1f);
+    let runs = config.runs();
+    let mut rng = SplitMix64::new(config.seed ^ TRANSFER_SEED);
     let mut snapshots = Vec::new();
     let mut driver = teacher.clone();
-    for r in 0..config.rounds.max(1) {
+    for r in 0..config.rounds {
         if config.self_stylized > 0 {
             snapshots.extend(crate::distill::self_stylizations(&driver, &images.images, &runs, &mut rng, device)?);
         }
         let (student, fits) = fit(teacher, &[&images.images, &snapshots], config, device, log)?;
-        round(r, snapshots.len(), &student);
-        if r + 1 == config.rounds.max(1) {
+        round(r, &snapshots, &student);
+        if r + 1 == config.rounds {
             return Ok((student, fits));
         }
         driver = student;
     }
-    unreachable!("the last round returns")
+    unreachable!("check() asks for at least one round, and the last returns")
 }
 
 /// One fit of the student, layer by layer, on crops drawn from `pools`.
 fn fit(
     teacher: &Vgg,
-    pools: &[&[impasto::image_io::Image]],
+    pools: &[&[Image]],
     config: &PruneConfig,
     device: &Device,
     log: &mut dyn FnMut(&LayerFit),

@@ -11,9 +11,10 @@ use impasto::image_io::{Image, encode_png};
 use impasto::rng::SplitMix64;
 use impasto::vgg::{Layer, Pooling, VGG16, Vgg};
 
-/// A directory of small training images cut from the shared test images.
-fn training_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("impasto-distill-{}", std::process::id()));
+/// A directory of small training images cut from the shared test images, one per test (the
+/// tests of this file run in parallel and each removes its own).
+fn training_dir(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("impasto-distill-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for name in ["tubingen.jpg", "starry_night.jpg", "golden_gate.jpg"] {
         let img: Image = common::shared_working(name, 128);
@@ -31,7 +32,7 @@ fn tiny_config() -> DistillConfig {
 fn pca_at_full_rank_reproduces_the_teacher_and_fine_tuning_lowers_the_loss() {
     let device = impasto::device::cpu();
     let teacher = common::teacher(&device);
-    let dir = training_dir();
+    let dir = training_dir("pca_at_full_rank_reproduces_the_teacher_and_fine_tuning_lowers_the_loss");
     let images = TrainingImages::load(&dir, 128, 64).unwrap();
     assert_eq!(images.images.len(), 3);
     assert_eq!(images.skipped.len(), 1, "the text file is skipped with a reason");
@@ -75,7 +76,7 @@ fn pca_at_full_rank_reproduces_the_teacher_and_fine_tuning_lowers_the_loss() {
 #[test]
 fn self_stylizations_are_the_students_own_runs_three_snapshots_each() {
     let device = impasto::device::cpu();
-    let dir = training_dir();
+    let dir = training_dir("self_stylizations_are_the_students_own_runs_three_snapshots_each");
     let images = TrainingImages::load(&dir, 128, 64).unwrap();
     std::fs::remove_dir_all(&dir).ok();
     let teacher = common::teacher(&device);
@@ -139,9 +140,9 @@ fn rescaling_a_layer_scales_its_activations_and_teacher_layers_replace_the_stude
 
 #[test]
 fn prune_rounds_add_the_snapshots_of_each_fitted_students_runs() {
-    use impasto_lab::prune::{self, PruneConfig};
+    use impasto_lab::prune::{self, PruneConfig, TRANSFER_SEED};
     let device = impasto::device::cpu();
-    let dir = training_dir();
+    let dir = training_dir("prune_rounds_add_the_snapshots_of_each_fitted_students_runs");
     let images = TrainingImages::load(&dir, 128, 48).unwrap();
     std::fs::remove_dir_all(&dir).ok();
     let teacher = common::teacher(&device);
@@ -153,20 +154,32 @@ fn prune_rounds_add_the_snapshots_of_each_fitted_students_runs() {
         self_stylized: 1,
         self_side: 48,
         self_iterations: 3,
+        rounds: 2,
         ..PruneConfig::default()
     };
     let mut rounds = Vec::new();
-    let config = PruneConfig { rounds: 2, ..config };
-    let (student, fits) = prune::prune(&teacher, &images, &config, &device, &mut |_| {}, &mut |r, n, s| rounds.push((r, n, s.clone()))).unwrap();
-    let pools: Vec<(usize, usize)> = rounds.iter().map(|(r, n, _)| (*r, *n)).collect();
-    // The teacher's transfer (three snapshots), then the first student's.
-    assert_eq!(pools, [(0, 3), (1, 6)]);
+    let (student, fits) =
+        prune::prune(&teacher, &images, &config, &device, &mut |_| {}, &mut |r, snaps, s| rounds.push((r, snaps.to_vec(), s.clone())))
+            .unwrap();
+    let counts: Vec<(usize, usize)> = rounds.iter().map(|(r, snaps, _)| (*r, snaps.len())).collect();
+    assert_eq!(counts, [(0, 3), (1, 6)], "one style transfer (three snapshots) per round");
     assert_eq!(fits.len(), VGG16.len());
     assert!(fits.iter().all(|f| f.relative_error.is_finite()));
-    // The widths are the configuration's; the second fit saw more samples, so it differs.
+    // Round 1's transfer is the teacher's, round 2's the first student's: replayed, they match.
+    let mut rng = SplitMix64::new(config.seed ^ TRANSFER_SEED);
+    let by_teacher = distill::self_stylizations(&teacher, &images.images, &config.runs(), &mut rng, &device).unwrap();
+    let by_student = distill::self_stylizations(&rounds[0].2, &images.images, &config.runs(), &mut rng, &device).unwrap();
+    let pixels = |v: &[Image]| v.iter().map(|i| i.pixels.clone()).collect::<Vec<_>>();
+    let all = &rounds[1].1;
+    assert_eq!(pixels(&all[..3]), pixels(&by_teacher));
+    assert_eq!(pixels(&all[3..]), pixels(&by_student));
+    // The widths are the configuration's; the last round's student is the result, and it differs
+    // from the first round's (its crops were drawn from a pool with the student's snapshots).
     assert_eq!(student.layers[Layer::Conv1_2 as usize].convs[0].weight.val().dims()[0], 16);
     let w = |m: &Vgg| read_sync(m.layers[Layer::Conv2_1 as usize].convs[0].weight.val().reshape([-1])).unwrap();
-    let (one, two) = (&rounds[0].2, &rounds[1].2);
-    assert_eq!(w(two), w(&student), "the last round's student is the result");
-    assert_ne!(w(one), w(two));
+    assert_eq!(w(&rounds[1].2), w(&student));
+    assert_ne!(w(&rounds[0].2), w(&student));
+    // More rounds with nothing to add is refused.
+    let idle = PruneConfig { self_stylized: 0, ..config };
+    assert!(prune::prune(&teacher, &images, &idle, &device, &mut |_| {}, &mut |_, _, _| {}).is_err());
 }
