@@ -188,9 +188,32 @@ pub fn sample_batch(pools: &[&[Image]], rng: &mut SplitMix64, batch: usize, crop
     Tensor::from_data(TensorData::new(data, [batch, 3, crop, crop]), device)
 }
 
-/// `config.self_stylized` style transfers run by `student` itself between training images
-/// (content and style two different images drawn by `rng`; CS20 settings, `config.self_iterations`
-/// Adam iterations at `config.self_side` px long side), each kept at a third, two thirds and
+/// The style transfers [`self_stylizations`] runs: the distillation's `--self-stylized` and
+/// prune's rounds both describe theirs by one of these.
+#[derive(Clone, Copy, Debug)]
+pub struct Transfers {
+    /// How many.
+    pub count: usize,
+    /// Their long side, pixels (raised where the short side would fall below `crop`).
+    pub side: u32,
+    /// Adam iterations of each (at least 3).
+    pub iterations: u32,
+    /// The training crops' side: no snapshot is smaller.
+    pub crop: usize,
+    /// Pooling, as in the stylization the student serves.
+    pub pooling: Pooling,
+}
+
+impl DistillConfig {
+    /// The student's own style transfers this configuration asks for.
+    pub fn transfers(&self) -> Transfers {
+        Transfers { count: self.self_stylized, side: self.self_side, iterations: self.self_iterations, crop: self.crop, pooling: self.pooling }
+    }
+}
+
+/// `transfers.count` style transfers run by `student` itself between training images
+/// (content and style two different images drawn by `rng`; CS20 settings, `transfers.iterations`
+/// Adam iterations at `transfers.side` px long side), each kept at a third, two thirds and
 /// the end of its run: 3 images per transfer.
 ///
 /// Not in Zhang et al. or Gatys: this is imitation learning's answer to a student that is
@@ -202,21 +225,21 @@ pub fn sample_batch(pools: &[&[Image]], rng: &mut SplitMix64, batch: usize, crop
 pub fn self_stylizations(
     student: &Vgg,
     images: &[Image],
-    config: &DistillConfig,
+    transfers: &Transfers,
     rng: &mut SplitMix64,
     device: &Device,
 ) -> Result<Vec<Image>> {
-    if images.len() < 2 && config.self_stylized > 0 {
+    if images.len() < 2 && transfers.count > 0 {
         return Err(Error::InvalidConfig("self-stylization needs at least two training images".into()));
     }
-    let crop = config.crop as u32;
-    let mut out = Vec::with_capacity(3 * config.self_stylized);
-    for _ in 0..config.self_stylized {
+    let crop = transfers.crop as u32;
+    let mut out = Vec::with_capacity(3 * transfers.count);
+    for _ in 0..transfers.count {
         let n = images.len() as u64;
         let c = (rng.next_u64() % n) as usize;
         let s = (c + 1 + (rng.next_u64() % (n - 1)) as usize) % images.len();
         let (iw, ih) = (images[c].width, images[c].height);
-        let (mut w, mut h) = image_io::working_size(iw, ih, config.self_side);
+        let (mut w, mut h) = image_io::working_size(iw, ih, transfers.side);
         if w.min(h) < crop {
             // Raise the short side to the crop, aspect kept.
             let scale = crop as f64 / w.min(h) as f64;
@@ -224,9 +247,9 @@ pub fn self_stylizations(
         }
         let content = images[c].resized(w, h);
         let style = images[s].resized(w, h);
-        let run_config = StylizeConfig { seed: rng.next_u64(), pooling: config.pooling, ..StylizeConfig::default() };
+        let run_config = StylizeConfig { seed: rng.next_u64(), pooling: transfers.pooling, ..StylizeConfig::default() };
         let mut run = Stylizer::new(run_config, &content, &style, student.clone(), device.clone())?;
-        let iterations = config.self_iterations.max(3);
+        let iterations = transfers.iterations.max(3);
         for k in 1..=3 {
             let target = iterations * k / 3;
             pollster::block_on(run.step(target - run.iteration()))?;

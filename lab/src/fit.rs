@@ -160,7 +160,7 @@ pub fn distill_cmd(a: DistillArgs) -> Result<()> {
     let before = distill::validation_loss(&teacher, &student, &images, &config, a.validation_batches.max(1), seed, &device)?;
     eprintln!("impasto: validation loss before fine-tuning {:.5} (features {:.5}, gram {:.5})", before.0, before.1, before.2);
     let t_self = impasto::clock::now_ms();
-    let extra = distill::self_stylizations(&student, &images.images, &config, &mut rng, &device)?;
+    let extra = distill::self_stylizations(&student, &images.images, &config.transfers(), &mut rng, &device)?;
     let self_seconds = (impasto::clock::now_ms() - t_self) / 1000.0;
     if !extra.is_empty() {
         eprintln!("impasto: {} images from {} of the student's own stylizations in {self_seconds:.0}s", extra.len(), config.self_stylized);

@@ -36,7 +36,7 @@ use impasto::loss::LOSS_LAYERS;
 use impasto::rng::SplitMix64;
 use impasto::vgg::{Conv, Layer, MEAN_RGB, Pooling, VGG16, Vgg, VggLayer};
 
-use crate::distill::{TrainingImages, sample_batch, symmetric_eigen};
+use crate::distill::{TrainingImages, Transfers, sample_batch, symmetric_eigen};
 
 /// What `impasto-lab prune` builds.
 #[derive(Clone, Debug)]
@@ -118,16 +118,14 @@ impl PruneConfig {
         self.ranks.iter().find(|(l, _)| *l == layer).map(|&(_, r)| r)
     }
 
-    /// The self-stylizations' settings in the distillation's terms, whose
-    /// `distill::self_stylizations` makes them (its other fields play no part there).
-    pub fn runs(&self) -> crate::distill::DistillConfig {
-        crate::distill::DistillConfig {
-            self_stylized: self.self_stylized,
-            self_side: self.self_side,
-            self_iterations: self.self_iterations,
+    /// The style transfers each round adds.
+    pub fn transfers(&self) -> Transfers {
+        Transfers {
+            count: self.self_stylized,
+            side: self.self_side,
+            iterations: self.self_iterations,
             crop: self.crop,
             pooling: self.pooling,
-            ..Default::default()
         }
     }
 
@@ -197,13 +195,13 @@ pub fn prune(
     round: &mut dyn FnMut(usize, &[Image], &Vgg),
 ) -> Result<(Vgg, Vec<LayerFit>)> {
     config.check()?;
-    let runs = config.runs();
+    let transfers = config.transfers();
     let mut rng = SplitMix64::new(config.seed ^ TRANSFER_SEED);
     let mut snapshots = Vec::new();
     let mut driver = teacher.clone();
     for r in 0..config.rounds {
         if config.self_stylized > 0 {
-            snapshots.extend(crate::distill::self_stylizations(&driver, &images.images, &runs, &mut rng, device)?);
+            snapshots.extend(crate::distill::self_stylizations(&driver, &images.images, &transfers, &mut rng, device)?);
         }
         let (student, fits) = fit(teacher, &[&images.images, &snapshots], config, device, log)?;
         round(r, &snapshots, &student);

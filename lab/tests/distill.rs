@@ -82,7 +82,7 @@ fn self_stylizations_are_the_students_own_runs_three_snapshots_each() {
     let teacher = common::teacher(&device);
     // Any Vgg stylizes: the teacher stands in for a student.
     let config = DistillConfig { self_stylized: 2, self_side: 48, self_iterations: 6, crop: 40, ..tiny_config() };
-    let run = |seed| distill::self_stylizations(&teacher, &images.images, &config, &mut SplitMix64::new(seed), &device).unwrap();
+    let run = |seed| distill::self_stylizations(&teacher, &images.images, &config.transfers(), &mut SplitMix64::new(seed), &device).unwrap();
     let pool = run(5);
     assert_eq!(pool.len(), 6, "three snapshots per transfer");
     for img in &pool {
@@ -100,7 +100,7 @@ fn self_stylizations_are_the_students_own_runs_three_snapshots_each() {
     assert!(v[..3 * 40 * 40].iter().any(|p| *p > 0.0) && v[3 * 40 * 40..].iter().any(|p| *p > 0.0));
     // Too few images is a clear error, not a panic.
     let one = &images.images[..1];
-    assert!(distill::self_stylizations(&teacher, one, &config, &mut SplitMix64::new(0), &device).is_err());
+    assert!(distill::self_stylizations(&teacher, one, &config.transfers(), &mut SplitMix64::new(0), &device).is_err());
 }
 
 #[test]
@@ -167,8 +167,8 @@ fn prune_rounds_add_the_snapshots_of_each_fitted_students_runs() {
     assert!(fits.iter().all(|f| f.relative_error.is_finite()));
     // Round 1's transfer is the teacher's, round 2's the first student's: replayed, they match.
     let mut rng = SplitMix64::new(config.seed ^ TRANSFER_SEED);
-    let by_teacher = distill::self_stylizations(&teacher, &images.images, &config.runs(), &mut rng, &device).unwrap();
-    let by_student = distill::self_stylizations(&rounds[0].2, &images.images, &config.runs(), &mut rng, &device).unwrap();
+    let by_teacher = distill::self_stylizations(&teacher, &images.images, &config.transfers(), &mut rng, &device).unwrap();
+    let by_student = distill::self_stylizations(&rounds[0].2, &images.images, &config.transfers(), &mut rng, &device).unwrap();
     let pixels = |v: &[Image]| v.iter().map(|i| i.pixels.clone()).collect::<Vec<_>>();
     let all = &rounds[1].1;
     assert_eq!(pixels(&all[..3]), pixels(&by_teacher));
