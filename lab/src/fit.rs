@@ -209,6 +209,11 @@ pub struct PruneArgs {
     /// Where to write the student's weights (f16).
     #[arg(short, long)]
     output: PathBuf,
+    /// Re-fit this factorised student of the teacher's widths instead (e.g. the committed model):
+    /// keep its 3×3 reductions, solve each 1×1 convolution back again; its own style transfers
+    /// drive the first round. Not with --width or --rank.
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Output channels kept by a layer between the loss layers, LAYER=N (comma-separated; the
     /// default: conv1_2=16,conv2_2=32,conv3_2=64,conv3_3=64,conv4_3=64).
     #[arg(long = "width", value_delimiter = ',', value_parser = parse_layer_count)]
@@ -268,6 +273,9 @@ fn parse_layer_count(text: &str) -> std::result::Result<(Layer, usize), String> 
 pub fn prune_cmd(a: PruneArgs) -> Result<()> {
     use impasto_lab::distill::TrainingImages;
     let defaults = PruneConfig::default();
+    if a.init.is_some() && !(a.widths.is_empty() && a.ranks.is_empty()) {
+        return Err(impasto::Error::InvalidConfig("--init keeps the student's shape: no --width or --rank with it".into()));
+    }
     let config = PruneConfig {
         widths: if a.widths.is_empty() { defaults.widths } else { a.widths },
         ranks: if a.ranks.is_empty() { defaults.ranks } else { a.ranks },
@@ -288,9 +296,13 @@ pub fn prune_cmd(a: PruneArgs) -> Result<()> {
     let t0 = impasto::clock::now_ms();
     let (device, backend) = pick_device(a.backend)?;
     let teacher = models::load(ModelKind::Teacher, &device)?;
+    let base = match &a.init {
+        Some(path) => Some(impasto::vgg::Vgg::from_bytes(read_file(path)?, &device)?),
+        None => None,
+    };
     let images = TrainingImages::load(&a.images, a.max_side, config.crop as u32)?;
     eprintln!("impasto-lab: {} training images on {}", images.images.len(), backend.name());
-    let (student, fits) = impasto_lab::prune::prune(&teacher, &images, &config, &device, &mut |f| {
+    let (student, fits) = impasto_lab::prune::prune(&teacher, base.as_ref(), &images, &config, &device, &mut |f| {
         eprintln!(
             "impasto-lab: {:<8} width {:>3}{}  {} positions  relative error {:.4}  {:.0}s",
             f.layer,
@@ -315,6 +327,7 @@ pub fn prune_cmd(a: PruneArgs) -> Result<()> {
     let report = serde_json::json!({
         "method": "channel pruning + least squares given the student's inputs (lab/src/prune.rs)",
         "config": config.to_json(),
+        "init": a.init.as_ref().map(|p| p.display().to_string()),
         "backend": backend.name(),
         "training_images": images.files.len(),
         "gmacs_512": gmacs,

@@ -26,6 +26,11 @@
 //! student just fitted, whose snapshots join the pool before the whole student is fitted again
 //! (DAgger's rounds, Ross et al. 2011: see `distill::self_stylizations`). No gradient descent:
 //! seconds per layer on the CPU.
+//!
+//! Re-fitting an existing factorised student (`--init`, e.g. the committed model): its 3×3
+//! reductions are kept and only what follows each — the 1×1 convolution back to the teacher's
+//! width — is solved again the same way, given the student's own inputs, on the same samples;
+//! its own style transfers drive the first round.
 
 use burn::tensor::{Device, Int, Tensor, TensorData, activation::relu};
 
@@ -186,8 +191,14 @@ pub const TRANSFER_SEED: u64 = 0x5eed_5e1f;
 /// the snapshots of the teacher's style transfers, then of each fitted student's, join the
 /// training images' crops. `log` gets each layer's fit; `round` each round's number (from 0),
 /// the snapshots it fitted on, and its student.
+///
+/// With `base`, a student of the teacher's widths is re-fitted instead (see the module's
+/// documentation): `config`'s widths and ranks are not used, and the first round's transfers are
+/// the base's own.
+#[allow(clippy::too_many_arguments)]
 pub fn prune(
     teacher: &Vgg,
+    base: Option<&Vgg>,
     images: &TrainingImages,
     config: &PruneConfig,
     device: &Device,
@@ -195,15 +206,18 @@ pub fn prune(
     round: &mut dyn FnMut(usize, &[Image], &Vgg),
 ) -> Result<(Vgg, Vec<LayerFit>)> {
     config.check()?;
+    if let Some(base) = base {
+        check_base(teacher, base)?;
+    }
     let transfers = config.transfers();
     let mut rng = SplitMix64::new(config.seed ^ TRANSFER_SEED);
     let mut snapshots = Vec::new();
-    let mut driver = teacher.clone();
+    let mut driver = base.unwrap_or(teacher).clone();
     for r in 0..config.rounds {
         if config.self_stylized > 0 {
             snapshots.extend(crate::distill::self_stylizations(&driver, &images.images, &transfers, &mut rng, device)?);
         }
-        let (student, fits) = fit(teacher, &[&images.images, &snapshots], config, device, log)?;
+        let (student, fits) = fit(teacher, base, &[&images.images, &snapshots], config, device, log)?;
         round(r, &snapshots, &student);
         if r + 1 == config.rounds {
             return Ok((student, fits));
@@ -213,9 +227,31 @@ pub fn prune(
     unreachable!("check() asks for at least one round, and the last returns")
 }
 
-/// One fit of the student, layer by layer, on crops drawn from `pools`.
+/// A student [`prune`] can re-fit: the teacher's eleven layers, each one convolution or a
+/// 3×3 reduction and a 1×1 back, ending at the teacher's width.
+fn check_base(teacher: &Vgg, base: &Vgg) -> Result<()> {
+    let fits = base.layers.len() == teacher.layers.len()
+        && base.layers.iter().zip(VGG16.iter()).all(|(layer, spec)| {
+            let out = layer.convs.last().map(|c| c.weight.val().dims()[0]);
+            let shape_ok = match &layer.convs[..] {
+                [_] => true,
+                [_, back] => back.weight.val().dims()[2] == 1,
+                _ => false,
+            };
+            shape_ok && out == Some(spec.out_channels)
+        });
+    if fits {
+        Ok(())
+    } else {
+        Err(Error::InvalidConfig("re-fitting needs a student of the teacher's widths (one convolution, or a 3×3 reduction and a 1×1 back, per layer)".into()))
+    }
+}
+
+/// One fit of the student, layer by layer, on crops drawn from `pools` (with `base`, a re-fit of
+/// its 1×1 convolutions: [`prune`]).
 fn fit(
     teacher: &Vgg,
+    base: Option<&Vgg>,
     pools: &[&[Image]],
     config: &PruneConfig,
     device: &Device,
@@ -243,7 +279,7 @@ fn fit(
         let full: Vec<Tensor<4>> = teacher_in.iter().map(|x| conv.forward_with(x.clone(), teacher.conv)).collect();
         // Which output channels stay (the teacher's order).
         let keep = match VGG16.get(l + 1) {
-            Some(next) if config.width(spec.layer) < spec.out_channels => {
+            Some(next) if base.is_none() && config.width(spec.layer) < spec.out_channels => {
                 let next_conv = &teacher.layers[l + 1].convs[0];
                 let inputs: Vec<Tensor<4>> = full
                     .iter()
@@ -255,22 +291,30 @@ fn fit(
         };
         let keep_idx = Tensor::<1, Int>::from_data(TensorData::new(keep.iter().map(|&k| k as i64).collect::<Vec<_>>(), [keep.len()]), device);
         let targets: Vec<Tensor<4>> = full.iter().map(|y| y.clone().select(1, keep_idx.clone())).collect();
-        let fitted = if l == 0 {
-            // conv1_1 reads the image itself: the student's input is the teacher's, and so is
-            // the layer (0.45 GMAC at 512²).
-            Conv::new(conv.weight.val().select(0, keep_idx.clone()), conv.bias.val().select(0, keep_idx.clone()))
-        } else {
-            least_squares_conv(&student_in, &targets, config, &mut rng)?
-        };
+        let base_layer = base.map(|b| &b.layers[l]);
         let (layer, error, rows) = {
-            let layer = match config.rank(spec.layer) {
-                Some(r) => factorise(&fitted, &student_in, r, teacher.conv)?,
-                None => VggLayer { convs: vec![fitted] },
+            let layer = if let Some([reduce, _]) = base_layer.map(|b| &b.convs[..]) {
+                // Keep the base's 3×3 reduction; solve the 1×1 back from what it computes.
+                let reduced: Vec<Tensor<4>> = student_in.iter().map(|x| reduce.forward_with(x.clone(), teacher.conv)).collect();
+                VggLayer { convs: vec![reduce.clone(), least_squares_conv(&reduced, &targets, 1, config, &mut rng)?] }
+            } else if l == 0 {
+                // conv1_1 reads the image itself: the student's input is the teacher's, and so is
+                // the layer (0.45 GMAC at 512²).
+                VggLayer {
+                    convs: vec![Conv::new(conv.weight.val().select(0, keep_idx.clone()), conv.bias.val().select(0, keep_idx.clone()))],
+                }
+            } else {
+                let fitted = least_squares_conv(&student_in, &targets, 3, config, &mut rng)?;
+                match config.rank(spec.layer).filter(|_| base.is_none()) {
+                    Some(r) => factorise(&fitted, &student_in, r, teacher.conv)?,
+                    None => VggLayer { convs: vec![fitted] },
+                }
             };
             let (error, rows) = relative_error(&layer, &student_in, &targets, teacher.conv)?;
             (layer, error, rows)
         };
-        let fit = LayerFit { layer: spec.name.to_string(), width: keep.len(), rank: config.rank(spec.layer), rows, relative_error: error };
+        let rank = if layer.convs.len() == 2 { Some(layer.convs[0].weight.val().dims()[0]) } else { None };
+        let fit = LayerFit { layer: spec.name.to_string(), width: keep.len(), rank, rows, relative_error: error };
         log(&fit);
         fits.push(fit);
         // The next layer's inputs: the teacher's from the teacher, the student's from itself.
@@ -315,14 +359,17 @@ fn select_channels(inputs: &[Tensor<4>], next: &Conv, k: usize) -> Result<Vec<us
 
 /// The 3×3 neighbourhoods of every position of `x` `[b, c, h, w]` (zero padding), as rows
 /// `[b·h·w, 9c + 1]` ordered as a weight `[o, c, 3, 3]` flattens, with a final 1 for the bias.
-fn patches(x: &Tensor<4>) -> Tensor<2> {
+fn patches(x: &Tensor<4>, k: usize) -> Tensor<2> {
     let [b, c, h, w] = x.dims();
+    let ones = Tensor::<2>::ones([b * h * w, 1], &x.device());
+    if k == 1 {
+        return Tensor::cat(vec![rows_of(x), ones], 1);
+    }
     let xp = x.clone().pad([(0, 0), (0, 0), (1, 1), (1, 1)], burn::tensor::ops::PadMode::Constant(0.0));
     let shifted: Vec<Tensor<4>> =
         (0..9).map(|t| xp.clone().slice([0..b, 0..c, t / 3..t / 3 + h, t % 3..t % 3 + w])).collect();
     let stacked = Tensor::stack::<5>(shifted, 2); // [b, c, 9, h, w]
     let rows = stacked.permute([0, 3, 4, 1, 2]).reshape([b * h * w, 9 * c]);
-    let ones = Tensor::<2>::ones([b * h * w, 1], &x.device());
     Tensor::cat(vec![rows, ones], 1)
 }
 
@@ -347,16 +394,17 @@ fn sample_rows(total: usize, n: usize, rng: &mut SplitMix64, device: &Device) ->
     Some(Tensor::from_data(TensorData::new(chosen, [n]), device))
 }
 
-/// The 3×3 convolution (with bias) from `inputs` to `targets` of least squared error over the
-/// sampled positions of every batch, ridge-regularised: `(XᵀX + λI) W = XᵀY`.
-fn least_squares_conv(inputs: &[Tensor<4>], targets: &[Tensor<4>], config: &PruneConfig, rng: &mut SplitMix64) -> Result<Conv> {
+/// The `k`×`k` convolution (k = 1 or 3, with bias) from `inputs` to `targets` of least squared
+/// error over the sampled positions of every batch, ridge-regularised: `(XᵀX + λI) W = XᵀY`.
+fn least_squares_conv(inputs: &[Tensor<4>], targets: &[Tensor<4>], k: usize, config: &PruneConfig, rng: &mut SplitMix64) -> Result<Conv> {
     let c = inputs[0].dims()[1];
     let o = targets[0].dims()[1];
-    let d = 9 * c + 1;
+    let taps = k * k;
+    let d = taps * c + 1;
     let mut xtx = vec![0.0f64; d * d];
     let mut xty = vec![0.0f64; d * o];
     for (x, y) in inputs.iter().zip(targets) {
-        let (mut xr, mut yr) = (patches(x), rows_of(y));
+        let (mut xr, mut yr) = (patches(x, k), rows_of(y));
         if let Some(idx) = sample_rows(xr.dims()[0], config.rows_per_batch, rng, &x.device()) {
             xr = xr.select(0, idx.clone());
             yr = yr.select(0, idx);
@@ -374,18 +422,18 @@ fn least_squares_conv(inputs: &[Tensor<4>], targets: &[Tensor<4>], config: &Prun
         xtx[i * d + i] += lambda; // not on the bias
     }
     let w = solve_spd(xtx, d, &xty, o)?; // [d, o]
-    // Back to [o, c, 3, 3] and [o].
-    let mut weight = vec![0.0f32; o * 9 * c];
+    // Back to [o, c, k, k] and [o].
+    let mut weight = vec![0.0f32; o * taps * c];
     let mut bias = vec![0.0f32; o];
     for j in 0..o {
-        for i in 0..9 * c {
-            weight[j * 9 * c + i] = w[i * o + j] as f32;
+        for i in 0..taps * c {
+            weight[j * taps * c + i] = w[i * o + j] as f32;
         }
         bias[j] = w[(d - 1) * o + j] as f32;
     }
     let device = inputs[0].device();
     Ok(Conv::new(
-        Tensor::from_data(TensorData::new(weight, [o, c, 3, 3]), &device),
+        Tensor::from_data(TensorData::new(weight, [o, c, k, k]), &device),
         Tensor::from_data(TensorData::new(bias, [o]), &device),
     ))
 }
@@ -514,24 +562,28 @@ mod tests {
 
     #[test]
     fn least_squares_recovers_a_convolution() {
-        // A random 3×3 convolution's own responses are fitted back exactly (up to the ridge).
+        // A random 3×3 (and 1×1) convolution's own responses are fitted back exactly (up to the
+        // ridge).
         let device = impasto::device::cpu();
         let mut rng = SplitMix64::new(1);
         let mut rand = |n: usize| (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect::<Vec<f32>>();
         let (c, o) = (3, 4);
-        let truth = Conv::new(
-            Tensor::from_data(TensorData::new(rand(o * c * 9), [o, c, 3, 3]), &device),
-            Tensor::from_data(TensorData::new(rand(o), [o]), &device),
-        );
-        let x: Vec<Tensor<4>> = (0..2).map(|_| Tensor::from_data(TensorData::new(rand(2 * c * 8 * 8), [2, c, 8, 8]), &device)).collect();
-        let y: Vec<Tensor<4>> = x.iter().map(|x| truth.forward_with(x.clone(), impasto::vgg::ConvAlgorithm::Direct)).collect();
-        let config = PruneConfig { ridge: 1e-9, rows_per_batch: 100, ..PruneConfig::default() };
-        let fitted = least_squares_conv(&x, &y, &config, &mut SplitMix64::new(2)).unwrap();
-        let diff = (fitted.weight.val() - truth.weight.val()).abs().max();
-        assert!(read_sync(diff).unwrap()[0] < 1e-3);
-        let layer = VggLayer { convs: vec![fitted] };
-        let (err, rows) = relative_error(&layer, &x, &y, impasto::vgg::ConvAlgorithm::Direct).unwrap();
-        assert!(err < 1e-6, "{err}");
-        assert_eq!(rows, 2 * 2 * 8 * 8);
+        for k in [3, 1] {
+            let truth = Conv::new(
+                Tensor::from_data(TensorData::new(rand(o * c * k * k), [o, c, k, k]), &device),
+                Tensor::from_data(TensorData::new(rand(o), [o]), &device),
+            );
+            let x: Vec<Tensor<4>> = (0..2).map(|_| Tensor::from_data(TensorData::new(rand(2 * c * 8 * 8), [2, c, 8, 8]), &device)).collect();
+            let y: Vec<Tensor<4>> = x.iter().map(|x| truth.forward_with(x.clone(), impasto::vgg::ConvAlgorithm::Direct)).collect();
+            let config = PruneConfig { ridge: 1e-9, rows_per_batch: 100, ..PruneConfig::default() };
+            let fitted = least_squares_conv(&x, &y, k, &config, &mut SplitMix64::new(2)).unwrap();
+            assert_eq!(fitted.weight.val().dims(), [o, c, k, k]);
+            let diff = (fitted.weight.val() - truth.weight.val()).abs().max() + (fitted.bias.val() - truth.bias.val()).abs().max();
+            assert!(read_sync(diff).unwrap()[0] < 1e-3, "{k}x{k}");
+            let layer = VggLayer { convs: vec![fitted] };
+            let (err, rows) = relative_error(&layer, &x, &y, impasto::vgg::ConvAlgorithm::Direct).unwrap();
+            assert!(err < 1e-6, "{k}x{k}: {err}");
+            assert_eq!(rows, 2 * 2 * 8 * 8);
+        }
     }
 }

@@ -159,7 +159,7 @@ fn prune_rounds_add_the_snapshots_of_each_fitted_students_runs() {
     };
     let mut rounds = Vec::new();
     let (student, fits) =
-        prune::prune(&teacher, &images, &config, &device, &mut |_| {}, &mut |r, snaps, s| rounds.push((r, snaps.to_vec(), s.clone())))
+        prune::prune(&teacher, None, &images, &config, &device, &mut |_| {}, &mut |r, snaps, s| rounds.push((r, snaps.to_vec(), s.clone())))
             .unwrap();
     let counts: Vec<(usize, usize)> = rounds.iter().map(|(r, snaps, _)| (*r, snaps.len())).collect();
     assert_eq!(counts, [(0, 3), (1, 6)], "one style transfer (three snapshots) per round");
@@ -181,5 +181,40 @@ fn prune_rounds_add_the_snapshots_of_each_fitted_students_runs() {
     assert_ne!(w(&rounds[0].2), w(&student));
     // More rounds with nothing to add is refused.
     let idle = PruneConfig { self_stylized: 0, ..config };
-    assert!(prune::prune(&teacher, &images, &idle, &device, &mut |_| {}, &mut |_, _, _| {}).is_err());
+    assert!(prune::prune(&teacher, None, &images, &idle, &device, &mut |_| {}, &mut |_, _, _| {}).is_err());
+}
+
+#[test]
+fn refitting_a_factorised_student_keeps_its_reductions_and_solves_its_1x1s_again() {
+    use impasto::models::{self, ModelKind};
+    use impasto_lab::prune::{self, PruneConfig};
+    let device = impasto::device::cpu();
+    let dir = training_dir("refitting_a_factorised_student_keeps_its_reductions_and_solves_its_1x1s_again");
+    let images = TrainingImages::load(&dir, 128, 48).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let teacher = common::teacher(&device);
+    let base = models::load(ModelKind::Distilled, &device).unwrap();
+    let config = PruneConfig { batches: 1, batch: 2, crop: 48, rows_per_batch: 512, ..PruneConfig::default() };
+    let (student, fits) = prune::prune(&teacher, Some(&base), &images, &config, &device, &mut |_| {}, &mut |_, _, _| {}).unwrap();
+    let floats = |c: &impasto::vgg::Conv| read_sync(c.weight.val().reshape([-1])).unwrap();
+    for ((spec, old), (new, fit)) in VGG16.iter().zip(&base.layers).zip(student.layers.iter().zip(&fits)) {
+        assert_eq!(new.convs.len(), old.convs.len(), "{}", spec.name);
+        assert!(fit.relative_error.is_finite() && fit.relative_error < 1.0, "{}: {}", spec.name, fit.relative_error);
+        assert_eq!(fit.width, spec.out_channels, "the teacher's widths stay");
+        if let [reduce, back] = &new.convs[..] {
+            // The 3×3 reduction is the base's; the 1×1 back is solved again, of the same shape.
+            assert_eq!(floats(reduce), floats(&old.convs[0]), "{}", spec.name);
+            assert_eq!(back.weight.val().dims(), old.convs[1].weight.val().dims(), "{}", spec.name);
+            assert_ne!(floats(back), floats(&old.convs[1]), "{}", spec.name);
+            assert_eq!(fit.rank, Some(reduce.weight.val().dims()[0]));
+        }
+    }
+    // A student with a layer narrower than the teacher's (conv1_2 keeping 16 channels, as a pruned
+    // one does) has no 1×1 to solve back to the teacher's width: refused.
+    let mut pruned = teacher.clone();
+    let conv1_2 = &teacher.layers[Layer::Conv1_2 as usize].convs[0];
+    let first = burn::tensor::Tensor::<1, burn::tensor::Int>::arange(0..16, &device);
+    pruned.layers[Layer::Conv1_2 as usize].convs[0] =
+        impasto::vgg::Conv::new(conv1_2.weight.val().select(0, first.clone()), conv1_2.bias.val().select(0, first));
+    assert!(prune::prune(&teacher, Some(&pruned), &images, &config, &device, &mut |_| {}, &mut |_, _, _| {}).is_err());
 }
