@@ -211,7 +211,8 @@ pub struct PruneArgs {
     output: PathBuf,
     /// Re-fit this factorised student of the teacher's widths instead (e.g. the committed model):
     /// keep its 3×3 reductions, solve each 1×1 convolution back again; its own style transfers
-    /// drive the first round. Not with --width or --rank.
+    /// drive the first round. With --rank LAYER=N, that layer is made again at rank N (any layer
+    /// after conv1_1). Not with --width.
     #[arg(long)]
     init: Option<PathBuf>,
     /// Output channels kept by a layer between the loss layers, LAYER=N (comma-separated; the
@@ -273,12 +274,12 @@ fn parse_layer_count(text: &str) -> std::result::Result<(Layer, usize), String> 
 pub fn prune_cmd(a: PruneArgs) -> Result<()> {
     use impasto_lab::distill::TrainingImages;
     let defaults = PruneConfig::default();
-    if a.init.is_some() && !(a.widths.is_empty() && a.ranks.is_empty()) {
-        return Err(impasto::Error::InvalidConfig("--init keeps the student's shape: no --width or --rank with it".into()));
+    if a.init.is_some() && !a.widths.is_empty() {
+        return Err(impasto::Error::InvalidConfig("--init keeps the student's widths: no --width with it".into()));
     }
     let config = PruneConfig {
         widths: if a.widths.is_empty() { defaults.widths } else { a.widths },
-        ranks: if a.ranks.is_empty() { defaults.ranks } else { a.ranks },
+        ranks: if a.ranks.is_empty() && a.init.is_none() { defaults.ranks } else { a.ranks },
         batches: a.batches.max(1),
         batch: a.batch.max(1),
         crop: a.crop.max(32),
@@ -291,7 +292,7 @@ pub fn prune_cmd(a: PruneArgs) -> Result<()> {
         self_iterations: a.self_iterations.max(3),
         rounds: a.rounds,
     };
-    config.check()?;
+    config.check(a.init.is_some())?;
     check_writable(&a.output)?;
     let t0 = impasto::clock::now_ms();
     let (device, backend) = pick_device(a.backend)?;

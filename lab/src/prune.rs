@@ -30,7 +30,8 @@
 //! Re-fitting an existing factorised student (`--init`, e.g. the committed model): its 3×3
 //! reductions are kept and only what follows each — the 1×1 convolution back to the teacher's
 //! width — is solved again the same way, given the student's own inputs, on the same samples;
-//! its own style transfers drive the first round.
+//! its own style transfers drive the first round. A layer given a rank is made again at it (the
+//! teacher's layer fitted to the student's inputs, then factorised as above).
 
 use burn::tensor::{Device, Int, Tensor, TensorData, activation::relu};
 
@@ -134,9 +135,10 @@ impl PruneConfig {
         }
     }
 
-    /// Widths only between loss layers, within the teacher's; ranks only at loss layers; at least
-    /// one round, and more only with style transfers to add.
-    pub fn check(&self) -> Result<()> {
+    /// Widths only between loss layers, within the teacher's; ranks only at loss layers (any
+    /// layer after conv1_1 when `refit`: a re-fitted student's layers made again at that rank,
+    /// see [`prune`]); at least one round, and more only with style transfers to add.
+    pub fn check(&self, refit: bool) -> Result<()> {
         if self.rounds == 0 {
             return Err(Error::InvalidConfig("prune needs at least one round".into()));
         }
@@ -154,7 +156,7 @@ impl PruneConfig {
             }
         }
         for &(layer, r) in &self.ranks {
-            if !LOSS_LAYERS.contains(&layer) || layer == Layer::Conv1_1 {
+            if layer == Layer::Conv1_1 || !(refit || LOSS_LAYERS.contains(&layer)) {
                 return Err(Error::InvalidConfig(format!("only loss layers after conv1_1 are factorised, not {layer}")));
             }
             if r == 0 || r >= layer.spec().out_channels {
@@ -193,8 +195,9 @@ pub const TRANSFER_SEED: u64 = 0x5eed_5e1f;
 /// the snapshots it fitted on, and its student.
 ///
 /// With `base`, a student of the teacher's widths is re-fitted instead (see the module's
-/// documentation): `config`'s widths and ranks are not used, and the first round's transfers are
-/// the base's own.
+/// documentation): `config`'s widths are not used, a layer given a rank is made again at that
+/// rank (the teacher's layer fitted to the student's inputs, factorised by PCA, its 1×1 solved
+/// again), and the first round's transfers are the base's own.
 #[allow(clippy::too_many_arguments)]
 pub fn prune(
     teacher: &Vgg,
@@ -205,7 +208,7 @@ pub fn prune(
     log: &mut dyn FnMut(&LayerFit),
     round: &mut dyn FnMut(usize, &[Image], &Vgg),
 ) -> Result<(Vgg, Vec<LayerFit>)> {
-    config.check()?;
+    config.check(base.is_some())?;
     if let Some(base) = base {
         check_base(teacher, base)?;
     }
@@ -293,10 +296,20 @@ fn fit(
         let targets: Vec<Tensor<4>> = full.iter().map(|y| y.clone().select(1, keep_idx.clone())).collect();
         let base_layer = base.map(|b| &b.layers[l]);
         let (layer, error, rows) = {
-            let layer = if let Some([reduce, _]) = base_layer.map(|b| &b.convs[..]) {
-                // Keep the base's 3×3 reduction; solve the 1×1 back from what it computes.
+            let refit_back = |reduce: &Conv, rng: &mut SplitMix64| -> Result<VggLayer> {
                 let reduced: Vec<Tensor<4>> = student_in.iter().map(|x| reduce.forward_with(x.clone(), teacher.conv)).collect();
-                VggLayer { convs: vec![reduce.clone(), least_squares_conv(&reduced, &targets, 1, config, &mut rng)?] }
+                Ok(VggLayer { convs: vec![reduce.clone(), least_squares_conv(&reduced, &targets, 1, config, rng)?] })
+            };
+            let remade = base.and(config.rank(spec.layer));
+            let layer = if let Some(r) = remade {
+                // Made again at rank r: the teacher's layer fitted to the student's inputs,
+                // factorised by PCA, its 1×1 back then solved from what the reduction computes.
+                let fitted = least_squares_conv(&student_in, &targets, 3, config, &mut rng)?;
+                let pca = factorise(&fitted, &student_in, r, teacher.conv)?;
+                refit_back(&pca.convs[0], &mut rng)?
+            } else if let Some([reduce, _]) = base_layer.map(|b| &b.convs[..]) {
+                // Keep the base's 3×3 reduction; solve the 1×1 back from what it computes.
+                refit_back(reduce, &mut rng)?
             } else if l == 0 {
                 // conv1_1 reads the image itself: the student's input is the teacher's, and so is
                 // the layer (0.45 GMAC at 512²).

@@ -186,6 +186,7 @@ fn prune_rounds_add_the_snapshots_of_each_fitted_students_runs() {
 
 #[test]
 fn refitting_a_factorised_student_keeps_its_reductions_and_solves_its_1x1s_again() {
+    // …except in a layer given a rank, which is made again at it.
     use impasto::models::{self, ModelKind};
     use impasto_lab::prune::{self, PruneConfig};
     let device = impasto::device::cpu();
@@ -194,14 +195,19 @@ fn refitting_a_factorised_student_keeps_its_reductions_and_solves_its_1x1s_again
     std::fs::remove_dir_all(&dir).ok();
     let teacher = common::teacher(&device);
     let base = models::load(ModelKind::Distilled, &device).unwrap();
-    let config = PruneConfig { batches: 1, batch: 2, crop: 48, rows_per_batch: 512, ..PruneConfig::default() };
+    let config =
+        PruneConfig { batches: 1, batch: 2, crop: 48, rows_per_batch: 512, ranks: vec![(Layer::Conv1_2, 16)], ..PruneConfig::default() };
     let (student, fits) = prune::prune(&teacher, Some(&base), &images, &config, &device, &mut |_| {}, &mut |_, _, _| {}).unwrap();
     let floats = |c: &impasto::vgg::Conv| read_sync(c.weight.val().reshape([-1])).unwrap();
     for ((spec, old), (new, fit)) in VGG16.iter().zip(&base.layers).zip(student.layers.iter().zip(&fits)) {
         assert_eq!(new.convs.len(), old.convs.len(), "{}", spec.name);
         assert!(fit.relative_error.is_finite() && fit.relative_error < 1.0, "{}: {}", spec.name, fit.relative_error);
         assert_eq!(fit.width, spec.out_channels, "the teacher's widths stay");
-        if let [reduce, back] = &new.convs[..] {
+        if spec.layer == Layer::Conv1_2 {
+            assert_eq!(new.convs[0].weight.val().dims(), [16, 64, 3, 3]);
+            assert_eq!(new.convs[1].weight.val().dims(), [64, 16, 1, 1]);
+            assert_eq!(fit.rank, Some(16));
+        } else if let [reduce, back] = &new.convs[..] {
             // The 3×3 reduction is the base's; the 1×1 back is solved again, of the same shape.
             assert_eq!(floats(reduce), floats(&old.convs[0]), "{}", spec.name);
             assert_eq!(back.weight.val().dims(), old.convs[1].weight.val().dims(), "{}", spec.name);

@@ -44,7 +44,7 @@ fn option_errors_are_one_line() {
     let r = lab(&["prune", "-o", "/tmp/impasto-never.bpk", "--rounds", "2"]);
     one_line_error(&r, "--self-stylized");
     let r = lab(&["prune", "-o", "/tmp/impasto-never.bpk", "--init", "models/vgg16-distilled.bpk", "--width", "conv1_2=8"]);
-    one_line_error(&r, "--init keeps the student's shape");
+    one_line_error(&r, "--init keeps the student's widths");
 }
 
 #[test]
