@@ -219,7 +219,8 @@ pub struct PruneArgs {
     /// default: conv1_2=16,conv2_2=32,conv3_2=64,conv3_3=64,conv4_3=64).
     #[arg(long = "width", value_delimiter = ',', value_parser = parse_layer_count)]
     widths: Vec<(Layer, usize)>,
-    /// A loss layer factorised to rank N (3×3 to N, 1×1 back), LAYER=N (default: conv4_2=64).
+    /// A loss layer factorised to rank N (3×3 to N, 1×1 back), LAYER=N (default: conv4_2=64;
+    /// with --init: any layer after conv1_1, made again at rank N, and no default).
     #[arg(long = "rank", value_delimiter = ',', value_parser = parse_layer_count)]
     ranks: Vec<(Layer, usize)>,
     /// Batches of crops fitted.
@@ -278,7 +279,8 @@ pub fn prune_cmd(a: PruneArgs) -> Result<()> {
         return Err(impasto::Error::InvalidConfig("--init keeps the student's widths: no --width with it".into()));
     }
     let config = PruneConfig {
-        widths: if a.widths.is_empty() { defaults.widths } else { a.widths },
+        // A re-fit keeps the student's widths: none to report.
+        widths: if a.widths.is_empty() && a.init.is_none() { defaults.widths } else { a.widths },
         ranks: if a.ranks.is_empty() && a.init.is_none() { defaults.ranks } else { a.ranks },
         batches: a.batches.max(1),
         batch: a.batch.max(1),

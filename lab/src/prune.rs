@@ -31,7 +31,8 @@
 //! reductions are kept and only what follows each — the 1×1 convolution back to the teacher's
 //! width — is solved again the same way, given the student's own inputs, on the same samples;
 //! its own style transfers drive the first round. A layer given a rank is made again at it (the
-//! teacher's layer fitted to the student's inputs, then factorised as above).
+//! teacher's layer fitted to the student's inputs, then factorised as above); a layer of the
+//! base that is one convolution is fitted whole as a pruned layer is (conv1_1: the teacher's).
 
 use burn::tensor::{Device, Int, Tensor, TensorData, activation::relu};
 
@@ -195,9 +196,10 @@ pub const TRANSFER_SEED: u64 = 0x5eed_5e1f;
 /// the snapshots it fitted on, and its student.
 ///
 /// With `base`, a student of the teacher's widths is re-fitted instead (see the module's
-/// documentation): `config`'s widths are not used, a layer given a rank is made again at that
-/// rank (the teacher's layer fitted to the student's inputs, factorised by PCA, its 1×1 solved
-/// again), and the first round's transfers are the base's own.
+/// documentation): `config`'s widths are not used, a layer given a rank in `config.ranks` is made
+/// again at that rank (the teacher's layer fitted to the student's inputs, factorised by PCA, its
+/// 1×1 solved again; mind that [`PruneConfig::default`] names conv4_2), and the first round's
+/// transfers are the base's own.
 #[allow(clippy::too_many_arguments)]
 pub fn prune(
     teacher: &Vgg,
@@ -370,8 +372,9 @@ fn select_channels(inputs: &[Tensor<4>], next: &Conv, k: usize) -> Result<Vec<us
     Ok(keep)
 }
 
-/// The 3×3 neighbourhoods of every position of `x` `[b, c, h, w]` (zero padding), as rows
-/// `[b·h·w, 9c + 1]` ordered as a weight `[o, c, 3, 3]` flattens, with a final 1 for the bias.
+/// The `k`×`k` neighbourhoods (k = 1 or 3) of every position of `x` `[b, c, h, w]` (zero
+/// padding), as rows `[b·h·w, k²c + 1]` ordered as a weight `[o, c, k, k]` flattens, with a final
+/// 1 for the bias.
 fn patches(x: &Tensor<4>, k: usize) -> Tensor<2> {
     let [b, c, h, w] = x.dims();
     let ones = Tensor::<2>::ones([b * h * w, 1], &x.device());
