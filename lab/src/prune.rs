@@ -158,7 +158,8 @@ impl PruneConfig {
         }
         for &(layer, r) in &self.ranks {
             if layer == Layer::Conv1_1 || !(refit || LOSS_LAYERS.contains(&layer)) {
-                return Err(Error::InvalidConfig(format!("only loss layers after conv1_1 are factorised, not {layer}")));
+                let which = if refit { "layers" } else { "loss layers" };
+                return Err(Error::InvalidConfig(format!("only {which} after conv1_1 are factorised, not {layer}")));
             }
             if r == 0 || r >= layer.spec().out_channels {
                 return Err(Error::InvalidConfig(format!("{layer}'s rank must be below {}", layer.spec().out_channels)));
