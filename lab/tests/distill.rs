@@ -209,7 +209,7 @@ fn refitting_a_factorised_student_keeps_its_reductions_and_solves_its_1x1s_again
         assert!(fit.relative_error.is_finite() && fit.relative_error < 1.0, "{}: {}", spec.name, fit.relative_error);
         assert_eq!(fit.width, spec.out_channels, "the teacher's widths stay");
         if spec.layer == Layer::Conv1_2 {
-            // (The committed student has it at 16: a rank it does not have.)
+            // 24: a rank the committed student's conv1_2 (16) does not have, so it is made again.
             assert_ne!(old.convs[0].weight.val().dims()[0], 24);
             assert_eq!(new.convs[0].weight.val().dims(), [24, 64, 3, 3]);
             assert_eq!(new.convs[1].weight.val().dims(), [64, 24, 1, 1]);
