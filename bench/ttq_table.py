@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Tables from a time-to-quality run (impasto-lab ttq JSON), in Markdown for BENCHMARKS.md: for
 each pair, CS20's stepping time and, per recipe, its time to CS20's quality (first snapshot with
-neutral-judged style ≤ 1.1× and content ≤ 1.25× CS20's final), that time over CS20's, and its
-final picture's neutral-judged style and content relative to CS20's, with its iterations and
-whole-run time.
+neutral-judged style ≤ 1.1× and content ≤ 1.05× CS20's final), the whole run's time over CS20's
+where the painting it ends with is at that bar ("–" where not), and its final picture's
+neutral-judged style and content relative to CS20's, with its iterations and whole-run time.
 
   bench/ttq_table.py RESULTS.json
 """

@@ -122,7 +122,7 @@ struct StylizeArgs {
     preset: Preset,
     /// Feature extractor. auto (the default): coarse to fine with the default preset, the
     /// distilled VGG paints the smaller sizes and the VGG16 teacher the last by L-BFGS (CS20's
-    /// quality in 0.12–0.16× of its time), where the teacher is installed (`impasto
+    /// look in about half its time), where the teacher is installed (`impasto
     /// fetch-teacher`) and holds the last size whole; otherwise the distilled model alone.
     /// distilled: the distilled model at every size. teacher: its ladder where auto would use it,
     /// otherwise the teacher at every size (another preset or a setting of it changed,
@@ -516,13 +516,16 @@ fn eval_cmd(content: &Path, style: &Path, output: &Path, backend: BackendArg, ju
     let (device, _) = pick_device(backend)?;
     let model = models::load(ModelKind::Teacher, &device)?;
     let json = match judge {
-        JudgeArg::Teacher => serde_json::to_string(&pollster::block_on(stylize::evaluate(&model, &device, &c, &s, &out_img))?),
+        JudgeArg::Teacher => serde_json::to_value(pollster::block_on(stylize::evaluate(&model, &device, &c, &s, &out_img))?),
         JudgeArg::Neutral => {
             let neutral = crate::judge::load(&device)?;
-            serde_json::to_string(&pollster::block_on(crate::judge::evaluate(&model, &neutral, &device, &c, &s, &out_img))?)
+            serde_json::to_value(pollster::block_on(crate::judge::evaluate(&model, &neutral, &device, &c, &s, &out_img))?)
         }
     };
-    println!("{}", json.map_err(|e| Error::Encode(e.to_string()))?);
+    let mut json = json.map_err(|e| Error::Encode(e.to_string()))?;
+    // What a viewer sees of the photo, beside the network's losses.
+    json["structure"] = crate::judge::structure(&c, &out_img).into();
+    println!("{json}");
     Ok(())
 }
 

@@ -68,8 +68,8 @@ pub enum ModelChoice {
     /// teacher by L-BFGS at the last), the teacher's weights arriving while the smaller sizes
     /// paint (the page fetches them then; without them, offline or not installed, the distilled
     /// model paints the last size too); every other run with the distilled model. The default
-    /// (issue 16): the ladder reached the CS20 recipe's quality in 0.12–0.16× of its time at
-    /// 384 px, where the distilled model alone never did on two of three pairs.
+    /// : the ladder ends at the CS20 recipe's look in about half its time (BENCHMARKS.md
+    /// "The photo survives"), where the distilled model alone missed its quality on two of three pairs.
     #[default]
     Auto,
     /// The distilled model at every size.

@@ -152,7 +152,10 @@ fn presets_range_from_faithful_to_bold() {
     use impasto::Preset;
     let content = common::shared_working("tubingen.jpg", 48);
     let style = painting_at(&content);
-    assert_eq!(Preset::Balanced.config().0, Config::default(), "balanced is CS20's recipe");
+    // Balanced is CS20's recipe but for α, which keeps the photo where a run goes on to the loss's minimum.
+    let balanced = Preset::Balanced.config().0;
+    assert_eq!(Config { weights: Config::default().weights, ..balanced.clone() }, Config::default());
+    assert_eq!(balanced.weights.content, impasto::stylize::BALANCED_CONTENT_WEIGHT);
     // After the same number of steps, the faithful run is nearest the photo (in features and in
     // pixels), the bold one farthest.
     let runs: Vec<(f32, f32)> = Preset::ALL

@@ -58,6 +58,9 @@ enum Command {
         /// JSON output file.
         #[arg(long, default_value = "ttq.json")]
         out: PathBuf,
+        /// Also write each run's final painting here, as PNG (CONTENT+STYLE-SIZE-RECIPE.png).
+        #[arg(long)]
+        images: Option<PathBuf>,
     },
 }
 
@@ -100,7 +103,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Prune(args) => fit::prune_cmd(args),
         Command::Compare(args) => compare::compare_cmd(args),
         Command::Profile(args) => profile::profile_cmd(args),
-        Command::Ttq { pairs, sizes, recipes, every, backend, out } => {
+        Command::Ttq { pairs, sizes, recipes, every, backend, out, images } => {
             let pairs = pairs
                 .iter()
                 .map(|p| {
@@ -113,7 +116,10 @@ fn run(cli: Cli) -> Result<()> {
                 .iter()
                 .map(|r| {
                     ttq::recipe(r).ok_or_else(|| {
-                        Error::InvalidConfig(format!("no recipe {r:?}; the recipes are {}", ttq::RECIPES.join(", ")))
+                        Error::InvalidConfig(format!(
+                            "no recipe {r:?}; the recipes are {} (product ones take overrides: product-teacher@content=300+tol=1e-3)",
+                            ttq::RECIPES.join(", ")
+                        ))
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -129,7 +135,10 @@ fn run(cli: Cli) -> Result<()> {
                 let json = serde_json::to_string_pretty(points).map_err(|e| Error::Encode(e.to_string()))?;
                 std::fs::write(&out, json + "\n").map_err(|e| Error::io(&out, e))
             };
-            ttq::bench(&pairs, &sizes, &recipes, every, &device, name, &mut |m| eprintln!("impasto-lab: {m}"), &mut save)?;
+            if let Some(dir) = &images {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            ttq::bench(&pairs, &sizes, &recipes, every, &device, name, images.as_deref(), &mut |m| eprintln!("impasto-lab: {m}"), &mut save)?;
             println!("{}", out.display());
             Ok(())
         }
