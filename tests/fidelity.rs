@@ -8,7 +8,6 @@ use burn::tensor::Device;
 use impasto::image_io::{self, Decoded, Image};
 use impasto::models::{ModelChoice, ModelKind};
 use impasto::multiscale::{DEFAULT_STYLE_SCALE, MultiScale, RunPlan, SizeRequest, TEACHER_LADDER};
-use impasto::stopping::Stopping;
 use impasto::{Config, Preset, Stylizer, Vgg, judge};
 
 /// A sample the page ships (`www/samples/`).
