@@ -153,24 +153,12 @@ impl LadderRecipe {
     }
 }
 
-/// A coarse-to-fine run with the teacher: the stages before the last with the distilled model,
-/// the last with the teacher by L-BFGS. Departure from a plain ladder (one model, one optimizer):
-/// chosen on pairs outside the bar's (tubingen + woman-with-hat-matisse, golden_gate +
-/// escher_sphere, 256 px, CPU; BENCHMARKS.md "Choosing the ladder"), it reached the CS20 recipe's
-/// neutral-judged quality in 0.15× and 0.10× of CS20's time, against 0.31× and 0.20× with the
-/// teacher and Adam at every stage. L-BFGS converges in far fewer iterations than the Adam curves
-/// the default rule was chosen on (it runs on, trading content for style): its rule, chosen by
-/// replaying candidate rules on the same pairs' recorded losses, stops when the loss improved by
-/// less than 3 % per iteration over 10 (matisse: after 43 full-size iterations, neutral-judged
-/// style 0.75× and content 1.23× CS20's; escher 50, 0.43× and 1.05×; the default rule ran
-/// 164–174 and ended with content 1.28× on matisse, over the bar). The stages before the last stop
-/// by the default rule but after at most 100 iterations, as in the recipe measured (100 a coarse
-/// stage): timed as the product runs it (`impasto-lab ttq`, recipe `product-teacher`, the same
-/// pairs at 256 px), 0.09× and 0.09× of CS20's time to its quality, against never (an L-BFGS
-/// overshoot the stopping rule ended on, since prevented: [`crate::stopping::SETTLED`]) and 0.23×
-/// with the coarse stage
-/// run to the default rule's end (205 and 327 distilled iterations at 128 px, for no gain the
-/// judge saw).
+/// A coarse-to-fine run with the teacher: the stages before the last with the distilled model
+/// (at most 100 iterations each, by the default rule), the last with the teacher by L-BFGS, run to
+/// convergence. Departure from a plain ladder (one model, one optimizer): the teacher paints only
+/// the size that costs most, and L-BFGS converges in far fewer iterations than Adam; with the
+/// default preset's α its minimum is CS20's look (BENCHMARKS.md "Choosing the ladder", "The photo
+/// survives").
 pub const TEACHER_LADDER: LadderRecipe = LadderRecipe {
     coarse: ModelKind::Distilled,
     optimizer: OptimizerKind::Lbfgs,

@@ -123,10 +123,9 @@ impl Config {
     }
 }
 
-/// The default preset's content weight α (style weight 1). Chosen on held-out pairs (chelsea +
-/// van Gogh's village, astronaut + starry night, astronaut + Kandinsky; 256 px, the teacher's
-/// ladder run to convergence): the finished painting's neutral-judged content 0.55–0.79× and
-/// style 0.50–0.71× CS20's; at 1e3 content 0.89–1.04×, at 1e2 1.17–1.32× (the subject fading).
+/// The default preset's content weight α (style weight 1): where a run to convergence ends with
+/// the photo as CS20's 300 steps keep it, chosen on held-out face and animal close-ups with
+/// strongly structured paintings (BENCHMARKS.md "The photo survives").
 pub const BALANCED_CONTENT_WEIGHT: f32 = 1e4;
 
 /// Named settings (issue 7): start image, loss weights and when to stop, for a look.

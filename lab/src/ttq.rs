@@ -61,7 +61,7 @@ pub enum Plan {
     },
 }
 
-/// Overrides of a recipe's settings, written after its name: `product-teacher@content=300,tol=1e-3`
+/// Overrides of a recipe's settings, written after its name: `product-teacher@content=300+tol=1e-3`
 /// (for choosing a default: the product's run as it would be with another setting). `content`: α
 /// at every stage; `tol`, `window`, `max`: the last stage's stopping rule (product runs).
 fn with_overrides(mut recipe: Recipe, overrides: &str) -> Option<Recipe> {
