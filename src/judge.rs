@@ -186,34 +186,24 @@ pub fn structure(photo: &Image, painting: &Image) -> f32 {
     };
     let (x, y) = (luma(photo), luma(painting));
     let (w, h) = (w as usize, h as usize);
-    const RADIUS: isize = 3;
-    let kernel: Vec<f32> = (-RADIUS..=RADIUS).map(|d| (-(d * d) as f32 / (2.0 * 1.5 * 1.5)).exp()).collect();
+    const SIDE: usize = 7;
+    // The window's weights, normalised to sum 1.
+    let g: Vec<f32> = (0..SIDE).map(|d| (-((d as f32 - 3.0).powi(2)) / (2.0 * 1.5 * 1.5)).exp()).collect();
+    let total: f32 = g.iter().sum::<f32>().powi(2);
+    let window: Vec<f32> = (0..SIDE * SIDE).map(|k| g[k / SIDE] * g[k % SIDE] / total).collect();
     let c2 = (0.03f32 * 255.0).powi(2);
-    let mut sum = 0.0f64;
-    let mut count = 0usize;
+    let (mut sum, mut count) = (0.0f64, 0usize);
     // Windows wholly inside the image (no padding invents structure at the borders).
-    for cy in RADIUS as usize..h.saturating_sub(RADIUS as usize) {
-        for cx in RADIUS as usize..w.saturating_sub(RADIUS as usize) {
-            let (mut sw, mut mx, mut my) = (0.0f32, 0.0f32, 0.0f32);
-            let at = |dy: isize, dx: isize| (cy as isize + dy) as usize * w + (cx as isize + dx) as usize;
-            for dy in -RADIUS..=RADIUS {
-                for dx in -RADIUS..=RADIUS {
-                    let k = kernel[(dy + RADIUS) as usize] * kernel[(dx + RADIUS) as usize];
-                    sw += k;
-                    mx += k * x[at(dy, dx)];
-                    my += k * y[at(dy, dx)];
-                }
-            }
-            let (mx, my) = (mx / sw, my / sw);
+    for top in 0..(h + 1).saturating_sub(SIDE) {
+        for left in 0..(w + 1).saturating_sub(SIDE) {
+            let at = |k: usize| (top + k / SIDE) * w + left + k % SIDE;
+            let (mx, my) = window.iter().enumerate().fold((0.0, 0.0), |(a, b), (k, &q)| (a + q * x[at(k)], b + q * y[at(k)]));
             let (mut vx, mut vy, mut cxy) = (0.0f32, 0.0f32, 0.0f32);
-            for dy in -RADIUS..=RADIUS {
-                for dx in -RADIUS..=RADIUS {
-                    let k = kernel[(dy + RADIUS) as usize] * kernel[(dx + RADIUS) as usize] / sw;
-                    let (a, b) = (x[at(dy, dx)] - mx, y[at(dy, dx)] - my);
-                    vx += k * a * a;
-                    vy += k * b * b;
-                    cxy += k * a * b;
-                }
+            for (k, &q) in window.iter().enumerate() {
+                let (a, b) = (x[at(k)] - mx, y[at(k)] - my);
+                vx += q * a * a;
+                vy += q * b * b;
+                cxy += q * a * b;
             }
             sum += ((2.0 * cxy + c2) / (vx + vy + c2)) as f64;
             count += 1;

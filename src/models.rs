@@ -67,9 +67,9 @@ pub enum ModelChoice {
     /// ([`crate::multiscale::TEACHER_LADDER`]: the distilled model at the smaller sizes, the
     /// teacher by L-BFGS at the last), the teacher's weights arriving while the smaller sizes
     /// paint (the page fetches them then; without them, offline or not installed, the distilled
-    /// model paints the last size too); every other run with the distilled model. The default
-    /// : the ladder ends at the CS20 recipe's look in about half its time (BENCHMARKS.md
-    /// "The photo survives"), where the distilled model alone missed its quality on two of three pairs.
+    /// model paints the last size too); every other run with the distilled model. The default: the
+    /// ladder ends at the CS20 recipe's look in about half its time (BENCHMARKS.md "The photo
+    /// survives"), where the distilled model alone missed its quality on two of three pairs.
     #[default]
     Auto,
     /// The distilled model at every size.
