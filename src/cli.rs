@@ -122,7 +122,7 @@ struct StylizeArgs {
     preset: Preset,
     /// Feature extractor. auto (the default): coarse to fine with the default preset, the
     /// distilled VGG paints the smaller sizes and the VGG16 teacher the last by L-BFGS (CS20's
-    /// look in about half its time), where the teacher is installed (`impasto
+    /// look in about a fifth of its time), where the teacher is installed (`impasto
     /// fetch-teacher`) and holds the last size whole; otherwise the distilled model alone.
     /// distilled: the distilled model at every size. teacher: its ladder where auto would use it,
     /// otherwise the teacher at every size (another preset or a setting of it changed,

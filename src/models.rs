@@ -68,7 +68,7 @@ pub enum ModelChoice {
     /// teacher by L-BFGS at the last), the teacher's weights arriving while the smaller sizes
     /// paint (the page fetches them then; without them, offline or not installed, the distilled
     /// model paints the last size too); every other run with the distilled model. The default: the
-    /// ladder ends at the CS20 recipe's look in about half its time (BENCHMARKS.md "The photo
+    /// ladder ends at the CS20 recipe's look in about a fifth of its time (BENCHMARKS.md "The photo
     /// survives"), where the distilled model alone missed its quality on two of three pairs.
     #[default]
     Auto,

@@ -187,7 +187,7 @@ impl Preset {
     /// [`crate::multiscale`]) where the person did not choose (the CLI without `--size` or
     /// `--max-size`; the page's High resolution). All but the classic recipe, which paints one
     /// size. Departure from CS20 (one size): the default preset's ladder, with the teacher's
-    /// finish run to convergence, ends at CS20's look in about half its time at 256 px
+    /// L-BFGS finish, ends at CS20's look in 0.18–0.25× of its time at 256 px
     /// (BENCHMARKS.md "The photo survives"); the others paint their first picture in seconds the
     /// same way (the page's Try an example already did).
     pub fn coarse_to_fine(self) -> bool {
