@@ -201,7 +201,7 @@ pub fn arg_name(value: impl ValueEnum) -> String {
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
 /// The compute device, as the command line names it (the lab's CLI takes it too).
 pub enum BackendArg {
-    /// wgpu if a GPU adapter initialises, else the CPU.
+    /// wgpu on a GPU adapter; the CPU where there is none or only a software emulation (lavapipe).
     Auto,
     /// burn-wgpu (Vulkan, Metal, DX12).
     Wgpu,
@@ -217,15 +217,18 @@ enum JudgeArg {
     Neutral,
 }
 
-/// The device a `--backend` value names (`auto`: wgpu where an adapter initialises).
+/// The device a `--backend` value names (`auto`: [`device::auto`]).
 pub fn pick_device(b: BackendArg) -> Result<(burn::tensor::Device, BackendKind)> {
     match b {
         BackendArg::Cpu => Ok((device::cpu(), BackendKind::Cpu)),
         BackendArg::Wgpu => Ok((device::wgpu()?, BackendKind::Wgpu)),
-        BackendArg::Auto => Ok(match device::wgpu() {
-            Ok(d) => (d, BackendKind::Wgpu),
-            Err(_) => (device::cpu(), BackendKind::Cpu),
-        }),
+        BackendArg::Auto => {
+            let (device, kind, why) = device::auto();
+            if let Some(why) = why {
+                eprintln!("impasto: painting on the CPU: {why} (--backend wgpu to use it anyway)");
+            }
+            Ok((device, kind))
+        }
     }
 }
 

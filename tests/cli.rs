@@ -173,6 +173,40 @@ fn errors_are_one_line() {
     assert!(!out.exists(), "nothing written");
 }
 
+/// `--backend auto` paints on wgpu only where its adapter is a GPU: a software emulation
+/// (lavapipe on CI) is slower than the CPU engine, so auto says so in a line and takes the CPU;
+/// where no adapter initialises at all it takes the CPU without a word.
+#[test]
+fn auto_backend_skips_a_software_adapter() {
+    let (_, kind, why) = impasto::device::auto();
+    match impasto::device::wgpu_adapter() {
+        Ok((name, true)) => {
+            assert_eq!(kind, impasto::device::BackendKind::Cpu);
+            assert!(why.as_deref().is_some_and(|w| w.contains(&name) && w.contains("software")), "{why:?}");
+        }
+        Ok((_, false)) => assert!(kind == impasto::device::BackendKind::Wgpu && why.is_none(), "{why:?}"),
+        Err(_) => assert!(kind == impasto::device::BackendKind::Cpu && why.is_none(), "{why:?}"),
+    }
+
+    let style = common::shared_image("starry_night.jpg");
+    let out = tmp("auto.png");
+    let args = ["stylize", s(&style), s(&style), "-o", s(&out), "--size", "32", "--iterations", "1", "--backend", "auto", "--quiet"];
+    let r = impasto(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let err = String::from_utf8_lossy(&r.stderr);
+    let said = err.lines().any(|l| l.starts_with("impasto: painting on the CPU: ") && l.contains("software emulation"));
+    assert_eq!(said, why.is_some(), "{err}");
+    assert!(out.exists());
+
+    // No adapter at all (a tenth discrete GPU, as above): the CPU, silently.
+    std::fs::remove_file(&out).unwrap();
+    let r = Command::new(env!("CARGO_BIN_EXE_impasto")).env("CUBECL_WGPU_DEFAULT_DEVICE", "DiscreteGpu(9)").args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    assert!(!err.lines().any(|l| l.starts_with("impasto: ")), "{err}");
+    assert!(out.exists());
+}
+
 /// `--conv gemm` gives the same picture as the direct convolution.
 #[test]
 fn both_convolution_routes_write_the_same_picture() {
