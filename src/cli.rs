@@ -90,12 +90,13 @@ struct StylizeArgs {
     /// Keep the content's colours (luminance-only transfer).
     #[arg(long)]
     original_colors: bool,
-    /// Coarse to fine up to this long side: the run is done at a quarter, a half and the full
-    /// size (stages under 128 px skipped), each stopping by itself (or --iterations at each), each continuing from the last
-    /// one's result upsampled. For large, print-size results. A timelapse keeps the first
-    /// stage's size.
-    #[arg(long, conflicts_with = "size")]
+    /// Coarse to fine up to this long side, whatever the preset: --size N, also with
+    /// --preset cs20.
+    #[arg(long, conflicts_with_all = ["size", "one_size"])]
     max_size: Option<u32>,
+    /// Paint the one size only (as CS20 does), not coarse to fine.
+    #[arg(long)]
+    one_size: bool,
     /// Compute each iteration in tiles of about N×N pixels (exact, not blended: same result,
     /// every buffer a tile's size, ~1.3–1.6× the time). Default: tiles of 1024 only for images
     /// over 2048×2048 pixels (e.g. --max-size 4096).
@@ -107,11 +108,13 @@ struct StylizeArgs {
     /// One timelapse frame every K iterations (default: about 100 frames in all).
     #[arg(long)]
     timelapse_every: Option<u32>,
-    /// Working size: the long side in pixels (aspect kept; the style image is resized to the
-    /// content's working size, as CS20 does), painted at that one size. Without --size or
-    /// --max-size: 512 px, coarse to fine except with --preset cs20 (one size, as CS20).
-    #[arg(long)]
-    size: Option<u32>,
+    /// The result's long side in pixels (aspect kept; the style image is resized to the
+    /// content's working size, as CS20 does), painted as the preset paints it: coarse to fine —
+    /// a quarter, a half and the full size (stages under 128 px skipped), each continuing from
+    /// the last one's result upsampled — except with --preset cs20 or --one-size, which paint
+    /// the one size. A timelapse keeps the first stage's size.
+    #[arg(long, default_value_t = crate::multiscale::DEFAULT_SIZE)]
+    size: u32,
     /// Iterations at each size. Default: the run stops by itself when the loss stops improving
     /// (impasto::stopping), except with --preset cs20 (300).
     #[arg(long)]
@@ -126,7 +129,7 @@ struct StylizeArgs {
     /// fetch-teacher`) and holds the last size whole; otherwise the distilled model alone.
     /// distilled: the distilled model at every size. teacher: its ladder where auto would use it,
     /// otherwise the teacher at every size (another preset or a setting of it changed,
-    /// --optimizer, --learning-rate, --tile, one size, or a last size over 2048×2048 px).
+    /// --optimizer, --learning-rate, --tile, --one-size, or a last size over 2048×2048 px).
     #[arg(long, value_enum, default_value_t = ModelChoice::default())]
     model: ModelChoice,
     /// Optimizer (default: the preset's; CS20: adam).
@@ -315,8 +318,8 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     // The preset's settings, each overridden by its option where given.
     let (preset, preset_stopping) = a.preset.config();
     let stopping = a.iterations.map_or(preset_stopping, Stopping::Fixed);
-    if let Some(size) = a.size.filter(|s| !(image_io::MIN_SIDE..=MAX_SIDE).contains(s)) {
-        return Err(Error::InvalidConfig(format!("--size must be between {} and {MAX_SIDE}, not {size}", image_io::MIN_SIDE)));
+    if !(image_io::MIN_SIDE..=MAX_SIDE).contains(&a.size) {
+        return Err(Error::InvalidConfig(format!("--size must be between {} and {MAX_SIDE}, not {}", image_io::MIN_SIDE, a.size)));
     }
     if let Some(0) = a.save_every {
         return Err(Error::InvalidConfig("--save-every must be at least 1".into()));
@@ -364,10 +367,11 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
         Some(n) => {
             return Err(Error::InvalidConfig(format!("--max-size must be between {} and {MAX_SIDE}, not {n}", image_io::MIN_SIDE)));
         }
-        // One size where asked for; otherwise the default size, coarse to fine where the preset is.
+        // Coarse to fine where the preset is, as the page's Size (its "High resolution" field
+        // says one size): a size asked for is painted by the same recipe as the default one.
         None => SizeRequest {
-            size: a.size.unwrap_or(crate::multiscale::DEFAULT_SIZE),
-            coarse_to_fine: a.size.is_none() && a.preset.coarse_to_fine(),
+            size: a.size,
+            coarse_to_fine: !a.one_size && a.preset.coarse_to_fine(),
             largest: false,
             smallest_stage: crate::multiscale::SMALLEST_STAGE,
         },

@@ -46,10 +46,11 @@ fn stylizes_and_judges_two_sample_images() {
     assert_eq!((img.width(), img.height()), (48, 36), "tubingen is 4:3");
     assert!(tmp("tubingen-starry_0003.png").exists(), "--save-every 3 writes iteration 3");
 
-    // The teacher coarse to fine: the distilled model paints the smaller size, the teacher the
-    // last by L-BFGS (multiscale::TEACHER_LADDER); with --optimizer, the teacher paints both.
+    // A size asked for is painted as the default one is: the teacher coarse to fine, the
+    // distilled model painting the smaller size, the teacher the last by L-BFGS
+    // (multiscale::TEACHER_LADDER); with --optimizer, the teacher paints both.
     let ladder = tmp("tubingen-starry-ladder.png");
-    let args = ["stylize", s(&content), s(&style), "-o", s(&ladder), "--max-size", "256", "--iterations", "2", "--backend", "cpu", "--model", "teacher"];
+    let args = ["stylize", s(&content), s(&style), "-o", s(&ladder), "--size", "256", "--iterations", "2", "--backend", "cpu", "--model", "teacher"];
     let r = impasto(&args);
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(r.status.success(), "{err}");
@@ -61,6 +62,17 @@ fn stylizes_and_judges_two_sample_images() {
         let r = impasto(&[&args[..], plain].concat());
         let err = String::from_utf8_lossy(&r.stderr);
         assert!(r.status.success() && !err.contains("the smaller sizes with"), "{plain:?}: {err}");
+    }
+    // One size where asked (--one-size; CS20 paints one size): no smaller stage. --max-size is
+    // coarse to fine whatever the preset.
+    for (extra, ladder) in [(&["--one-size"][..], false), (&["--preset", "cs20"], false), (&["--preset", "cs20", "--max-size", "256"], true)] {
+        let mut a = args.to_vec();
+        if extra.contains(&"--max-size") {
+            a.drain(5..7);
+        }
+        let r = impasto(&[&a[..], extra].concat());
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(r.status.success() && err.contains("256x192") && err.contains("scale 1/2 128x96") == ladder, "{extra:?}: {err}");
     }
     // The default model (auto) paints the same ladder; without the teacher installed, the
     // distilled model paints every size and says so; the teacher asked for by name is an error.
