@@ -58,6 +58,10 @@ pub enum Error {
     /// An option is out of range.
     #[error("invalid setting: {0}")]
     InvalidConfig(String),
+    /// A film shot cannot be painted as given: no frames, frames of different sizes, a video
+    /// ffmpeg cannot read (or no ffmpeg), an output that is neither a folder nor a video.
+    #[error("{0}")]
+    Shot(String),
     /// Model weights are missing or do not fit the architecture.
     #[error("model weights: {0}")]
     Weights(String),

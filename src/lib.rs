@@ -10,6 +10,8 @@ pub mod budget;
 pub mod clock;
 pub mod device;
 pub mod error;
+pub mod film;
+pub mod flow;
 pub mod image_io;
 pub mod loss;
 pub mod models;

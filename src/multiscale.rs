@@ -391,6 +391,14 @@ impl MultiScale {
         })
     }
 
+    /// Add a film frame's temporal term ([`crate::film::Temporal`]) to a run of one size.
+    pub fn set_temporal(&mut self, temporal: crate::film::Temporal) -> Result<()> {
+        if self.sides.len() != 1 {
+            return Err(Error::InvalidConfig("a temporal term needs a run of one size".into()));
+        }
+        self.current.set_temporal(Some(temporal))
+    }
+
     /// One iteration, moving to the next size first when this stage's iterations are done.
     pub async fn step(&mut self) -> Result<ScaleRecord> {
         self.next_stage_if_done().await?;

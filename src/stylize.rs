@@ -279,6 +279,8 @@ pub struct Stylizer {
     height: u32,
     /// Kept for [`Config::original_colors`].
     content: Option<Image>,
+    /// A film frame's temporal term ([`crate::film`]), added to the loss where set.
+    temporal: Option<crate::film::Temporal>,
 }
 
 /// An image as a `[1, 3, H, W]` tensor on `device`.
@@ -378,7 +380,19 @@ impl Stylizer {
             width: content.width,
             height: content.height,
             content: kept_content,
+            temporal: None,
         })
+    }
+
+    /// Add a film frame's temporal term to the loss from the next iteration on (`None`: none).
+    pub fn set_temporal(&mut self, temporal: Option<crate::film::Temporal>) -> Result<()> {
+        if let Some(t) = &temporal
+            && t.dims() != self.x.dims()
+        {
+            return Err(Error::InvalidConfig(format!("a temporal term of {:?} for an image of {:?}", t.dims(), self.x.dims())));
+        }
+        self.temporal = temporal;
+        Ok(())
     }
 
     /// Iterations done so far.
@@ -436,10 +450,15 @@ impl Stylizer {
     async fn step_inner(&mut self, frame: bool) -> Result<(StepRecord, Option<Image>)> {
         let started = now_ms();
         let (weights, pooling) = (self.config.weights, self.config.pooling);
-        let (parts, g) = match &self.objective {
+        let (mut parts, mut g) = match &self.objective {
             Objective::Whole(targets) => loss_and_gradient(&self.model, targets, self.x.clone(), weights, pooling)?,
             Objective::Tiled(targets) => tiled::loss_and_gradient(&self.model, targets, self.x.clone(), weights, pooling)?,
         };
+        if let Some(t) = &self.temporal {
+            let (loss, grad) = t.loss_and_gradient(self.x.clone());
+            parts.total = parts.total + loss;
+            g = g + grad;
+        }
         let stacked = parts.stacked();
         let (values, next, image) = match &mut self.optimizer {
             Optimizer::Adam(adam) if frame => {

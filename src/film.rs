@@ -1,0 +1,215 @@
+//! A film shot painted frame by frame, steady from frame to frame.
+//!
+//! The source: "Bringing Impressionism to Life with Neural Style Transfer in Come Swim" (Joshi,
+//! Stewart & Shapiro 2017) redrew a short film's shots with Gatys et al.'s optimization, each
+//! frame on its own. Frames painted on their own flicker: each starts from its own noise and
+//! settles in its own local minimum. So, as Ruder, Dosovitskiy & Brox (2016, "Artistic style
+//! transfer for videos") do, each frame after the first starts from the previous painted frame
+//! carried along the optical flow ([`crate::flow`]), and its loss adds a short-term temporal
+//! term: the squared difference to that carried frame where the motion is known. A temporal
+//! weight of 0 paints the frames independently (Come Swim's way), the control.
+//!
+//! The first frame is painted as an image is ([`MultiScale`], coarse to fine with the default
+//! preset); each later frame is one stage at the last size, painted by the last stage's model and
+//! optimizer and stopping by the same rule, so a frame that starts close to its answer costs
+//! few iterations.
+
+use burn::tensor::{Device, Tensor};
+
+use crate::device::read;
+use crate::error::{Error, Result};
+use crate::flow::{self, Carried};
+use crate::image_io::{Decoded, Image};
+use crate::multiscale::{Finish, MultiScale, ScaleRecord};
+use crate::stopping::Stopping;
+use crate::stylize::{Config, to_tensor};
+use crate::vgg::Vgg;
+
+/// The temporal weight a shot is painted with where none is asked for: λ of [`Temporal`].
+/// Ruder et al.'s λ (200) is on their own loss scale; here, at 1e4 a frame 10 levels away from
+/// the carried one costs about what the default preset's content term does (α 1e4 · ~1e2).
+pub const DEFAULT_TEMPORAL_WEIGHT: f32 = 1e4;
+
+/// Ruder et al.'s short-term temporal loss (their eq. 6): λ/D · Σ c·(x − ω)², with ω the previous
+/// painted frame carried to this one, c the mask of pixels whose motion is known and D = 3·H·W
+/// (0..255 pixels).
+#[derive(Clone, Debug)]
+pub struct Temporal {
+    target: Tensor<4>,
+    mask: Tensor<4>,
+    weight: f32,
+}
+
+impl Temporal {
+    /// The term for a frame, from the previous painted frame carried to it.
+    pub fn new(carried: &Carried, weight: f32) -> Result<Temporal> {
+        if !(weight.is_finite() && weight >= 0.0) {
+            return Err(Error::InvalidConfig(format!("the temporal weight must be a finite number ≥ 0, not {weight}")));
+        }
+        Ok(Temporal { target: carried.image.clone(), mask: carried.mask.clone(), weight })
+    }
+
+    /// `[1, 3, H, W]`: the size of image the term applies to.
+    pub fn dims(&self) -> [usize; 4] {
+        self.target.dims()
+    }
+
+    /// The weighted term at `x` (`[1, 3, H, W]`, as [`Temporal::dims`]) and its gradient with
+    /// respect to `x`, 2λ/D · c·(x − ω) (closed form: the term is a masked squared distance).
+    pub fn loss_and_gradient(&self, x: Tensor<4>) -> (Tensor<1>, Tensor<4>) {
+        let count = x.shape().num_elements() as f32;
+        let diff = (x - self.target.clone()) * self.mask.clone();
+        let loss = diff.clone().square().sum().mul_scalar(self.weight / count);
+        (loss, diff.mul_scalar(2.0 * self.weight / count))
+    }
+}
+
+/// How every frame of a shot is painted: the run an image would get, and the temporal weight.
+pub struct Shot {
+    /// The settings of every frame.
+    pub config: Config,
+    /// The style images and their blend weights.
+    pub styles: Vec<(Decoded, f32)>,
+    /// The style images' size relative to the frames'.
+    pub style_scale: f32,
+    /// The first frame's sizes (coarse to fine, smallest first); later frames are painted at the
+    /// last of them.
+    pub sides: Vec<u32>,
+    /// When each stage stops.
+    pub stopping: Stopping,
+    /// The model of every stage but a finish's.
+    pub model: Vgg,
+    /// The last stage's model, optimizer and rule, where they differ ([`Finish`]).
+    pub finish: Option<Finish>,
+    /// Where the painting runs.
+    pub device: Device,
+    /// λ of [`Temporal`]; 0 paints each frame on its own.
+    pub temporal_weight: f32,
+}
+
+impl Shot {
+    /// The long side every painted frame has.
+    pub fn side(&self) -> u32 {
+        *self.sides.last().unwrap_or(&0)
+    }
+
+    /// The run that paints the shot's first frame (or every frame, with a temporal weight of 0):
+    /// as an image is painted.
+    pub fn first(&self, content: Decoded) -> Result<MultiScale> {
+        MultiScale::new(
+            self.config.clone(),
+            content,
+            self.styles.clone(),
+            self.style_scale,
+            self.sides.clone(),
+            self.stopping,
+            self.model.clone(),
+            self.finish.clone(),
+            self.device.clone(),
+            None,
+        )
+    }
+
+    /// The run that paints frame `content`, given the content frame before it (`previous`, at the
+    /// painted size) and its painting: one stage at the last size, starting from the painting
+    /// carried along the motion (the new frame where the motion is unknown), with the temporal
+    /// term. With a temporal weight of 0, as [`Shot::first`].
+    pub async fn next(&self, content: Decoded, previous: &Image, painting: &Image) -> Result<MultiScale> {
+        if self.temporal_weight == 0.0 {
+            return self.first(content);
+        }
+        let side = self.side();
+        let current = content.to_working(side, "the frame")?;
+        for (what, img) in [("the previous frame", previous), ("the previous painting", painting)] {
+            if (img.width, img.height) != (current.width, current.height) {
+                return Err(Error::Shot(format!(
+                    "{what} is {}x{}, this frame {}x{}: every frame of a shot has one size",
+                    img.width, img.height, current.width, current.height
+                )));
+            }
+        }
+        let device = self.device.clone().inner();
+        let current_t = to_tensor(&current, &device);
+        let carried = flow::carry(to_tensor(painting, &device), to_tensor(previous, &device), current_t.clone());
+        let start = flow::start(&carried, current_t);
+        let start = Image::from_planar(current.width, current.height, read(start.reshape([-1])).await?)?;
+        let mut run = MultiScale::new(
+            self.config.clone(),
+            content,
+            self.styles.clone(),
+            self.style_scale,
+            vec![side],
+            self.stopping,
+            self.model.clone(),
+            self.finish.clone(),
+            self.device.clone(),
+            Some((&start, 0)),
+        )?;
+        run.set_temporal(Temporal::new(&carried, self.temporal_weight)?)?;
+        Ok(run)
+    }
+}
+
+/// A painted frame, as the next frame needs it.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    /// The content frame at the painted size.
+    pub content: Image,
+    /// Its painting.
+    pub painting: Image,
+}
+
+/// What painting a frame took.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FrameCost {
+    /// Iterations, all stages.
+    pub iterations: u32,
+    /// Milliseconds spent stepping.
+    pub elapsed_ms: f64,
+}
+
+impl Shot {
+    /// Paint frame `content` to its end, after `previous` (the shot's frame before it, where there
+    /// is one), calling `on_step` after every iteration: the first frame as an image is painted,
+    /// each later one as [`Shot::next`] says.
+    pub async fn paint(
+        &self,
+        content: Decoded,
+        previous: Option<&Frame>,
+        on_step: &mut dyn FnMut(&ScaleRecord),
+    ) -> Result<(Frame, FrameCost)> {
+        let working = content.to_working(self.side(), "the frame")?;
+        let mut run = match previous {
+            Some(p) => self.next(content, &p.content, &p.painting).await?,
+            None => self.first(content)?,
+        };
+        loop {
+            let rec = run.step().await?;
+            on_step(&rec);
+            if rec.finished {
+                let cost = FrameCost { iterations: rec.iteration, elapsed_ms: rec.elapsed_ms };
+                return Ok((Frame { content: working, painting: run.image().await? }, cost));
+            }
+        }
+    }
+}
+
+/// Ruder et al.'s temporal error of a painted frame: the mean absolute difference, on 0..255 over
+/// the three channels, between `painting` and the previous painted frame carried to it along the
+/// flow of the content frames, over the pixels whose motion is known. With the share of pixels
+/// that is.
+pub async fn temporal_error(
+    device: &Device,
+    previous: &Image,
+    current: &Image,
+    previous_painting: &Image,
+    painting: &Image,
+) -> Result<(f32, f32)> {
+    let device = device.clone().inner();
+    let t = |img: &Image| to_tensor(img, &device);
+    let carried = flow::carry(t(previous_painting), t(previous), t(current));
+    let diff = (t(painting) - carried.image).abs() * carried.mask.clone();
+    let v = read(Tensor::cat(vec![diff.sum().reshape([1]), carried.mask.sum().reshape([1])], 0)).await?;
+    let known = v[1].max(1.0);
+    Ok((v[0] / (3.0 * known), v[1] / (current.width * current.height) as f32))
+}
