@@ -19,6 +19,8 @@ use crate::stopping::Stopping;
 use crate::stylize::{self, Config, Init, Preset};
 use crate::vgg::{ConvAlgorithm, Pooling, Vgg};
 
+mod film;
+
 /// The largest long side the CLI paints (above 2048×2048 px in exact tiles, src/tiled.rs).
 const MAX_SIDE: u32 = 8192;
 
@@ -34,6 +36,8 @@ pub struct Cli {
 enum Command {
     /// Paint CONTENT in the style of STYLE.
     Stylize(StylizeArgs),
+    /// Paint a film shot frame by frame in the style of STYLE, steady from frame to frame.
+    Film(FilmArgs),
     /// Print the CS20 losses of OUTPUT as JSON, measured by the teacher or by the neutral judge
     /// (content and style are taken at OUTPUT's size).
     Eval {
@@ -81,6 +85,44 @@ struct StylizeArgs {
     /// Where to write the PNG.
     #[arg(short, long)]
     output: PathBuf,
+    /// Also write the run as an animated GIF (OUT.gif).
+    #[arg(long)]
+    timelapse: Option<PathBuf>,
+    /// One timelapse frame every K iterations (default: about 100 frames in all).
+    #[arg(long)]
+    timelapse_every: Option<u32>,
+    /// Also write every K-th iterate next to OUTPUT (OUTPUT_0050.png, ...).
+    #[arg(long)]
+    save_every: Option<u32>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Parser, Debug)]
+#[command(allow_negative_numbers = true)]
+struct FilmArgs {
+    /// The shot: a folder of frames (PNG or JPEG, in file-name order) or, where ffmpeg is on
+    /// PATH, a video file.
+    input: PathBuf,
+    /// The style painting(s): several are blended (see --style-weights).
+    #[arg(required = true, num_args = 1..)]
+    style: Vec<PathBuf>,
+    /// A folder for the painted frames (PNG, named as the input's), or a video file (.mp4,
+    /// .webm; through ffmpeg, at the input's frame rate, with its audio). Started again with
+    /// the same arguments, the shot goes on at the first frame not yet painted.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// λ, weight of the temporal term: how closely each frame keeps the previous painted frame
+    /// carried along the motion (Ruder et al. 2016). 0 paints every frame on its own.
+    #[arg(long, default_value_t = crate::film::DEFAULT_TEMPORAL_WEIGHT)]
+    temporal_weight: f32,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// The settings of a run, shared by `stylize` and `film`.
+#[derive(clap::Args, Debug)]
+struct RunArgs {
     /// Blend weights of the style images, comma-separated, one per style (default: equal).
     #[arg(long, value_delimiter = ',')]
     style_weights: Vec<f32>,
@@ -102,12 +144,6 @@ struct StylizeArgs {
     /// over 2048×2048 pixels (e.g. --max-size 4096).
     #[arg(long, value_name = "N")]
     tile: Option<u32>,
-    /// Also write the run as an animated GIF (OUT.gif).
-    #[arg(long)]
-    timelapse: Option<PathBuf>,
-    /// One timelapse frame every K iterations (default: about 100 frames in all).
-    #[arg(long)]
-    timelapse_every: Option<u32>,
     /// The result's long side in pixels (aspect kept; the style image is resized to the
     /// content's working size, as CS20 does), painted as the preset paints it: coarse to fine —
     /// a quarter, a half and the full size (stages under 128 px skipped), each continuing from
@@ -165,9 +201,6 @@ struct StylizeArgs {
     /// How convolutions are computed (the same result either way; a matter of speed).
     #[arg(long, value_enum, default_value_t = ConvArg::Auto)]
     conv: ConvArg,
-    /// Also write every K-th iterate next to OUTPUT (OUTPUT_0050.png, ...).
-    #[arg(long)]
-    save_every: Option<u32>,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -299,6 +332,7 @@ pub fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Stylize(args) => stylize_cmd(args),
+        Command::Film(args) => film::film_cmd(args),
         Command::Eval { content, style, output, backend, judge } => eval_cmd(&content, &style, &output, backend, judge),
         Command::Models => models_cmd(),
         Command::FetchTeacher => crate::teacher::ensure(&mut |m| eprintln!("impasto: {m}")).map(|_| ()),
@@ -314,15 +348,22 @@ fn available_memory() -> Option<u64> {
     Some(kb * 1024)
 }
 
-fn stylize_cmd(a: StylizeArgs) -> Result<()> {
+/// What a run's settings come to, before any model is loaded: checked, every image decoded.
+struct Settings {
+    config: Config,
+    stopping: Stopping,
+    /// The long sides of the run's stages, smallest first.
+    stages: Vec<u32>,
+    styles: Vec<(image_io::Decoded, f32)>,
+}
+
+/// A run's settings from its options and images (`content`: the photo, or a shot's first frame).
+fn settings(a: &RunArgs, content: &image_io::Decoded, style: &[PathBuf]) -> Result<Settings> {
     // The preset's settings, each overridden by its option where given.
     let (preset, preset_stopping) = a.preset.config();
     let stopping = a.iterations.map_or(preset_stopping, Stopping::Fixed);
     if !(image_io::MIN_SIDE..=MAX_SIDE).contains(&a.size) {
         return Err(Error::InvalidConfig(format!("--size must be between {} and {MAX_SIDE}, not {}", image_io::MIN_SIDE, a.size)));
-    }
-    if let Some(0) = a.save_every {
-        return Err(Error::InvalidConfig("--save-every must be at least 1".into()));
     }
     let w = preset.weights;
     let optimizer = a.optimizer.unwrap_or(preset.optimizer);
@@ -348,18 +389,13 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     };
     config.validate()?;
     let weights = match a.style_weights.len() {
-        0 => vec![1.0; a.style.len()],
-        n if n == a.style.len() => a.style_weights.clone(),
+        0 => vec![1.0; style.len()],
+        n if n == style.len() => a.style_weights.clone(),
         n => {
-            return Err(Error::InvalidConfig(format!(
-                "--style-weights has {n} values for {} style images",
-                a.style.len()
-            )));
+            return Err(Error::InvalidConfig(format!("--style-weights has {n} values for {} style images", style.len())));
         }
     };
-    let content_d = decode_file(&a.content, "the content image")?;
-    let style_d: Vec<image_io::Decoded> =
-        a.style.iter().map(|p| decode_file(p, "the style image")).collect::<Result<_>>()?;
+    let style_d: Vec<image_io::Decoded> = style.iter().map(|p| decode_file(p, "the style image")).collect::<Result<_>>()?;
     let request = match a.max_size {
         Some(n) if (image_io::MIN_SIDE..=MAX_SIDE).contains(&n) => {
             SizeRequest { size: n, coarse_to_fine: true, largest: false, smallest_stage: crate::multiscale::SMALLEST_STAGE }
@@ -378,22 +414,22 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     };
     // No device budget here: above 2048×2048 or where a buffer would not hold a layer, the run is
     // tiled (src/tiled.rs).
-    let stages = RunPlan::new(request, (content_d.width(), content_d.height()), MAX_SIDE, None, stopping, None)?.sides;
+    let stages = RunPlan::new(request, (content.width(), content.height()), MAX_SIDE, None, stopping, None)?.sides;
     // Check the content's size before anything else (MultiScale checks every stage again).
-    content_d.to_working(stages[0], "the content image at this size")?;
-    check_writable(&a.output)?;
-    if let Some(path) = &a.timelapse {
-        if path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() != Some("gif") {
-            return Err(Error::InvalidConfig(format!(
-                "--timelapse writes an animated GIF; name it .gif, not {} (WebM is made by the browser app)",
-                path.display()
-            )));
-        }
-        check_writable(path)?;
-    }
-    // A frame every 3 iterations when the run stops by itself (~100–400 iterations a stage: ~33–133
-    // frames a stage), about 100 frames a stage with a fixed count.
-    let every = a.timelapse_every.unwrap_or(stopping.fixed().map_or(3, |n| n.div_ceil(100))).max(1);
+    content.to_working(stages[0], "the content image at this size")?;
+    Ok(Settings { config, stopping, stages, styles: style_d.into_iter().zip(weights).collect() })
+}
+
+/// The models that paint a run, on the device its options name.
+struct Painters {
+    model: Vgg,
+    finish: Option<crate::multiscale::Finish>,
+    device: burn::tensor::Device,
+    backend: BackendKind,
+}
+
+/// The device and models for a run of `settings` on a photo of `photo` (width, height).
+fn painters(a: &RunArgs, settings: &Settings, photo: (u32, u32)) -> Result<Painters> {
     let (device, backend) = pick_device(a.backend)?;
     // The teacher coarse to fine: the smaller stages with the distilled model, the last with the
     // teacher by L-BFGS (multiscale::TEACHER_LADDER) where that was measured. An optimizer or a
@@ -405,12 +441,11 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     // reports): a print size's teacher stage takes ~3.6 KB a pixel (11 GB at 2048×1536).
     let recipe = crate::multiscale::TEACHER_LADDER;
     let preset = (a.optimizer.is_none() && a.learning_rate.is_none()).then_some(a.preset);
-    let photo = (content_d.width(), content_d.height());
     let room = match a.model {
-        ModelChoice::Auto => Config { max_memory_bytes: available_memory().map(|m| m / 2), ..config.clone() },
-        _ => config.clone(),
+        ModelChoice::Auto => Config { max_memory_bytes: available_memory().map(|m| m / 2), ..settings.config.clone() },
+        _ => settings.config.clone(),
     };
-    let (model, mut finish) = recipe.models(a.model, preset, &room, &stages, photo, &mut |kind| {
+    let (model, mut finish) = recipe.models(a.model, preset, &room, &settings.stages, photo, &mut |kind| {
         Ok(a.conv.apply(models::load(kind, &device)?))
     })?;
     if finish.as_ref().is_some_and(|f| f.is_pending()) {
@@ -429,8 +464,31 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
             arg_name(recipe.optimizer)
         );
     }
-    let styles = style_d.into_iter().zip(weights).collect();
-    let mut run = MultiScale::new(config, content_d, styles, a.style_scale, stages, stopping, model, finish, device, None)?;
+    Ok(Painters { model, finish, device, backend })
+}
+
+fn stylize_cmd(a: StylizeArgs) -> Result<()> {
+    if let Some(0) = a.save_every {
+        return Err(Error::InvalidConfig("--save-every must be at least 1".into()));
+    }
+    let content_d = decode_file(&a.content, "the content image")?;
+    let settings = settings(&a.run, &content_d, &a.style)?;
+    check_writable(&a.output)?;
+    if let Some(path) = &a.timelapse {
+        if path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() != Some("gif") {
+            return Err(Error::InvalidConfig(format!(
+                "--timelapse writes an animated GIF; name it .gif, not {} (WebM is made by the browser app)",
+                path.display()
+            )));
+        }
+        check_writable(path)?;
+    }
+    // A frame every 3 iterations when the run stops by itself (~100–400 iterations a stage: ~33–133
+    // frames a stage), about 100 frames a stage with a fixed count.
+    let every = a.timelapse_every.unwrap_or(settings.stopping.fixed().map_or(3, |n| n.div_ceil(100))).max(1);
+    let Painters { model, finish, device, backend } = painters(&a.run, &settings, (content_d.width(), content_d.height()))?;
+    let Settings { config, stopping, stages, styles } = settings;
+    let mut run = MultiScale::new(config, content_d, styles, a.run.style_scale, stages, stopping, model, finish, device, None)?;
     let mut timelapse = match &a.timelapse {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
@@ -438,38 +496,13 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
         }
         None => None,
     };
-    let bar = progress_bar(a.quiet);
-    let mut stage_started = (1, 0.0);
+    let bar = progress_bar(a.run.quiet);
+    let quiet = a.run.quiet;
+    let mut stages = StageLines::default();
     let result = (|| -> Result<()> {
         loop {
             let rec = pollster::block_on(run.step())?;
-            let stage = if rec.stages > 1 { format!("scale {}/{} ", rec.stage, rec.stages) } else { String::new() };
-            bar.set_message(format!(
-                "{stage}{}x{} on {}  {:.2} it/s  content {:.4e}  style {:.4e}  total {:.4e}",
-                rec.width,
-                rec.height,
-                backend.name(),
-                rec.stage_iteration as f64 / ((rec.elapsed_ms - stage_started.1) / 1000.0).max(1e-9),
-                rec.content,
-                rec.style,
-                rec.total
-            ));
-            bar.set_position((rec.progress * 100.0) as u64);
-            let last_of_stage = rec.finished || run.stage_done();
-            if last_of_stage && !a.quiet {
-                bar.suspend(|| {
-                    eprintln!(
-                        "impasto: {stage}{}x{}: {} iterations in {:.1} s",
-                        rec.width,
-                        rec.height,
-                        rec.stage_iteration,
-                        (rec.elapsed_ms - stage_started.1) / 1000.0
-                    )
-                });
-            }
-            if last_of_stage {
-                stage_started = (rec.stage + 1, rec.elapsed_ms);
-            }
+            let last_of_stage = stages.show(&bar, &rec, backend, run.stage_done(), quiet);
             if let Some(k) = a.save_every
                 && rec.iteration % k == 0
                 && !rec.finished
@@ -492,6 +525,40 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     // Whatever happened, keep the last good iterate.
     write_png(&a.output, &pollster::block_on(run.image())?)?;
     result
+}
+
+/// The progress of a run's iterations on the bar, and a line at the end of each stage.
+#[derive(Default)]
+struct StageLines {
+    /// Milliseconds into the run when the current stage began.
+    started_ms: f64,
+}
+
+impl StageLines {
+    /// Show `rec`; whether it is its stage's last iteration (`stage_done`: the run says so).
+    fn show(&mut self, bar: &indicatif::ProgressBar, rec: &crate::multiscale::ScaleRecord, backend: BackendKind, stage_done: bool, quiet: bool) -> bool {
+        let stage = if rec.stages > 1 { format!("scale {}/{} ", rec.stage, rec.stages) } else { String::new() };
+        let seconds = (rec.elapsed_ms - self.started_ms) / 1000.0;
+        bar.set_message(format!(
+            "{stage}{}x{} on {}  {:.2} it/s  content {:.4e}  style {:.4e}  total {:.4e}",
+            rec.width,
+            rec.height,
+            backend.name(),
+            rec.stage_iteration as f64 / seconds.max(1e-9),
+            rec.content,
+            rec.style,
+            rec.total
+        ));
+        bar.set_position((rec.progress * 100.0) as u64);
+        let last_of_stage = rec.finished || stage_done;
+        if last_of_stage {
+            if !quiet {
+                bar.suspend(|| eprintln!("impasto: {stage}{}x{}: {} iterations in {seconds:.1} s", rec.width, rec.height, rec.stage_iteration));
+            }
+            self.started_ms = rec.elapsed_ms;
+        }
+        last_of_stage
+    }
 }
 
 fn numbered(out: &Path, iteration: u32) -> PathBuf {

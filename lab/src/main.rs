@@ -3,6 +3,7 @@
 
 mod bench;
 mod compare;
+mod film;
 mod fit;
 mod profile;
 
@@ -37,6 +38,9 @@ enum Command {
     /// Stylize with the teacher and each student, judge every result with the teacher and the
     /// neutral judge, and write the results and a side-by-side image.
     Compare(compare::CompareArgs),
+    /// A film shot with the temporal term against independent frames: temporal error, judged
+    /// quality and time (JSON).
+    Film(film::FilmArgs),
     /// Time to quality: how long each recipe takes to paint as well as the CS20 recipe, judged by
     /// the neutral judge (issue 16). Writes JSON.
     Ttq {
@@ -102,6 +106,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Distill(args) => fit::distill_cmd(args),
         Command::Prune(args) => fit::prune_cmd(args),
         Command::Compare(args) => compare::compare_cmd(args),
+        Command::Film(args) => film::film_cmd(args),
         Command::Profile(args) => profile::profile_cmd(args),
         Command::Ttq { pairs, sizes, recipes, every, backend, out, images } => {
             let pairs = pairs
