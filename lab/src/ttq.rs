@@ -160,6 +160,13 @@ fn stage_recipe(name: &str) -> Option<(Config, Vec<Stage>)> {
         "ladder-teacher-fixed" => (c, fixed([Teacher; 3], 200)),
         "ladder-mixed-lbfgs" => (c, lbfgs_last(fixed([Distilled, Distilled, Teacher], 200))),
         "ladder-distilled-lbfgs" => (c, lbfgs_last(fixed([Distilled; 3], 300))),
+        // One size painted as the default ladder's last stage is (L-BFGS, its stopping rule),
+        // with the default preset's α: the one-size path landing on the ladder's look?
+        "teacher-lbfgs-finish" | "distilled-lbfgs-finish" => {
+            let model = if name.starts_with("teacher") { Teacher } else { Distilled };
+            let stage = Stage { scale: 1.0, model, stopping: Stopping::Auto(TEACHER_LADDER.rule), optimizer: Some(OptimizerKind::Lbfgs) };
+            (Preset::DEFAULT.config().0, vec![stage])
+        }
         _ => return None,
     })
 }
@@ -169,7 +176,7 @@ fn recipe_name(name: &str) -> Option<&'static str> {
 }
 
 /// Every recipe [`recipe`] knows.
-pub const RECIPES: [&str; 18] = [
+pub const RECIPES: [&str; 20] = [
     "cs20",
     "teacher-auto",
     "distilled-cs20",
@@ -188,6 +195,8 @@ pub const RECIPES: [&str; 18] = [
     "product-teacher",
     "product-distilled",
     "product-teacher-coarse-auto",
+    "teacher-lbfgs-finish",
+    "distilled-lbfgs-finish",
 ];
 
 /// A run's snapshots and its own weighted total loss at every iteration.
