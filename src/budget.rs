@@ -1,4 +1,4 @@
-//! What a device can hold (issue 18: a room of its own): the memory a run is estimated to need,
+//! What a device can hold: the memory a run is estimated to need,
 //! whole or in tiles, whether a run is tiled ([`tile_core`]), and the largest working size that
 //! fits a device's budget. The page's engine (`web`) picks sizes with it; the stylizer decides to
 //! tile with [`tile_core`], by the same estimates. The tiles' geometry (halo, alignment) is

@@ -1,8 +1,8 @@
 //! The native command line: a thin layer over the core.
 //!
-//! (About 550 lines, most of them the `stylize` command's arguments — one per core setting, each
-//! with its help text — and their mapping onto the core's types; split further, one command's
-//! arguments would live in two files.)
+//! Most of it is the run's arguments, shared by `stylize` and `film` (one per core setting, each
+//! with its help text), and their mapping onto the core's types; `film`'s frames and video are in
+//! `cli/film.rs`.
 
 use std::path::{Path, PathBuf};
 

@@ -5,8 +5,7 @@
 //! precision until the final float conversion, and refuses images whose declared size exceeds
 //! [`Limits`] before allocating them (decompression bombs).
 //!
-//! (About 520 lines, 60 of them its tests: decoding, resizing and encoding share the working
-//! image type and the limits.)
+//! (Decoding, resizing and encoding share the working image type and the limits: one module.)
 
 use std::io::Cursor;
 

@@ -1,4 +1,4 @@
-//! The neutral judge (issue 17): torchvision's ImageNet VGG16 — a network that is neither the
+//! The neutral judge: torchvision's ImageNet VGG16 — a network that is neither the
 //! teacher (the Caffe VGG16 weights Impasto optimizes against in "full quality") nor the student
 //! distilled from it — measuring the CS20 losses of an output. Judged by the teacher, any network
 //! other than the teacher scores far worse, because the optimization fits whatever features it is

@@ -15,7 +15,7 @@ use crate::vgg::Vgg;
 pub enum ModelKind {
     /// The VGG16 teacher (ImageNet weights, Simonyan & Zisserman 2015): full quality.
     Teacher,
-    /// The distilled VGG (issue 4): much cheaper; paints the smaller sizes of the default run.
+    /// The distilled VGG: much cheaper; paints the smaller sizes of the default run.
     Distilled,
 }
 

@@ -204,7 +204,7 @@ pub struct SizeRequest {
     pub smallest_stage: u32,
 }
 
-/// What a run will paint (issue 18: one plan for the CLI and the page): the long side of each
+/// What a run will paint (one plan for the CLI and the page): the long side of each
 /// stage, why the size differs from the one asked for, and for a resumed run how far into its
 /// first stage it was.
 #[derive(Clone, Debug, PartialEq)]

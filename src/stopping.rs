@@ -1,4 +1,4 @@
-//! When a run is done (issue 16): after a fixed number of iterations, as CS20 runs it, or — the
+//! When a run is done: after a fixed number of iterations, as CS20 runs it, or — the
 //! default — when the loss has stopped improving, so that nobody has to guess an iteration count.
 //!
 //! The rule ([`StopRule`]): keep the best weighted total loss seen so far, `best(t)`; once more

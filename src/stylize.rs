@@ -3,9 +3,9 @@
 //! one [`StepRecord`] per iteration. Pause is not calling `step`; resuming continues the same
 //! optimizer state.
 //!
-//! (About 540 lines: the settings, the presets and the stepping loop belong together — a setting
-//! is read where the loop uses it; the model, losses, optimizers, tiling and stopping rule live
-//! in their own modules.)
+//! (The settings, the presets and the stepping loop belong together — a setting is read where the
+//! loop uses it; the model, losses, optimizers, tiling and stopping rule live in their own
+//! modules.)
 
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -128,7 +128,7 @@ impl Config {
 /// strongly structured paintings (BENCHMARKS.md "The photo survives").
 pub const BALANCED_CONTENT_WEIGHT: f32 = 1e4;
 
-/// Named settings (issue 7): start image, loss weights and when to stop, for a look.
+/// Named settings: start image, loss weights and when to stop, for a look.
 ///
 /// Chosen from measured magnitudes (tubingen + starry_night, distilled model, CS20 settings):
 /// at 256×192 after 120 Adam iterations content loss ≈ 6.5e2, style ≈ 1e7, TV ≈ 1.5e8; at 48 px
@@ -152,7 +152,7 @@ pub enum Preset {
     Balanced,
     /// The painting takes over: 0.9 noise + 0.1 photo, α = 1e-4, γ = 0.
     Bold,
-    /// CS20's recipe exactly: [`Config::default`] and 300 iterations (issue 16: "classic").
+    /// CS20's recipe exactly: [`Config::default`] and 300 iterations ("classic").
     Cs20,
 }
 

@@ -2,7 +2,7 @@
 //!
 //! Why: at 4096×3072 conv1_1 alone is 805 M activations (3.2 GB in one buffer), and burn 0.22's
 //! wgpu kernels failed there on an H200 with memory to spare (BENCHMARKS.md). Tiles keep every
-//! tensor the size of a tile's, whatever the image's size (issue 7: the CLI's 4096 px).
+//! tensor the size of a tile's, whatever the image's size (the CLI's 4096 px).
 //!
 //! How, and why it is exact (not an approximation, unlike overlap-and-blend tiling):
 //! - **Features.** A feature at conv5_1 depends on the pixels within 58 px of its 16×16 cell

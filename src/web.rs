@@ -6,8 +6,8 @@
 //! (`await stylizer.step()` → a record object), with the current image read back asynchronously
 //! as RGBA bytes. Errors cross as `JsError` with the core's one-sentence message.
 //!
-//! (About 530 lines: every function the page calls, each a few lines over the core; one file is
-//! the boundary's whole surface, which the page's type check reads as one declaration file.)
+//! (Every function the page calls, each a few lines over the core; one file is the boundary's
+//! whole surface, which the page's type check reads as one declaration file.)
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 

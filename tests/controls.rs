@@ -1,5 +1,5 @@
 #![cfg(not(target_family = "wasm"))]
-//! Creative controls (issue 7): original colours, style blends, style scale — in the core and
+//! Creative controls: original colours, style blends, style scale — in the core and
 //! the CLI.
 
 mod common;

@@ -1,5 +1,5 @@
 #![cfg(not(target_family = "wasm"))]
-//! The bad-input corpus (issue 6): generated here into `target/bad-input-corpus/` (also the seeds
+//! The bad-input corpus: generated here into `target/bad-input-corpus/` (also the seeds
 //! for fuzzing), then every file goes through the decode-and-prepare path and through the CLI.
 //! Each file is either handled (the behaviour asserted below) or refused with one sentence that
 //! names the problem.

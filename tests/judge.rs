@@ -1,5 +1,5 @@
 #![cfg(not(target_family = "wasm"))]
-//! The neutral judge (issue 17): its forward pass against numpy's on the checkpoint's own
+//! The neutral judge: its forward pass against numpy's on the checkpoint's own
 //! weights (`scripts/fetch-judge --reference`), and its losses' invariants.
 
 mod common;

@@ -1,4 +1,4 @@
-//! When runs stop (issue 16): the rule on synthetic loss curves, a coarse-to-fine run that stops
+//! When runs stop: the rule on synthetic loss curves, a coarse-to-fine run that stops
 //! by itself, and the classic recipe (`--preset cs20`) that still runs CS20's 300 iterations.
 
 mod common;

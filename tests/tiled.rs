@@ -1,5 +1,5 @@
 #![cfg(not(target_family = "wasm"))]
-//! Tiled evaluation (issue 7: large images) gives the whole image's losses and gradient.
+//! Tiled evaluation (large images) gives the whole image's losses and gradient.
 
 mod common;
 

@@ -86,7 +86,7 @@ fn a_narrower_layer_between_loss_layers_loads_and_a_narrower_loss_layer_does_not
 }
 
 /// The committed distilled model (docs/distilled-vgg.md): decodes into the factorised
-/// architecture with the teacher's layer names, within issue 4's budgets, with finite features
+/// architecture with the teacher's layer names, within the distilled model's budgets (`impasto-lab distill`), with finite features
 /// that track the teacher's.
 #[test]
 fn distilled_file_decodes_within_budget() {

@@ -1,5 +1,5 @@
 //! Distillation of the VGG16 teacher into a cheaper student with the same layer names (`impasto-lab
-//! distill`; issue 18: the lab, apart from the product).
+//! distill`; the lab, apart from the product).
 //!
 //! 1. **Factorised initialisation** (Zhang, Zou, He & Sun 2015, "Accelerating Very Deep
 //!    Convolutional Networks for Classification and Detection", §3.1 and §3.3): each layer after
@@ -32,10 +32,10 @@ use impasto::vgg::{Conv, Layer, MEAN_RGB, Pooling, VGG16, Vgg, VggLayer};
 /// Settings of a distillation run.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct DistillConfig {
-    /// Budget of one forward pass to conv5_1 at 512×512, in GMAC (issue 4: ≤ 1/6 of the
+    /// Budget of one forward pass to conv5_1 at 512×512, in GMAC (≤ 1/6 of the
     /// teacher's 75.3, so 12.5).
     pub max_gmacs: f64,
-    /// Budget of parameters (issue 4: the f16 file at most 3 MB).
+    /// Budget of parameters (the f16 file at most 3 MB).
     pub max_params: u64,
     /// Ranks are multiples of this (GPU-friendly channel counts).
     pub rank_step: usize,

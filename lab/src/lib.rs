@@ -1,4 +1,4 @@
-//! Impasto's lab (issue 18: the product apart from the lab): the tools that build and measure
+//! Impasto's lab: the tools that build and measure
 //! models — distillation, time to quality — over the product's core (`impasto`). Nothing here
 //! ships in the app or the `impasto` CLI.
 

@@ -1,5 +1,4 @@
-//! `impasto-lab`: the model-building and measuring tools that are not part of the product
-//! (issue 18: the product apart from the lab).
+//! `impasto-lab`: the model-building and measuring tools that are not part of the product.
 
 mod bench;
 mod compare;
@@ -42,7 +41,7 @@ enum Command {
     /// quality and time (JSON).
     Film(film::FilmArgs),
     /// Time to quality: how long each recipe takes to paint as well as the CS20 recipe, judged by
-    /// the neutral judge (issue 16). Writes JSON.
+    /// the neutral judge. Writes JSON.
     Ttq {
         /// Content and style pairs, `CONTENT:STYLE`, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]

@@ -2,7 +2,7 @@
 //! convolutions forward and backward (to their input, as the image gradient needs), the ReLUs,
 //! the poolings, the Gram matrices with their losses — beside the whole iteration, for each
 //! model, so that what a student saves and what every model pays alike (the shared part) can be
-//! told apart (issue 17: a student's wall-clock speed-up is capped by the shared part).
+//! told apart (a student's wall-clock speed-up is capped by the shared part).
 //!
 //! Each part runs alone on inputs of its real shape, through burn's autodiff as the product's
 //! iteration does, seeded with a fixed random gradient of its output's shape and synchronised by

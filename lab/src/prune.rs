@@ -1,5 +1,4 @@
-//! A student of plain, narrower 3×3 convolutions fitted in closed form (`impasto-lab prune`,
-//! issue 17).
+//! A student of plain, narrower 3×3 convolutions fitted in closed form (`impasto-lab prune`).
 //!
 //! - **Channel pruning** (He, Zhang & Sun 2017, "Channel Pruning for Accelerating Very Deep
 //!   Neural Networks"): the layers between the loss layers (conv1_2, conv2_2, conv3_2, conv3_3,
@@ -21,7 +20,7 @@
 //!
 //! Samples: random crops of the training images, half of them mixed with noise as a Gatys start
 //! image is (`distill::sample_batch`), and of snapshots along style transfers — what the
-//! optimizer actually feeds the network (issue 17's second route): with `self_stylized` > 0, CS20
+//! optimizer actually feeds the network (the second route to a student): with `self_stylized` > 0, CS20
 //! runs between training images driven first by the teacher, then, each further round, by the
 //! student just fitted, whose snapshots join the pool before the whole student is fitted again
 //! (DAgger's rounds, Ross et al. 2011: see `distill::self_stylizations`). No gradient descent:

@@ -1,4 +1,4 @@
-//! Time to quality (issue 16): how long a recipe takes to paint a picture as good as the CS20
+//! Time to quality: how long a recipe takes to paint a picture as good as the CS20
 //! recipe's, judged by the neutral judge ([`impasto::judge`]), not by milliseconds per iteration.
 //!
 //! For each pair and size: the reference is CS20's recipe with the teacher (Adam lr 2, 300
@@ -90,7 +90,7 @@ pub struct Recipe {
     pub plan: Plan,
 }
 
-/// The candidate recipes, by name: `cs20` (the reference) and the levers issue 16 lists.
+/// The candidate recipes, by name: `cs20` (the reference) and the levers that might reach its quality sooner.
 pub fn recipe(name: &str) -> Option<Recipe> {
     if let Some((base, overrides)) = name.split_once('@') {
         let r = recipe(base)?;

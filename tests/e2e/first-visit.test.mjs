@@ -1,6 +1,6 @@
-// The page as a first-time visitor meets it (issue 15), on a phone and on a desktop: the first
+// The page as a first-time visitor meets it, on a phone and on a desktop: the first
 // screen, Try an example, errors in place, honest status, keyboard and screen readers. Also
-// that the page's initial settings are the core's defaults (issue 18). Screenshots of the first
+// that the page's initial settings are the core's defaults. Screenshots of the first
 // screen and of a run at both widths go to target/screenshots/ for anyone to look at.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
