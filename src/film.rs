@@ -20,15 +20,17 @@ use crate::device::read;
 use crate::error::{Error, Result};
 use crate::flow::{self, Carried};
 use crate::image_io::{Decoded, Image};
-use crate::multiscale::{Finish, MultiScale, ScaleRecord};
+use crate::multiscale::{Finish, MultiScale, ScaleRecord, TEACHER_LADDER};
+use crate::optim::OptimizerKind;
 use crate::stopping::Stopping;
 use crate::stylize::{Config, to_tensor};
 use crate::vgg::Vgg;
 
 /// The temporal weight a shot is painted with where none is asked for: λ of [`Temporal`].
-/// Ruder et al.'s λ (200) is on their own loss scale; here, at 1e4 a frame 10 levels away from
-/// the carried one costs about what the default preset's content term does (α 1e4 · ~1e2).
-pub const DEFAULT_TEMPORAL_WEIGHT: f32 = 1e4;
+/// Ruder et al.'s λ (200) is on their own loss scale; here 1e4 left frames as unsteady as
+/// independent ones and 1e5 cut the temporal error to about a third of theirs with the style kept
+/// (Big Buck Bunny at 192 px, BENCHMARKS.md "Film").
+pub const DEFAULT_TEMPORAL_WEIGHT: f32 = 1e5;
 
 /// Ruder et al.'s short-term temporal loss (their eq. 6): λ/D · Σ c·(x − ω)², with ω the previous
 /// painted frame carried to this one, c the mask of pixels whose motion is known and D = 3·H·W
@@ -112,8 +114,8 @@ impl Shot {
 
     /// The run that paints frame `content`, given the content frame before it (`previous`, at the
     /// painted size) and its painting: one stage at the last size, starting from the painting
-    /// carried along the motion (the new frame where the motion is unknown), with the temporal
-    /// term. With a temporal weight of 0, as [`Shot::first`].
+    /// carried along the motion, with the temporal term. With a temporal weight of 0, as
+    /// [`Shot::first`].
     pub async fn next(&self, content: Decoded, previous: &Image, painting: &Image) -> Result<MultiScale> {
         if self.temporal_weight == 0.0 {
             return self.first(content);
@@ -129,17 +131,31 @@ impl Shot {
             }
         }
         let device = self.device.clone().inner();
-        let current_t = to_tensor(&current, &device);
-        let carried = flow::carry(to_tensor(painting, &device), to_tensor(previous, &device), current_t.clone());
-        let start = flow::start(&carried, current_t);
-        let start = Image::from_planar(current.width, current.height, read(start.reshape([-1])).await?)?;
+        let carried = flow::carry(to_tensor(painting, &device), to_tensor(previous, &device), to_tensor(&current, &device));
+        // The carried painting everywhere, also where the motion is unknown (the mask weighs only
+        // the temporal term): a patch of the photo there would move the whole frame's Gram
+        // matrices and so every pixel (measured: BENCHMARKS.md "Film").
+        let start = Image::from_planar(current.width, current.height, read(carried.image.clone().reshape([-1])).await?)?;
+        // Later frames by L-BFGS, as Ruder et al. paint theirs (where the finish is not L-BFGS
+        // already): a frame starts near its answer, and Adam's first steps move every pixel by
+        // about its learning rate whatever the gradient's size, which undoes the warm start.
+        let (config, stopping) = match &self.finish {
+            Some(_) => (self.config.clone(), self.stopping),
+            None => {
+                let stopping = match self.stopping {
+                    Stopping::Auto(_) => Stopping::Auto(TEACHER_LADDER.rule),
+                    fixed => fixed,
+                };
+                (self.config.with_optimizer(OptimizerKind::Lbfgs), stopping)
+            }
+        };
         let mut run = MultiScale::new(
-            self.config.clone(),
+            config,
             content,
             self.styles.clone(),
             self.style_scale,
             vec![side],
-            self.stopping,
+            stopping,
             self.model.clone(),
             self.finish.clone(),
             self.device.clone(),

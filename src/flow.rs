@@ -188,10 +188,3 @@ pub fn carry(painting: Tensor<4>, previous: Tensor<4>, current: Tensor<4>) -> Ca
     let mask = consistency(backward.clone(), forward);
     Carried { image: warp(painting, backward), mask }
 }
-
-/// A start image for frame t: the carried painting where its motion is known, the content frame
-/// elsewhere.
-pub fn start(carried: &Carried, current: Tensor<4>) -> Tensor<4> {
-    let m = carried.mask.clone();
-    carried.image.clone() * m.clone() + current * m.neg().add_scalar(1.0)
-}
