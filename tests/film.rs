@@ -158,3 +158,46 @@ fn bad_shots_get_one_clear_line() {
     let r = impasto().args(["film", s(&mixed), s(&style), "-o", "out.gif", "--backend", "cpu"]).output().unwrap();
     one_line_error(&r, "a folder of frames or a video named .mp4 or .webm");
 }
+
+/// The point of a shot: on a camera pan, frames painted with the temporal term differ from the
+/// previous painted frame carried along the motion far less than frames painted on their own.
+#[test]
+fn a_shot_is_steadier_than_independent_frames() {
+    use impasto::film::{Frame, Shot, temporal_error};
+    use impasto::image_io::{Decoded, Limits};
+    let dir = tmp("steadier");
+    pan(&dir, 3, 64, 48);
+    let frames: Vec<Decoded> = (0..3)
+        .map(|k| impasto::image_io::decode(&std::fs::read(dir.join(format!("shot_{k:03}.png"))).unwrap(), "frame", Limits::default()).unwrap())
+        .collect();
+    let device = impasto::device::cpu();
+    let style = impasto::image_io::decode(&std::fs::read(common::shared_image("starry_night.jpg")).unwrap(), "style", Limits::default()).unwrap();
+    // A fixed count keeps the test short; the default stops by itself.
+    let (config, stopping) = (impasto::Preset::DEFAULT.config().0, impasto::stopping::Stopping::Fixed(60));
+    let mean_error = |weight: f32| {
+        let shot = Shot {
+            config: config.clone(),
+            styles: vec![(style.clone(), 1.0)],
+            style_scale: 1.0,
+            sides: vec![64],
+            stopping,
+            model: common::distilled(),
+            finish: None,
+            device: device.clone(),
+            temporal_weight: weight,
+        };
+        let mut painted: Vec<Frame> = Vec::new();
+        for f in &frames {
+            let (frame, _) = pollster::block_on(shot.paint(f.clone(), painted.last(), &mut |_| {})).unwrap();
+            painted.push(frame);
+        }
+        let errors: Vec<f32> = painted
+            .windows(2)
+            .map(|p| pollster::block_on(temporal_error(&device, &p[0].content, &p[1].content, &p[0].painting, &p[1].painting)).unwrap().0)
+            .collect();
+        errors.iter().sum::<f32>() / errors.len() as f32
+    };
+    let (independent, shot) = (mean_error(0.0), mean_error(impasto::film::DEFAULT_TEMPORAL_WEIGHT));
+    eprintln!("temporal error: independent frames {independent:.2}, the shot {shot:.2}");
+    assert!(shot < 0.5 * independent, "{shot} vs {independent}");
+}
