@@ -107,13 +107,15 @@ struct FilmArgs {
     /// The style painting(s): several are blended (see --style-weights).
     #[arg(required = true, num_args = 1..)]
     style: Vec<PathBuf>,
-    /// A folder for the painted frames (PNG, named as the input's), or a video file (.mp4,
-    /// .webm; through ffmpeg, at the input's frame rate, with its audio). Started again with
-    /// the same arguments, the shot goes on at the first frame not yet painted.
+    /// A folder for the painted frames (PNG, named as the input frames; numbered for a video
+    /// input), or a video file (.mp4, .webm; through ffmpeg, at a video input's frame rate and
+    /// with its audio, 24 frames a second from a folder). Started again with the same arguments,
+    /// the shot goes on at the first frame not yet painted.
     #[arg(short, long)]
     output: PathBuf,
     /// λ, weight of the temporal term: how closely each frame keeps the previous painted frame
-    /// carried along the motion (Ruder et al. 2016). 0 paints every frame on its own.
+    /// carried along the motion (Ruder et al. 2016). 0 paints every frame on its own. Frames
+    /// after the first are painted by L-BFGS (--optimizer and --learning-rate: the first only).
     #[arg(long, default_value_t = crate::film::DEFAULT_TEMPORAL_WEIGHT)]
     temporal_weight: f32,
     #[command(flatten)]

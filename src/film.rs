@@ -10,9 +10,10 @@
 //! weight of 0 paints the frames independently (Come Swim's way), the control.
 //!
 //! The first frame is painted as an image is ([`MultiScale`], coarse to fine with the default
-//! preset); each later frame is one stage at the last size, painted by the last stage's model and
-//! optimizer and stopping by the same rule, so a frame that starts close to its answer costs
-//! few iterations.
+//! preset); each later frame is one stage at the last size, by L-BFGS and the default ladder's
+//! finishing rule (the last stage's model; its finish where the run has one), so a frame that
+//! starts close to its answer costs few iterations. An optimizer or learning rate asked for
+//! paints the first frame only.
 
 use burn::tensor::{Device, Tensor};
 

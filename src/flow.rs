@@ -113,7 +113,9 @@ pub fn flow(first: Tensor<4>, second: Tensor<4>) -> Tensor<4> {
             // The coarser flow, at this size and in this level's pixels.
             Some((cu, cv)) => {
                 let [_, _, ch, cw] = cu.dims();
-                (resize(cu, lh, lw).mul_scalar(lw as f32 / cw as f32), resize(cv, lh, lw).mul_scalar(lh as f32 / ch as f32))
+                // Corners aligned: a coarse pixel spans (fine − 1)/(coarse − 1) fine ones.
+                let (sx, sy) = ((lw - 1) as f32 / (cw - 1).max(1) as f32, (lh - 1) as f32 / (ch - 1).max(1) as f32);
+                (resize(cu, lh, lw).mul_scalar(sx), resize(cv, lh, lw).mul_scalar(sy))
             }
             None => (a.zeros_like(), a.zeros_like()),
         };
@@ -144,7 +146,7 @@ pub fn flow(first: Tensor<4>, second: Tensor<4>) -> Tensor<4> {
 /// Where frame t's pixels are known from frame t−1, given the flow `backward` from t to t−1 and
 /// `forward` from t−1 to t: 1 where they undo each other (Ruder et al.'s
 /// |ŵ + w̃|² ≤ 0.01(|ŵ|² + |w̃|²) + 0.5), off motion boundaries
-/// (|∇u|² + |∇v|² ≤ 0.01|w̃|² + 0.002) and where the source lies inside frame t−1; 0 elsewhere
+/// (|∇u|² + |∇v|² ≤ 0.01|ŵ|² + 0.002, ŵ the backward flow) and where the source lies inside frame t−1; 0 elsewhere
 /// (occluded, disoccluded, at a boundary, from outside). `[1, 1, H, W]`.
 pub fn consistency(backward: Tensor<4>, forward: Tensor<4>) -> Tensor<4> {
     let [_, _, h, w] = backward.dims();

@@ -157,6 +157,18 @@ fn bad_shots_get_one_clear_line() {
 
     let r = impasto().args(["film", s(&mixed), s(&style), "-o", "out.gif", "--backend", "cpu"]).output().unwrap();
     one_line_error(&r, "a folder of frames or a video named .mp4 or .webm");
+
+    // The input folder as the output: refused, nothing touched.
+    let frames = tmp("same");
+    pan(&frames, 2, 64, 48);
+    one_line_error(&film(&frames, &frames), "the output must not be the input");
+    assert_eq!(std::fs::read_dir(&frames).unwrap().count(), 2);
+
+    // Two frames whose paintings would have one name.
+    let twins = tmp("twins");
+    pan(&twins, 2, 64, 48);
+    image::open(twins.join("shot_000.png")).unwrap().save(twins.join("shot_000.jpg")).unwrap();
+    one_line_error(&film(&twins, &tmp("out-twins")), "the same name");
 }
 
 /// The point of a shot: on a camera pan, frames painted with the temporal term differ from the

@@ -23,15 +23,15 @@ fn is_video_name(path: &Path) -> bool {
     VIDEO_FORMATS.iter().any(|(e, _, _)| ext.as_deref() == Some(e))
 }
 
-fn ffmpeg_missing(why: &str) -> Error {
+fn tool_missing(tool: &str, why: &str) -> Error {
     Error::Shot(format!(
-        "{why} needs ffmpeg on PATH (not found); or give a folder of frames (ffmpeg -i clip.mp4 frames/%05d.png)"
+        "{why} needs {tool} on PATH (not found); or give a folder of frames (ffmpeg -i clip.mp4 frames/%05d.png)"
     ))
 }
 
 /// Run an ffmpeg tool; its own message where it fails.
 fn run_tool(tool: &str, args: &[&std::ffi::OsStr], what: &str) -> Result<String> {
-    let out = Command::new(tool).args(args).output().map_err(|_| ffmpeg_missing(what))?;
+    let out = Command::new(tool).args(args).output().map_err(|_| tool_missing(tool, what))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
@@ -67,6 +67,10 @@ fn frame_files(dir: &Path) -> Result<Vec<PathBuf>> {
 impl Layout {
     fn new(input: &Path, output: &Path) -> Result<Layout> {
         let video_out = is_video_name(output);
+        let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
+        if same(input, output) {
+            return Err(Error::Shot(format!("{}: the output must not be the input", output.display())));
+        }
         if !video_out && output.extension().is_some() && !output.is_dir() {
             return Err(Error::Shot(format!(
                 "{}: the output is a folder of frames or a video named .mp4 or .webm",
@@ -91,7 +95,7 @@ impl Layout {
                 run_tool(
                     "ffmpeg",
                     &["-v", "error", "-y", "-i"].map(std::ffi::OsStr::new).into_iter().chain([input.as_os_str()]).chain(
-                        ["-map", "0:v:0", "-fps_mode", "passthrough"].map(std::ffi::OsStr::new),
+                        ["-map", "0:v:0", "-vsync", "passthrough"].map(std::ffi::OsStr::new),
                     ).chain([source.join("%05d.png").as_os_str()]).collect::<Vec<_>>(),
                     &what,
                 )?;
@@ -113,7 +117,7 @@ impl Layout {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
-        let painted = frames
+        let painted: Vec<PathBuf> = frames
             .iter()
             .enumerate()
             .map(|(k, f)| match video_out || audio.is_some() {
@@ -122,6 +126,15 @@ impl Layout {
                 false => painted_dir.join(Path::new(f.file_name().unwrap_or_default()).with_extension("png")),
             })
             .collect();
+        let mut names = std::collections::HashSet::new();
+        for (frame, out) in frames.iter().zip(&painted) {
+            if !names.insert(out.to_string_lossy().to_lowercase()) {
+                return Err(Error::Shot(format!(
+                    "{}: another frame of the folder has the same name; each frame needs a name of its own",
+                    frame.display()
+                )));
+            }
+        }
         let video = video_out.then(|| (output.to_path_buf(), fps, audio));
         Ok(Layout { frames, painted, video })
     }
@@ -135,7 +148,7 @@ fn ext(path: &Path) -> String {
 fn frame_rate(video: &Path) -> Result<String> {
     let out = run_tool(
         "ffprobe",
-        &["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=r_frame_rate", "-of", "default=nw=1:nk=1"]
+        &["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=avg_frame_rate", "-of", "default=nw=1:nk=1"]
             .map(std::ffi::OsStr::new)
             .into_iter()
             .chain([video.as_os_str()])
@@ -176,7 +189,12 @@ pub(super) fn film_cmd(a: FilmArgs) -> Result<()> {
     }
     if is_video_name(&a.output) || a.input.is_file() {
         // Both ends of a video go through ffmpeg: say so before any work.
-        run_tool("ffmpeg", &[std::ffi::OsStr::new("-version")], "a video").map_err(|_| ffmpeg_missing("a video"))?;
+        run_tool("ffmpeg", &[std::ffi::OsStr::new("-version")], "a video").map_err(|_| tool_missing("ffmpeg", "a video"))?;
+    }
+    if a.run.original_colors {
+        // The temporal term compares the optimised images; a frame kept on disk has the photo's
+        // colours put back, so a resumed shot could not carry it.
+        return Err(Error::InvalidConfig("--original-colors is not available for a film shot yet".into()));
     }
     if !(a.temporal_weight.is_finite() && a.temporal_weight >= 0.0) {
         return Err(Error::InvalidConfig(format!("--temporal-weight must be a finite number ≥ 0, not {}", a.temporal_weight)));
@@ -202,8 +220,10 @@ pub(super) fn film_cmd(a: FilmArgs) -> Result<()> {
     let settings = settings(&a.run, &first, &a.style)?;
     let start = layout.painted.iter().position(|p| !p.exists()).unwrap_or(n);
     let quiet = a.run.quiet;
-    if start > 0 && !quiet {
-        eprintln!("impasto: {start} of {n} frames already painted; going on at frame {}", (start + 1).min(n));
+    if start == n && !quiet {
+        eprintln!("impasto: all {n} frames already painted");
+    } else if start > 0 && !quiet {
+        eprintln!("impasto: {start} of {n} frames already painted; going on at frame {}", start + 1);
     }
     if start < n {
         let Painters { model, finish, device, backend: _ } = painters(&a.run, &settings, first_size)?;
@@ -228,10 +248,21 @@ pub(super) fn film_cmd(a: FilmArgs) -> Result<()> {
         // The frame before `start`, at the painted size, and its painting (from disk on a restart).
         let mut previous = match start {
             0 => None,
-            k => Some(Frame {
-                content: decode_file(&layout.frames[k - 1], "the previous frame")?.to_working(shot.side(), "the previous frame")?,
-                painting: decode_file(&layout.painted[k - 1], "the previous painted frame")?.to_image(),
-            }),
+            k => {
+                let content = decode_file(&layout.frames[k - 1], "the previous frame")?.to_working(shot.side(), "the previous frame")?;
+                let painting = decode_file(&layout.painted[k - 1], "the previous painted frame")?.to_image();
+                if (painting.width, painting.height) != (content.width, content.height) {
+                    return Err(Error::Shot(format!(
+                        "{} was painted at {}x{}, this run paints {}x{}: go on with the options it was started with, or paint into another output",
+                        layout.painted[k - 1].display(),
+                        painting.width,
+                        painting.height,
+                        content.width,
+                        content.height
+                    )));
+                }
+                Some(Frame { content, painting })
+            }
         };
         for k in start..n {
             let what = format!("frame {}", layout.frames[k].display());
