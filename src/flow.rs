@@ -36,30 +36,48 @@ pub fn luminance(rgb: Tensor<4>) -> Tensor<4> {
     (c(0, 0.299) + c(1, 0.587) + c(2, 0.114)).reshape([1, 1, h, w])
 }
 
-/// A 3×3 filter of one channel `[1, 1, H, W]`, edges replicated.
-fn filter3(x: Tensor<4>, kernel: [f32; 9]) -> Tensor<4> {
-    let weight = Tensor::from_data(TensorData::new(kernel.to_vec(), [1, 1, 3, 3]), &x.device());
-    conv2d(x.pad([(0, 0), (0, 0), (1, 1), (1, 1)], PadMode::Edge), weight, None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1))
+/// The 3×3 filters the flow uses, put on the device once per call (the Jacobi loop applies them
+/// thousands of times).
+struct Filters {
+    /// Horn–Schunck's neighbourhood average (their eq. for ū: 1/6 the four neighbours, 1/12 the
+    /// diagonals).
+    neighbours: Tensor<4>,
+    /// Central differences along x and y.
+    dx: Tensor<4>,
+    dy: Tensor<4>,
+    /// A light blur (binomial 1-2-1 in each direction) before subsampling.
+    blur: Tensor<4>,
 }
 
-/// Horn–Schunck's neighbourhood average (their eq. for ū: 1/6 the four neighbours, 1/12 the
-/// diagonals).
-fn neighbours(x: Tensor<4>) -> Tensor<4> {
-    let (a, b) = (1.0 / 12.0, 1.0 / 6.0);
-    filter3(x, [a, b, a, b, 0.0, b, a, b, a])
-}
+impl Filters {
+    fn new(device: &burn::tensor::Device) -> Filters {
+        let k = |kernel: [f32; 9]| Tensor::from_data(TensorData::new(kernel.to_vec(), [1, 1, 3, 3]), device);
+        let (a, b) = (1.0 / 12.0, 1.0 / 6.0);
+        Filters {
+            neighbours: k([a, b, a, b, 0.0, b, a, b, a]),
+            dx: k([0.0, 0.0, 0.0, -0.5, 0.0, 0.5, 0.0, 0.0, 0.0]),
+            dy: k([0.0, -0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.5, 0.0]),
+            blur: k([1.0, 2.0, 1.0, 2.0, 4.0, 2.0, 1.0, 2.0, 1.0].map(|v| v / 16.0)),
+        }
+    }
 
-/// Central differences along x and y.
-fn gradients(x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-    let dx = filter3(x.clone(), [0.0, 0.0, 0.0, -0.5, 0.0, 0.5, 0.0, 0.0, 0.0]);
-    let dy = filter3(x, [0.0, -0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.5, 0.0]);
-    (dx, dy)
-}
+    /// `x` (one channel, `[1, 1, H, W]`) filtered by `weight`, edges replicated.
+    fn apply(x: Tensor<4>, weight: &Tensor<4>) -> Tensor<4> {
+        let padded = x.pad([(0, 0), (0, 0), (1, 1), (1, 1)], PadMode::Edge);
+        conv2d(padded, weight.clone(), None, ConvOptions::new([1, 1], [0, 0], [1, 1], 1))
+    }
 
-/// A light blur (binomial 1-2-1 in each direction) before subsampling.
-fn blur(x: Tensor<4>) -> Tensor<4> {
-    let k = [1.0, 2.0, 1.0, 2.0, 4.0, 2.0, 1.0, 2.0, 1.0].map(|v| v / 16.0);
-    filter3(x, k)
+    fn neighbours(&self, x: Tensor<4>) -> Tensor<4> {
+        Filters::apply(x, &self.neighbours)
+    }
+
+    fn gradients(&self, x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        (Filters::apply(x.clone(), &self.dx), Filters::apply(x, &self.dy))
+    }
+
+    fn blur(&self, x: Tensor<4>) -> Tensor<4> {
+        Filters::apply(x, &self.blur)
+    }
 }
 
 fn resize(x: Tensor<4>, h: usize, w: usize) -> Tensor<4> {
@@ -95,6 +113,7 @@ pub fn warp(image: Tensor<4>, flow: Tensor<4>) -> Tensor<4> {
 /// (x then y, in pixels).
 pub fn flow(first: Tensor<4>, second: Tensor<4>) -> Tensor<4> {
     let [_, _, h, w] = first.dims();
+    let f = Filters::new(&first.device());
     // The pyramid, finest first.
     let mut pyramid = vec![(first, second)];
     loop {
@@ -104,7 +123,7 @@ pub fn flow(first: Tensor<4>, second: Tensor<4>) -> Tensor<4> {
             break;
         }
         let (nh, nw) = (lh.div_ceil(2), lw.div_ceil(2));
-        pyramid.push((resize(blur(a), nh, nw), resize(blur(b), nh, nw)));
+        pyramid.push((resize(f.blur(a), nh, nw), resize(f.blur(b), nh, nw)));
     }
     let mut u: Option<(Tensor<4>, Tensor<4>)> = None;
     for (a, b) in pyramid.into_iter().rev() {
@@ -119,17 +138,17 @@ pub fn flow(first: Tensor<4>, second: Tensor<4>) -> Tensor<4> {
             }
             None => (a.zeros_like(), a.zeros_like()),
         };
+        // Gradients of both frames, averaged (Horn & Schunck estimate them over both).
+        let (ax, ay) = f.gradients(a.clone());
         for _ in 0..WARPS {
             let bw = warp(b.clone(), Tensor::cat(vec![fu.clone(), fv.clone()], 1));
-            // Gradients of both frames, averaged (Horn & Schunck estimate them over both).
-            let (ax, ay) = gradients(a.clone());
-            let (bx, by) = gradients(bw.clone());
-            let (ix, iy) = ((ax + bx).mul_scalar(0.5), (ay + by).mul_scalar(0.5));
+            let (bx, by) = f.gradients(bw.clone());
+            let (ix, iy) = ((ax.clone() + bx).mul_scalar(0.5), (ay.clone() + by).mul_scalar(0.5));
             let it = bw - a.clone();
             let denom = (ix.clone().square() + iy.clone().square()).add_scalar(ALPHA2);
             let (u0, v0) = (fu.clone(), fv.clone());
             for _ in 0..ITERATIONS {
-                let (ub, vb) = (neighbours(fu.clone()), neighbours(fv.clone()));
+                let (ub, vb) = (f.neighbours(fu.clone()), f.neighbours(fv.clone()));
                 let r = (ix.clone() * (ub.clone() - u0.clone()) + iy.clone() * (vb.clone() - v0.clone()) + it.clone())
                     / denom.clone();
                 fu = ub - ix.clone() * r.clone();
@@ -155,8 +174,9 @@ pub fn consistency(backward: Tensor<4>, forward: Tensor<4>) -> Tensor<4> {
     let sq = |t: Tensor<4>| t.square().sum_dim(1);
     let undo = sq(back_fwd.clone() + backward.clone());
     let occluded = undo.greater(sq(back_fwd).add(sq(backward.clone())).mul_scalar(0.01).add_scalar(0.5));
-    let (ux, uy) = gradients(backward.clone().narrow(1, 0, 1));
-    let (vx, vy) = gradients(backward.clone().narrow(1, 1, 1));
+    let f = Filters::new(&device);
+    let (ux, uy) = f.gradients(backward.clone().narrow(1, 0, 1));
+    let (vx, vy) = f.gradients(backward.clone().narrow(1, 1, 1));
     let edge = (ux.square() + uy.square() + vx.square() + vy.square())
         .greater(sq(backward.clone()).mul_scalar(0.01).add_scalar(0.002));
     let (xs, ys) = coordinates(h, w, &device);

@@ -461,6 +461,21 @@ pub fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -
     Ok(())
 }
 
+/// The PNG and JPEG files directly in `dir`, in file-name order: a film shot's frames.
+#[cfg(not(target_family = "wasm"))]
+pub fn frame_files(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut frames = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        if path.is_file() && matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg")) {
+            frames.push(path);
+        }
+    }
+    frames.sort();
+    Ok(frames)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

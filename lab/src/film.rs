@@ -83,12 +83,7 @@ pub fn film_cmd(a: FilmArgs) -> Result<()> {
     let mut points: Vec<Point> = Vec::new();
     let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     for clip in &a.clips {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(clip)
-            .map_err(|e| Error::io(clip, e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("png" | "jpg" | "jpeg")))
-            .collect();
-        files.sort();
+        let mut files = impasto::image_io::frame_files(clip)?;
         files.truncate(a.frames);
         let frames: Vec<Decoded> = files.iter().map(|f| decode(f, "a frame")).collect::<Result<_>>()?;
         let Some(first) = frames.first() else {

@@ -10,7 +10,7 @@ use super::{FilmArgs, Painters, Settings, decode_file, painters, settings, write
 use crate::error::{Error, Result};
 use crate::film::{Frame, Shot};
 use crate::multiscale::ScaleRecord;
-use crate::image_io::Image;
+use crate::image_io::{self, Image};
 
 /// The frame rate of a video made from a folder of frames (a folder has none of its own).
 const FOLDER_FPS: &str = "24";
@@ -51,19 +51,6 @@ struct Layout {
     video: Option<(PathBuf, String, Option<PathBuf>)>,
 }
 
-fn frame_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut frames: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let ext = p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-            matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg"))
-        })
-        .collect();
-    frames.sort();
-    Ok(frames)
-}
-
 impl Layout {
     fn new(input: &Path, output: &Path) -> Result<Layout> {
         let video_out = is_video_name(output);
@@ -81,7 +68,7 @@ impl Layout {
         // the output, so that a run started again finds it.
         let work = if video_out { output.with_extension(format!("{}.frames", ext(output))) } else { output.to_path_buf() };
         let (frames, fps, audio) = if input.is_dir() {
-            let frames = frame_files(input)?;
+            let frames = image_io::frame_files(input)?;
             if frames.is_empty() {
                 return Err(Error::Shot(format!("{}: no PNG or JPEG frames in this folder", input.display())));
             }
@@ -101,7 +88,7 @@ impl Layout {
                 )?;
                 std::fs::write(&done, b"").map_err(|e| Error::io(&done, e))?;
             }
-            let frames = frame_files(&source)?;
+            let frames = image_io::frame_files(&source)?;
             if frames.is_empty() {
                 return Err(Error::Shot(format!("{}: the video has no frames", input.display())));
             }
