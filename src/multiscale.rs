@@ -8,12 +8,13 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::image_io::{self, Decoded, Image};
-use crate::budget::Footprint;
-use crate::models::{ModelChoice, ModelKind};
-use crate::optim::OptimizerKind;
-use crate::stopping::{StageProgress, StopRule, Stopping};
-use crate::stylize::{Config, Preset, Stylizer};
-use crate::vgg::{TeacherShape, Vgg};
+use crate::models::ModelKind;
+use crate::pace::{self, Pace, Progressed, Speed, StageCost};
+use crate::stopping::{StageProgress, Stopping};
+use crate::stylize::{Config, Stylizer};
+use crate::vgg::Vgg;
+
+pub use crate::ladder::{Finish, LadderRecipe, TEACHER_LADDER};
 
 /// The smallest stage of a coarse-to-fine run: below this a stage adds little (the CLI and the
 /// page use it; tests pass smaller ones to stay fast).
@@ -25,149 +26,6 @@ pub const DEFAULT_SIZE: u32 = 512;
 /// The style image's size relative to the content's working size when none is asked for (CS20:
 /// the same size).
 pub const DEFAULT_STYLE_SCALE: f32 = 1.0;
-
-/// The last stage of a coarse-to-fine run, where it is painted differently from the others: its
-/// model, its optimizer (at that optimizer's default learning rate) and, in a run that stops by
-/// itself, its stopping rule and that of the stages before it.
-#[derive(Clone, Debug)]
-pub struct Finish {
-    /// The feature extractor of the last stage, the teacher (`None`: still to come, given with
-    /// [`MultiScale::finish_with`] before the last stage begins; the page fetches it while the
-    /// smaller sizes paint).
-    pub model: Option<Vgg>,
-    /// Its optimizer.
-    pub optimizer: OptimizerKind,
-    /// When it stops, where the run stops by itself.
-    pub rule: StopRule,
-    /// When each stage before it stops, where the run stops by itself (`None`: the run's rule).
-    pub coarse_rule: Option<StopRule>,
-}
-
-/// How a coarse-to-fine run with the teacher is painted ([`TEACHER_LADDER`]).
-#[derive(Clone, Copy, Debug)]
-pub struct LadderRecipe {
-    /// The model of the stages before the last.
-    pub coarse: ModelKind,
-    /// The last stage's optimizer.
-    pub optimizer: OptimizerKind,
-    /// The last stage's stopping rule.
-    pub rule: StopRule,
-    /// The stopping rule of the stages before the last (`None`: the run's).
-    pub coarse_rule: Option<StopRule>,
-}
-
-impl Finish {
-    /// Whether its model is still to come.
-    pub fn is_pending(&self) -> bool {
-        self.model.is_none()
-    }
-
-    /// Multiply-accumulates of its model's forward pass at `width`×`height` (the teacher's
-    /// architecture while its weights are still to come).
-    fn macs(&self, width: usize, height: usize) -> u64 {
-        match &self.model {
-            Some(m) => m.macs(width, height),
-            None => TeacherShape { conv: crate::vgg::ConvAlgorithm::Direct }.macs(width, height),
-        }
-    }
-}
-
-impl LadderRecipe {
-    /// The last stage of this recipe, painted with `teacher` (`None`: still to come).
-    pub fn finish(&self, teacher: Option<Vgg>) -> Finish {
-        Finish { model: teacher, optimizer: self.optimizer, rule: self.rule, coarse_rule: self.coarse_rule }
-    }
-
-    /// Whether a run asked of the teacher (`teacher`) with `config`, from the settings of
-    /// `preset` (`None`: changed by hand), over the ladder `sides` (smallest first; a resumed
-    /// run's whole ladder) of a `width`×`height` photo paints this way: more than one size, and
-    /// where the recipe was measured — the default preset and its settings (the seed, the colours
-    /// and the device's limits aside; the CS20 preset has the same settings but is CS20's recipe)
-    /// and a last size painted whole on this device with L-BFGS's history beside it (ten pairs of
-    /// whole images, [`crate::budget::lbfgs_bytes`]: not for tiled print sizes). How the CLI and
-    /// the page decide ([`LadderRecipe::models`]).
-    pub fn applies(
-        &self,
-        teacher: &impl Footprint,
-        preset: Option<Preset>,
-        config: &Config,
-        sides: &[u32],
-        (width, height): (u32, u32),
-    ) -> bool {
-        let default = Preset::DEFAULT.config().0;
-        let asked = Config {
-            seed: default.seed,
-            original_colors: default.original_colors,
-            max_buffer_bytes: default.max_buffer_bytes,
-            max_memory_bytes: default.max_memory_bytes,
-            ..config.clone()
-        };
-        let Some(&last) = sides.last() else { return false };
-        let (w, h) = image_io::working_size(width, height, last);
-        let memory = config.max_memory_bytes.map(|m| m.saturating_sub(crate::budget::lbfgs_bytes(w, h)));
-        let whole = crate::budget::tile_core(teacher, w as usize, h as usize, config.tile, config.max_buffer_bytes, memory).is_none();
-        preset == Some(Preset::DEFAULT) && sides.len() > 1 && asked == default && whole
-    }
-
-    /// The model that paints a run asked of `asked` ([`ModelChoice`]) and its finishing stage:
-    /// where [`LadderRecipe::applies`] holds for the teacher, [`LadderRecipe::coarse`] for the
-    /// smaller sizes and the teacher for the last; otherwise the model asked for alone (the
-    /// distilled one for [`ModelChoice::Auto`]). `load` gives a model by kind (from a file, or
-    /// what the page's engine holds), or says why not; where [`ModelChoice::Auto`]'s teacher is
-    /// not there ([`Error::ModelUnavailable`]: no file; not yet in the page's engine), its finish
-    /// is still to come ([`Finish::is_pending`]) — a caller that cannot fetch it paints without.
-    pub fn models(
-        &self,
-        asked: ModelChoice,
-        preset: Option<Preset>,
-        config: &Config,
-        sides: &[u32],
-        photo: (u32, u32),
-        load: &mut dyn FnMut(ModelKind) -> Result<Vgg>,
-    ) -> Result<(Vgg, Option<Finish>)> {
-        match asked {
-            ModelChoice::Distilled => Ok((load(ModelKind::Distilled)?, None)),
-            ModelChoice::Teacher => {
-                let teacher = load(ModelKind::Teacher)?;
-                if self.applies(&teacher, preset, config, sides, photo) {
-                    Ok((load(self.coarse)?, Some(self.finish(Some(teacher)))))
-                } else {
-                    Ok((teacher, None))
-                }
-            }
-            ModelChoice::Auto => {
-                let coarse = load(self.coarse)?;
-                // Decided on the teacher's shape: its weights may be on their way.
-                if self.applies(&TeacherShape { conv: coarse.conv }, preset, config, sides, photo) {
-                    let teacher = match load(ModelKind::Teacher) {
-                        Ok(teacher) => Some(teacher),
-                        Err(Error::ModelUnavailable(_)) => None,
-                        Err(e) => return Err(e),
-                    };
-                    Ok((coarse, Some(self.finish(teacher))))
-                } else {
-                    Ok((coarse, None))
-                }
-            }
-        }
-    }
-}
-
-/// A coarse-to-fine run with the teacher: the stages before the last with the distilled model
-/// (at most 100 iterations each, by the default rule), the last with the teacher by L-BFGS, run
-/// close to convergence. Departure from a plain ladder (one model, one optimizer): the teacher
-/// paints only the size that costs most, and L-BFGS converges in far fewer iterations than Adam;
-/// with the default preset's α its minimum is CS20's look (BENCHMARKS.md "Choosing the ladder",
-/// "The photo survives").
-pub const TEACHER_LADDER: LadderRecipe = LadderRecipe {
-    coarse: ModelKind::Distilled,
-    optimizer: OptimizerKind::Lbfgs,
-    // Until the loss falls less than 1 % a step over 10: with the default preset's α the
-    // minimum is CS20's look, and by then the painting is at CS20's quality; 3 % left some
-    // paintings unfinished.
-    rule: StopRule { window: 10, tolerance: 1e-2, min_iterations: 20, max_iterations: 600 },
-    coarse_rule: Some(StopRule { window: 20, tolerance: 4e-3, min_iterations: 40, max_iterations: 100 }),
-};
 
 /// The long sides of a coarse-to-fine run ending at `final_long`: a quarter, a half and the full
 /// size, keeping only stages of at least `smallest` px, so the large-scale structure is painted
@@ -271,6 +129,18 @@ impl RunPlan {
     }
 }
 
+impl RunPlan {
+    /// The stages of `whole` above a finished painting of long side `side`: going on from a run
+    /// its time limit painted smaller to the size asked for ([`crate::pace`]).
+    pub fn onward(whole: &RunPlan, side: u32) -> Result<RunPlan> {
+        let sides: Vec<u32> = whole.sides.iter().copied().filter(|&s| s > side).collect();
+        if sides.is_empty() {
+            return Err(Error::InvalidConfig(format!("the painting is already {side} px, the size asked for")));
+        }
+        Ok(RunPlan { sides, notice: None, stage_done: 0 })
+    }
+}
+
 /// One iteration of a coarse-to-fine run.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -321,9 +191,12 @@ pub struct MultiScale {
     stopping: Stopping,
     /// The current stage's progress under `stopping`.
     progress: StageProgress,
-    /// Each stage's share of the whole run's work (its model's multiply-accumulates at its size
-    /// over all stages').
+    /// Each stage's share of the whole run's expected time ([`pace::stage_shares`]).
     weights: Vec<f32>,
+    /// A time budget, until the plan it asks for is made (after the first stage).
+    pace: Option<Pace>,
+    /// What that plan chose and why, where it changed the size or will not end in time.
+    planned: Option<String>,
     model: Vgg,
     /// The last stage's model, optimizer and stopping rule, where they differ.
     finish: Option<Finish>,
@@ -371,15 +244,16 @@ impl MultiScale {
         let current = stage_stylizer(&stage_config, &first, &styles, stage_model, &device, start.map(|(image, _)| image))?;
         let resumed_done = start.map_or(0, |(_, done)| done);
         let first_stopping = stage_stopping(stopping, finish.as_ref(), sides.len() == 1);
+        let first_expected = pace::expected_iterations(first_stopping, sides.len() == 1 && finish.is_some());
         Ok(MultiScale {
-            weights: stage_weights(&sides, (content.width(), content.height()), &model, finish.as_ref()),
+            weights: pace::stage_shares(&stage_costs(&sides, stopping, finish.as_ref()), (content.width(), content.height())),
             config,
             content,
             styles,
             style_scale,
             sides,
             stopping,
-            progress: StageProgress::new(first_stopping, resumed_done),
+            progress: StageProgress::new(first_stopping, resumed_done).expecting(first_expected),
             model,
             finish,
             device,
@@ -388,7 +262,49 @@ impl MultiScale {
             iterations_before: 0,
             elapsed_before: 0.0,
             resumed_done,
+            pace: None,
+            planned: None,
         })
+    }
+
+    /// Plan the rest of the run to `pace`'s time budget once its first stage is painted, at the
+    /// speed that stage showed ([`crate::pace::plan_rest`]): a coarse-to-fine run only.
+    pub fn set_pace(&mut self, pace: Pace) {
+        if self.sides.len() > 1 && self.stage == 0 {
+            self.pace = Some(pace);
+        }
+    }
+
+    /// What the time budget's plan chose and why, once made, where it changed the size or the
+    /// run will not end in time ([`crate::pace::Planned::line`]).
+    pub fn plan_line(&self) -> Option<&str> {
+        self.planned.as_deref()
+    }
+
+    /// The rest of the run planned to `pace` after the first stage, at the speed it showed.
+    fn plan(&mut self, pace: Pace) {
+        let photo = (self.content.width(), self.content.height());
+        let Some(speed) = Speed::measured(self.current.elapsed_ms(), self.current.iteration(), self.current.size()) else {
+            return;
+        };
+        let costs = stage_costs(&self.sides, self.stopping, self.finish.as_ref());
+        let run = Progressed {
+            photo,
+            done_side: self.sides[0],
+            rest: &self.sides[1..],
+            finish_factor: costs.last().map_or(1.0, |c| c.factor),
+            stopping: (stage_stopping(self.stopping, self.finish.as_ref(), false), stage_stopping(self.stopping, self.finish.as_ref(), true)),
+            finish: self.finish.is_some(),
+            spent_s: (self.elapsed_before + self.current.elapsed_ms()) / 1000.0,
+        };
+        let name = if self.finish.is_some() { "VGG16" } else { "This network" };
+        let planned = pace::plan_rest(&pace, speed, &run, name);
+        if !planned.sides.is_empty() {
+            self.sides.truncate(1);
+            self.sides.extend(planned.sides);
+            self.weights = pace::stage_shares(&stage_costs(&self.sides, self.stopping, self.finish.as_ref()), photo);
+        }
+        self.planned = planned.line;
     }
 
     /// Add a film frame's temporal term ([`crate::film::Temporal`]) to a run of one size.
@@ -433,7 +349,9 @@ impl MultiScale {
             self.elapsed_before += self.current.elapsed_ms();
             self.current = stylizer;
             self.stage += 1;
-            self.progress = StageProgress::new(stage_stopping(self.stopping, self.finish.as_ref(), last), 0);
+            let stopping = stage_stopping(self.stopping, self.finish.as_ref(), last);
+            let expected = pace::expected_iterations(stopping, last && self.finish.is_some());
+            self.progress = StageProgress::new(stopping, 0).expecting(expected);
         }
         Ok(())
     }
@@ -441,6 +359,14 @@ impl MultiScale {
     fn record(&mut self, r: crate::stylize::StepRecord) -> ScaleRecord {
         // The loss of the image this iteration started from: what the stopping rule watches.
         self.progress.push(r.total);
+        // Planned as soon as the first stage is over, so that a caller sees the plan (and a
+        // finishing model it waits for) before the next stage begins.
+        if self.stage == 0
+            && self.progress.done()
+            && let Some(pace) = self.pace.take()
+        {
+            self.plan(pace);
+        }
         let (width, height) = self.current.size();
         let finished = self.stage + 1 == self.sides.len() && self.progress.done();
         let progress = self.weights[..self.stage].iter().sum::<f32>() + self.weights[self.stage] * self.progress.progress();
@@ -491,7 +417,7 @@ impl MultiScale {
     pub fn finish_without(&mut self) {
         if self.finish_pending() {
             self.finish = None;
-            self.weights = stage_weights(&self.sides, (self.content.width(), self.content.height()), &self.model, None);
+            self.weights = pace::stage_shares(&stage_costs(&self.sides, self.stopping, None), (self.content.width(), self.content.height()));
         }
     }
 
@@ -557,24 +483,23 @@ fn stage_settings<'a>(config: &Config, model: &'a Vgg, finish: Option<&'a Finish
     }
 }
 
-/// Each stage's share of a run's work: its model's multiply-accumulates at its size (its cost
-/// per iteration; the teacher's last stage of a ladder ~6× the distilled model's per pixel) over
-/// all stages'.
-fn stage_weights(sides: &[u32], (width, height): (u32, u32), model: &Vgg, finish: Option<&Finish>) -> Vec<f32> {
-    let costs: Vec<f32> = sides
+/// Each stage as [`crate::pace`] costs it: its side, its model's cost against the run's (the
+/// teacher's finish of a distilled ladder: [`pace::TEACHER_COST`]) and its expected iterations.
+fn stage_costs(sides: &[u32], stopping: Stopping, finish: Option<&Finish>) -> Vec<StageCost> {
+    let n = sides.len();
+    sides
         .iter()
         .enumerate()
-        .map(|(k, &s)| {
-            let (w, h) = image_io::working_size(width, height, s);
-            let (w, h) = (w as usize, h as usize);
-            match finish {
-                Some(f) if k + 1 == sides.len() => f.macs(w, h) as f32,
-                _ => model.macs(w, h) as f32,
+        .map(|(k, &side)| {
+            let last = k + 1 == n;
+            let finishing = last && finish.is_some();
+            StageCost {
+                side,
+                factor: if finishing { pace::TEACHER_COST } else { 1.0 },
+                iterations: pace::expected_iterations(stage_stopping(stopping, finish, last), finishing),
             }
         })
-        .collect();
-    let all: f32 = costs.iter().sum();
-    costs.iter().map(|c| c / all).collect()
+        .collect()
 }
 
 /// How long a stage goes on: the run's [`Stopping`], or in a run that stops by itself `finish`'s

@@ -84,6 +84,9 @@ pub struct StageProgress {
     first_rate: Option<f32>,
     rate: Option<f32>,
     progress: f32,
+    /// Iterations the stage is expected to run, where known: the progress by the loss's rate is
+    /// held to the share of them done.
+    expected: Option<u32>,
     /// Latched: once the stage is over it stays over (a run may be stepped past its end).
     over: bool,
 }
@@ -99,11 +102,22 @@ impl StageProgress {
             first_rate: None,
             rate: None,
             progress: 0.0,
+            expected: None,
             over: false,
         };
         p.progress = p.estimate();
         p.over = p.rule_says_done();
         p
+    }
+
+    /// The same stage, expected to run about `iterations` iterations: its progress by the loss's
+    /// rate is held to the share of them done. The rate alone nears its end long before an L-BFGS
+    /// stage does (its rate falls fast, then lingers just above the tolerance): the page said
+    /// "99 %, 5 s left" for the last eight minutes of a run.
+    pub fn expecting(mut self, iterations: u32) -> Self {
+        self.expected = Some(iterations.max(1));
+        self.progress = self.estimate();
+        self
     }
 
     /// Record one iteration's weighted total loss.
@@ -171,6 +185,7 @@ impl StageProgress {
                     }
                     _ => 0.0,
                 };
+                let by_rate = self.expected.map_or(by_rate, |n| by_rate.min(share(self.done, n)));
                 // Below 1 until the rule says done (`progress` returns 1 then).
                 by_count.max(by_rate).min(0.99)
             }

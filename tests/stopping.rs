@@ -114,6 +114,23 @@ fn the_progress_estimate_follows_the_rate_towards_the_tolerance() {
     assert!(progress[n - 2] > 0.8, "just before the end {}", progress[n - 2]);
 }
 
+#[test]
+fn an_expected_count_holds_the_progress_of_a_stage_that_lingers_near_its_end() {
+    // L-BFGS's way: the rate falls fast, then lingers just above the tolerance. By the rate
+    // alone the stage looks all but over for most of its length; held to the share of its
+    // expected iterations, it does not.
+    let curve = |i: i32| if i < 15 { 1e6 * 0.5f32.powi(i) } else { 1e6 * 0.5f32.powi(15) * (1.0 - 0.003 * (i - 15) as f32) };
+    let mut by_rate = StageProgress::new(Stopping::Auto(RULE), 0);
+    let mut held = StageProgress::new(Stopping::Auto(RULE), 0).expecting(60);
+    for i in 0..40 {
+        by_rate.push(curve(i));
+        held.push(curve(i));
+    }
+    assert!(!held.done() && !by_rate.done());
+    assert!(by_rate.progress() > 0.9, "{}", by_rate.progress());
+    assert!((0.6..=40.0 / 60.0 + 1e-6).contains(&held.progress()), "{}", held.progress());
+}
+
 fn decoded(img: &image_io::Image) -> image_io::Decoded {
     image_io::decode(&image_io::encode_png(img).unwrap(), "an image", Default::default()).unwrap()
 }
