@@ -94,8 +94,40 @@ struct StylizeArgs {
     /// Also write every K-th iterate next to OUTPUT (OUTPUT_0050.png, ...).
     #[arg(long)]
     save_every: Option<u32>,
+    /// End the run within about this long (e.g. 300, 90s, 5m, 1h): once its first size is
+    /// painted, a coarse-to-fine run chooses its last size (at least 256 px) by this machine's
+    /// measured speed and says what it chose. A --size, --max-size or --iterations given is kept
+    /// and only estimated. Default: none.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    time_budget: Option<f32>,
     #[command(flatten)]
     run: RunArgs,
+}
+
+/// Seconds from "300", "90s", "5m", "1h" or "1h30m".
+fn parse_duration(text: &str) -> std::result::Result<f32, String> {
+    let bad = || format!("{text:?} is not a duration: write e.g. 300, 90s, 5m or 1h30m");
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<f32>() {
+        return Ok(seconds);
+    }
+    let (mut total, mut number) = (0.0f32, String::new());
+    for c in text.chars() {
+        match c {
+            '0'..='9' | '.' => number.push(c),
+            'h' | 'm' | 's' => {
+                let n: f32 = number.parse().map_err(|_| bad())?;
+                total += n * match c {
+                    'h' => 3600.0,
+                    'm' => 60.0,
+                    _ => 1.0,
+                };
+                number.clear();
+            }
+            _ => return Err(bad()),
+        }
+    }
+    if number.is_empty() { Ok(total) } else { Err(bad()) }
 }
 
 #[derive(Parser, Debug)]
@@ -150,9 +182,9 @@ struct RunArgs {
     /// content's working size, as CS20 does), painted as the preset paints it: coarse to fine —
     /// a quarter, a half and the full size (stages under 128 px skipped), each continuing from
     /// the last one's result upsampled — except with --preset cs20 or --one-size, which paint
-    /// the one size. A timelapse keeps the first stage's size.
-    #[arg(long, default_value_t = crate::multiscale::DEFAULT_SIZE)]
-    size: u32,
+    /// the one size. A timelapse keeps the first stage's size. [default: 512]
+    #[arg(long)]
+    size: Option<u32>,
     /// Iterations at each size. Default: the run stops by itself when the loss stops improving
     /// (impasto::stopping), except with --preset cs20 (300).
     #[arg(long)]
@@ -364,8 +396,9 @@ fn settings(a: &RunArgs, content: &image_io::Decoded, style: &[PathBuf]) -> Resu
     // The preset's settings, each overridden by its option where given.
     let (preset, preset_stopping) = a.preset.config();
     let stopping = a.iterations.map_or(preset_stopping, Stopping::Fixed);
-    if !(image_io::MIN_SIDE..=MAX_SIDE).contains(&a.size) {
-        return Err(Error::InvalidConfig(format!("--size must be between {} and {MAX_SIDE}, not {}", image_io::MIN_SIDE, a.size)));
+    let size = a.size.unwrap_or(crate::multiscale::DEFAULT_SIZE);
+    if !(image_io::MIN_SIDE..=MAX_SIDE).contains(&size) {
+        return Err(Error::InvalidConfig(format!("--size must be between {} and {MAX_SIDE}, not {size}", image_io::MIN_SIDE)));
     }
     let w = preset.weights;
     let optimizer = a.optimizer.unwrap_or(preset.optimizer);
@@ -408,7 +441,7 @@ fn settings(a: &RunArgs, content: &image_io::Decoded, style: &[PathBuf]) -> Resu
         // Coarse to fine where the preset is, as the page's Size (its "High resolution" field
         // says one size): a size asked for is painted by the same recipe as the default one.
         None => SizeRequest {
-            size: a.size,
+            size,
             coarse_to_fine: !a.one_size && a.preset.coarse_to_fine(),
             largest: false,
             smallest_stage: crate::multiscale::SMALLEST_STAGE,
@@ -473,6 +506,9 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     if let Some(0) = a.save_every {
         return Err(Error::InvalidConfig("--save-every must be at least 1".into()));
     }
+    // A size or an iteration count given is kept: the time budget then only estimates.
+    let chosen = a.run.size.is_some() || a.run.max_size.is_some() || a.run.iterations.is_some();
+    let pace = a.time_budget.map(|seconds| crate::pace::Pace::new(seconds, chosen)).transpose()?;
     let content_d = decode_file(&a.content, "the content image")?;
     let settings = settings(&a.run, &content_d, &a.style)?;
     check_writable(&a.output)?;
@@ -491,6 +527,10 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     let Painters { model, finish, device, backend } = painters(&a.run, &settings, (content_d.width(), content_d.height()))?;
     let Settings { config, stopping, stages, styles } = settings;
     let mut run = MultiScale::new(config, content_d, styles, a.run.style_scale, stages, stopping, model, finish, device, None)?;
+    if let Some(pace) = pace {
+        run.set_pace(pace);
+    }
+    let mut told_plan = false;
     let mut timelapse = match &a.timelapse {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
@@ -505,6 +545,10 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
         loop {
             let rec = pollster::block_on(run.step())?;
             let last_of_stage = stages.show(&bar, &rec, backend, run.stage_done(), quiet);
+            if let Some(line) = run.plan_line().filter(|_| !told_plan && !quiet) {
+                bar.suspend(|| eprintln!("impasto: {line}"));
+                told_plan = true;
+            }
             if let Some(k) = a.save_every
                 && rec.iteration % k == 0
                 && !rec.finished

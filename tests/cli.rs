@@ -165,6 +165,11 @@ fn errors_are_one_line() {
     let r = impasto(&["stylize", s(&style), s(&style), "-o", s(&out), "--iterations", "many"]);
     one_line_error(&r, "many");
 
+    let r = impasto(&["stylize", s(&style), s(&style), "-o", s(&out), "--time-budget", "soon"]);
+    one_line_error(&r, "\"soon\" is not a duration");
+    let r = impasto(&["stylize", s(&style), s(&style), "-o", s(&out), "--time-budget", "2s"]);
+    one_line_error(&r, "the time budget must be between 10 s");
+
     let r = impasto(&["stylize", s(&style), s(&style), "-o", s(&out), "--tile", "8", "--backend", "cpu"]);
     one_line_error(&r, "tiles must be at least 16 px");
 
