@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::image_io::{self, Limits};
 use crate::loss::LossWeights;
 use crate::budget::DeviceBudget;
+use crate::pace::Pace;
 use crate::models::{ModelChoice, ModelKind};
 use crate::multiscale::{
     DEFAULT_SIZE, DEFAULT_STYLE_SCALE, Holder, MultiScale, RunPlan, SMALLEST_STAGE, SizeRequest, TEACHER_LADDER,
@@ -227,12 +228,25 @@ impl Engine {
             width: u32,
             height: u32,
             done: u32,
+            /// Go on from a finished painting to the larger sizes of the run asked for (a run
+            /// its time limit painted smaller): `done` is then ignored.
+            #[serde(default)]
+            onward: bool,
         }
         let at: At = serde_wasm_bindgen::from_value(at).map_err(|e| Error::InvalidConfig(format!("resume point: {e}")))?;
         let start = image_io::Image::from_rgba8(at.width, at.height, rgba)?;
         let blend = style_bytes(styles, weights)?;
-        self.start(content, &blend, options, Some((start, at.done)))
+        let resume = Resume { image: start, done: at.done, onward: at.onward };
+        self.start(content, &blend, options, Some(resume))
     }
+}
+
+/// Where a resumed run goes on from: the image an interrupted run had reached and how many
+/// iterations it had done, or (`onward`) a finished painting to paint on at the larger sizes.
+struct Resume {
+    image: image_io::Image,
+    done: u32,
+    onward: bool,
 }
 
 fn style_bytes(styles: js_sys::Array, weights: Vec<f32>) -> Result<Vec<(Vec<u8>, f32)>, JsError> {
@@ -255,7 +269,7 @@ impl Engine {
         content: &[u8],
         styles: &[(Vec<u8>, f32)],
         options: JsValue,
-        resume: Option<(image_io::Image, u32)>,
+        resume: Option<Resume>,
     ) -> Result<WebStylizer, JsError> {
         let options: WebOptions = if options.is_undefined() || options.is_null() {
             WebOptions::default()
@@ -270,6 +284,13 @@ impl Engine {
             ))
             .into());
         }
+        let pace = match options.time_budget {
+            Some(seconds) => Some(Pace {
+                min_side: options.min_planned_side.unwrap_or(crate::pace::MIN_PLANNED_SIDE),
+                ..Pace::new(seconds, options.size_fixed || options.largest)?
+            }),
+            None => None,
+        };
         let mut config = options.config();
         config.max_buffer_bytes = Some(self.budget.max_buffer_bytes);
         config.max_memory_bytes = Some(self.budget.memory_bytes);
@@ -296,7 +317,7 @@ impl Engine {
         let holder = Holder { budget: &self.budget, model, name };
         let resumed = match &resume {
             None => None,
-            Some((img, done)) => {
+            Some(Resume { image: img, done, .. }) => {
                 let side = img.width.max(img.height);
                 let expected = image_io::working_size(content.width(), content.height(), side);
                 if expected != (img.width, img.height) {
@@ -311,11 +332,24 @@ impl Engine {
         };
         let photo = (content.width(), content.height());
         let whole = RunPlan::new(request, photo, MAX_SIDE, Some(holder), stopping, None)?;
-        let plan = match resumed {
-            None => whole.clone(),
-            Some(_) => RunPlan::new(request, photo, MAX_SIDE, Some(holder), stopping, resumed)?,
+        let plan = match (&resume, resumed) {
+            (None, _) | (_, None) => whole.clone(),
+            (Some(r), Some((side, _))) if r.onward => RunPlan::onward(&whole, side)?,
+            (Some(_), Some(_)) => RunPlan::new(request, photo, MAX_SIDE, Some(holder), stopping, resumed)?,
         };
-        let start = resume.as_ref().map(|(img, _)| (img, plan.stage_done));
+        // Going on at a larger size starts from the painting upsampled to it.
+        let onward = match &resume {
+            Some(r) if r.onward => {
+                let (w, h) = image_io::working_size(photo.0, photo.1, plan.sides[0]);
+                Some(r.image.resized(w, h))
+            }
+            _ => None,
+        };
+        let start = match (&onward, &resume) {
+            (Some(img), _) => Some((img, 0)),
+            (None, Some(r)) => Some((&r.image, plan.stage_done)),
+            (None, None) => None,
+        };
         // Which models paint is decided on the whole ladder, also for a resumed run (whose last
         // stage, even alone, is then the teacher's finish). With `auto` the teacher's weights may
         // still be on their way: the finish waits for them (`finishWith`).
@@ -330,8 +364,11 @@ impl Engine {
         }
         let painter = if finish.is_some() { TEACHER_LADDER.coarse } else { sizing };
         let device = self.device.clone();
-        let inner =
+        let mut inner =
             MultiScale::new(config, content, decoded, options.style_scale, plan.sides, stopping, model, finish, device, start)?;
+        if let Some(pace) = pace {
+            inner.set_pace(pace);
+        }
         let notice = plan.notice;
         Ok(WebStylizer { inner, notice, painter })
     }
@@ -398,6 +435,15 @@ struct WebOptions {
     iterations: Option<u32>,
     /// The smallest stage (default 128 px; tests use smaller ones).
     smallest_stage: Option<u32>,
+    /// Seconds the run should take on this device (`None`: no limit): after its first size, a
+    /// coarse-to-fine run picks its last size by the speed it measured ([`crate::pace`]).
+    time_budget: Option<f32>,
+    /// The person chose the size or the iteration count: the time budget keeps them and only
+    /// estimates.
+    size_fixed: bool,
+    /// The smallest last size the time budget may choose (default
+    /// [`crate::pace::MIN_PLANNED_SIDE`]; tests use smaller ones).
+    min_planned_side: Option<u32>,
 }
 
 impl Default for WebOptions {
@@ -423,6 +469,9 @@ impl Default for WebOptions {
             largest: false,
             iterations: Preset::DEFAULT.config().1.fixed(),
             smallest_stage: None,
+            time_budget: Some(crate::pace::PAGE_TIME_BUDGET_S),
+            size_fixed: false,
+            min_planned_side: None,
         }
     }
 }
@@ -620,6 +669,13 @@ impl WebStylizer {
     #[wasm_bindgen(getter)]
     pub fn notice(&self) -> Option<String> {
         self.notice.clone()
+    }
+
+    /// What the time budget's plan chose and why, once made after the first size, where it
+    /// changed the size or the run will not end in time (`sides` then says the new ladder).
+    #[wasm_bindgen(getter, js_name = planLine)]
+    pub fn plan_line(&self) -> Option<String> {
+        self.inner.plan_line().map(String::from)
     }
 
     /// The model that paints each stage (`"distilled"` or `"teacher"`), smallest first (the

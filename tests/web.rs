@@ -140,6 +140,19 @@ async fn the_engine_paints_the_teachers_ladder_where_it_applies() {
     let style = js_sys::Array::of1(&js_sys::Uint8Array::from(&png(2)[..]));
     let resumed = engine.stylizer_resume(&png(1), style, vec![1.0], options(r#""balanced""#), &kept, at).map_err(message).unwrap();
     assert_eq!((resumed.sides(), resumed.stage_models()), (vec![48], vec!["teacher".to_string()]));
+    // Going on from a painting a time limit made smaller ("Go on to 96 px"): the larger sizes of
+    // the ladder asked for, from the painting upsampled, the last still the teacher's finish.
+    let larger = |size: u32, at: &str| {
+        let options = js_sys::JSON::parse(&format!(
+            r#"{{"model": "teacher", "preset": "balanced", "size": {size}, "coarseToFine": true, "smallestStage": 24, "iterations": 2, "timeBudget": null}}"#
+        ))
+        .unwrap();
+        let style = js_sys::Array::of1(&js_sys::Uint8Array::from(&png(2)[..]));
+        engine.stylizer_resume(&png(1), style, vec![1.0], options, &kept, js_sys::JSON::parse(at).unwrap()).map_err(message)
+    };
+    let onward = larger(96, r#"{"width": 48, "height": 32, "done": 7, "onward": true}"#).unwrap();
+    assert_eq!((onward.sides(), onward.stage_models(), (onward.width(), onward.height())), (vec![96], vec!["teacher".to_string()], (96, 64)));
+    assert_eq!(larger(48, r#"{"width": 48, "height": 32, "done": 7, "onward": true}"#).map(|_| ()).unwrap_err(), "invalid setting: the painting is already 48 px, the size asked for");
     assert_eq!(message(engine.load_model("student", DISTILLED.to_vec()).unwrap_err()), "invalid setting: unknown model \"student\" (distilled or teacher)");
 }
 

@@ -51,7 +51,7 @@ function ensureOne(name, quiet) {
 
 /** Start a run with the form's settings; `preview` paints small first; `resume` goes on from the
  * image shown after the engine was lost, with what the interrupted run had left. */
-export async function start({ resume = false, preview = false } = {}) {
+export async function start({ resume = false, preview = false, onward = false } = {}) {
   showError('');
   if (!state.ready) {
     state.pendingStart = { resume, preview };
@@ -61,6 +61,10 @@ export async function start({ resume = false, preview = false } = {}) {
   let options;
   try { options = readOptions(); } catch (err) { showError(err.message); return; }
   if (preview && !options.coarseToFine && !options.largest && options.size > PREVIEW_ABOVE) options.coarseToFine = true;
+  // Going on from a painting the time limit made smaller: the rest of the sizes, with no limit.
+  if (onward) options.timeBudget = null;
+  state.askedSide = options.size;
+  state.onward = 0;
   let from = null;
   if (resume) {
     const r = state.resumable;
@@ -68,7 +72,7 @@ export async function start({ resume = false, preview = false } = {}) {
     if (!r) return;
     const canvas = $('result');
     const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-    from = { rgba: data.buffer, width: canvas.width, height: canvas.height, done: r.iteration };
+    from = { rgba: data.buffer, width: canvas.width, height: canvas.height, done: r.iteration, onward };
     state.iterationOffset = r.iteration;
   } else {
     state.iterationOffset = 0;
@@ -98,7 +102,7 @@ export async function start({ resume = false, preview = false } = {}) {
     await ensureModel(modelName(), false);
     // A run resumed at its last size, which VGG16 was to paint, goes on there at once: VGG16
     // first, where it can be had (otherwise the engine paints that size without it).
-    const atLast = from && Math.max(from.width, from.height) === state.sides?.at(-1);
+    const atLast = from && (onward || Math.max(from.width, from.height) === state.sides?.at(-1));
     if (atLast && modelName() === 'auto' && state.models?.at(-1) === 'teacher') await ensureOne('teacher', false).catch(() => {});
     if (runId !== state.runId) return;
     if (state.worker !== worker || !state.ready) {
@@ -159,6 +163,13 @@ export function stop() {
     setStatus('Stopping…');
   }
   updateButtons();
+}
+
+/** Go on from a finished painting that the time limit made smaller to the size asked for. */
+export function goOnward() {
+  if (!state.onward || state.running || !state.hasResult) return;
+  state.resumable = { iteration: state.iteration };
+  start({ resume: true, onward: true });
 }
 
 /** The person chose not to wait (`state.awaiting`; ui.js shows the button): the run's last size is
@@ -263,6 +274,16 @@ export function wireRun() {
         }
       });
     }
+  });
+  on('planned', (msg) => {
+    if (msg.runId !== state.runId) return;
+    if (msg.sides.at(-1) < state.askedSide) state.onward = state.askedSide;
+    state.sides = msg.sides;
+    state.models = msg.models;
+    $('progress').dataset.sides = msg.sides.join(',');
+    $('notice').textContent = [$('notice').hidden ? '' : $('notice').textContent, msg.line].filter(Boolean).join(' ');
+    $('notice').hidden = false;
+    announce(msg.line);
   });
   on('awaiting', (msg) => {
     if (msg.runId !== state.runId) return;

@@ -15,6 +15,11 @@ const touched = new Set(); // fields the person changed: neither defaults nor pr
 // Each field and the options it stands for: show(options) → the field's value; read(value, options).
 const FIELDS = {
   size: { keys: ['size'], show: (o) => String(o.size), read: (v, o) => { o.size = Number(v); } },
+  'time-budget': {
+    keys: ['timeBudget'],
+    show: (o) => (o.timeBudget == null ? '' : String(Math.round(o.timeBudget / 6) / 10)),
+    read: (v, o) => { o.timeBudget = String(v).trim() === '' ? null : Number(v) * 60; },
+  },
   iterations: {
     keys: ['iterations'],
     show: (o) => (o.iterations == null ? '' : String(o.iterations)),
@@ -220,6 +225,11 @@ export function readOptions() {
   if (o.iterations !== null && (!Number.isInteger(o.iterations) || o.iterations < 1 || o.iterations > 100000)) {
     throw new Error('Iterations must be empty (automatic) or a whole number between 1 and 100000.');
   }
+  if (o.timeBudget !== null && !(o.timeBudget >= 10 && o.timeBudget <= 86400)) {
+    throw new Error('The time limit must be empty (none) or between 0.2 and 1440 minutes.');
+  }
+  // A size or an iteration count chosen by hand is kept: the time limit then only estimates.
+  o.sizeFixed = touched.has('size') || touched.has('iterations');
   if (!(o.tvWeight >= 0)) throw new Error('The smoothing weight must be a number ≥ 0.');
   if (!Number.isInteger(o.seed) || o.seed < 0) throw new Error('The seed must be a whole number ≥ 0.');
   if (!(o.styleScale >= 0.1 && o.styleScale <= 4)) throw new Error('The brush-stroke scale (style scale) must be between 0.1 and 4.');

@@ -37,6 +37,9 @@ export function updateButtons() {
   $('stop').textContent = state.stopping ? 'Stopping…' : 'Stop';
   // "Paint the last size without VGG16" (run.js goWithout) while a run goes on and waits for it.
   $('without-wrap').hidden = !(state.awaiting && state.running && !state.stopping && !state.paused);
+  // "Go on to N px" (run.js goOnward) once a run the time limit painted smaller has ended.
+  $('onward-wrap').hidden = !(state.onward && state.hasResult && !state.running);
+  $('onward').textContent = `Go on to ${state.onward} px`;
   $('download').disabled = !state.hasResult;
   $('timelapse').hidden = !TIMELAPSE_TYPE;
   $('timelapse').disabled = !(TIMELAPSE_TYPE && state.frames.length > 1 && !state.recording);

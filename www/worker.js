@@ -15,7 +15,8 @@
 //               {type: 'start', runId, content, styles, styleWeights, options}: styles one
 //                ArrayBuffer per painting, blended; options.iterations (per stage) null: the core
 //                stops by itself; resume: {rgba: ArrayBuffer, width, height, done} to continue
-//                from a kept image, done iterations into the run
+//                from a kept image, done iterations into the run; resume.onward: from a finished
+//                painting the time limit made smaller, on to the larger sizes asked for
 //               {type: 'pause'} {type: 'resume'} {type: 'stop'}
 //               {type: 'lose-device'}: destroy the GPU device, as a driver reset would (tests)
 // Messages out: {type: 'config', presets, defaults}: the core's presets() and defaultOptions(),
@@ -29,6 +30,8 @@
 //                of each stage, total the iterations of all of them (null where the core stops by
 //                itself), notice why the size differs from the one asked for (or null), pending
 //                the model the last size waits for (the page fetches it now), or null
+//               {type: 'planned', runId, line, sides, models}: after the first size, the time
+//                budget's plan changed the sizes or will not end in time: line says what and why
 //               {type: 'awaiting', runId, model}: the run's last size waits for `model`'s weights
 //               {type: 'models', runId, models, without}: the models of the stages changed (the
 //                last size painted without the teacher: `without` says why)
@@ -53,7 +56,7 @@ let engine = null;
 // `iteration` is kept here: the stylizer cannot be read while a step() is in flight
 // (wasm-bindgen borrows it for the whole call).
 /** @typedef {{id: number, stylizer: impasto.WebStylizer | null, paused: boolean, looping: boolean,
- *   finished: boolean, iteration: number}} Run */
+ *   finished: boolean, iteration: number, planned: boolean}} Run */
 /** @type {Run | null} */
 let run = null;
 let crashed = false;
@@ -133,6 +136,11 @@ async function loop(current) {
       current.finished = record.finished; // the core says when the run is complete
       const { width, height } = current.stylizer;
       post({ type: 'step', runId: current.id, record, rgba: rgba.buffer, width, height }, [rgba.buffer]);
+      const line = current.planned ? null : current.stylizer.planLine;
+      if (line) {
+        current.planned = true;
+        post({ type: 'planned', runId: current.id, line, sides: Array.from(current.stylizer.sides), models: current.stylizer.stageModels });
+      }
       await yieldToEvents();
     }
     if (run !== current) return;
@@ -266,13 +274,13 @@ self.onmessage = async (event) => {
           const { resume } = msg;
           const stylizer = resume
             ? engine.stylizerResume(content, styles, weights, msg.options, new Uint8Array(resume.rgba),
-              { width: resume.width, height: resume.height, done: resume.done })
+              { width: resume.width, height: resume.height, done: resume.done, onward: Boolean(resume.onward) })
             : engine.stylizerBlend(content, styles, weights, msg.options);
           const sides = Array.from(stylizer.sides);
           const models = stylizer.stageModels;
           // The core's count of iterations (null where it stops by itself).
           const total = stylizer.totalIterations ?? null;
-          run = { id: msg.runId, stylizer, paused: false, looping: true, iteration: 0, finished: false };
+          run = { id: msg.runId, stylizer, paused: false, looping: true, iteration: 0, finished: false, planned: false };
           post({
             type: 'started', runId: msg.runId, width: stylizer.width, height: stylizer.height, sides, models, total,
             notice: stylizer.notice ?? null, pending: stylizer.pendingModel ?? null,

@@ -337,6 +337,42 @@ test('the default network: VGG16 is fetched while the smaller size paints and pa
   await browser.close();
 });
 
+test('a time limit: after the first size the run picks its last size by the speed it measured and says so; Go on paints the size asked', async () => {
+  const browser = await launch(CPU_FLAGS);
+  const page = await browser.newPage();
+  await page.goto(server.origin + '/#dev');
+  await ready(page);
+  await page.getByLabel('Content image').setInputFiles(path.join(IMAGES, 'tubingen.jpg'));
+  await page.getByLabel('Style image').setInputFiles(STYLE);
+  await openAdvanced(page);
+  // The core's default limit is shown; the Size is left as it is (512 px), so the plan may
+  // shrink it. 12 s is spent before the first size is done: the smallest planned size, 256 px.
+  assert.equal(await page.getByLabel('Time limit').inputValue(), '5');
+  await page.getByLabel('Time limit').fill('0.2');
+  await page.getByRole('button', { name: 'Start' }).and(page.locator(':enabled')).waitFor({ timeout: 60_000 });
+  await page.getByRole('button', { name: 'Start' }).click();
+  await page.locator('#status').filter({ hasText: /scale 1\/3, 128×96/ }).waitFor({ timeout: STEP_TIMEOUT });
+  const notice = page.locator('#notice').filter({ hasText: /VGG16 at 512 px would take about .* more here; painting at 256 px, the smallest planned size, about .* past the 12 s time limit\./ });
+  await notice.waitFor({ timeout: 5 * STEP_TIMEOUT });
+  assert.equal(await page.locator('#progress').getAttribute('data-sides'), '128,256');
+  await page.locator('#status').filter({ hasText: /scale 2\/2, 256×192/ }).waitFor({ timeout: 5 * STEP_TIMEOUT });
+  log('planned to 256 px');
+  // Done at 256 px, the person can go on to the size asked, from the painting, with no limit.
+  const onward = page.getByRole('button', { name: 'Go on to 512 px' });
+  assert.equal(await onward.isVisible(), false, 'not while the run goes on');
+  await page.locator('#status').filter({ hasText: /^Done: \d+ iterations\./ }).waitFor({ timeout: 5 * STEP_TIMEOUT });
+  const done = await iteration(page);
+  await onward.click();
+  await page.locator('#status').filter({ hasText: /^Painting at 512×384…/ }).waitFor({ timeout: STEP_TIMEOUT });
+  assert.equal(await page.locator('#progress').getAttribute('data-sides'), '512');
+  assert.equal(await onward.isVisible(), false);
+  await waitIteration(page, done + 1);
+  log('went on to 512 px');
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await page.locator('#status').filter({ hasText: /^Stopped at iteration/ }).waitFor({ timeout: STEP_TIMEOUT });
+  await browser.close();
+});
+
 test('a lost GPU device: the page says so, keeps the image, and resumes from it on a fresh device', async () => {
   const browser = await launch(GPU_FLAGS);
   const page = await browser.newPage();
