@@ -528,6 +528,9 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     let Settings { config, stopping, stages, styles } = settings;
     let mut run = MultiScale::new(config, content_d, styles, a.run.style_scale, stages, stopping, model, finish, device, None)?;
     if let Some(pace) = pace {
+        if run.sides().len() == 1 && !a.run.quiet {
+            eprintln!("impasto: --time-budget plans a coarse-to-fine run once its first size is painted; this run paints one size");
+        }
         run.set_pace(pace);
     }
     let mut told_plan = false;

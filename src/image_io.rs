@@ -158,12 +158,16 @@ impl Decoded {
     }
 }
 
+/// The style scales a run takes: from strokes a tenth of the painting's to four times them.
+pub const STYLE_SCALE_BOUNDS: (f32, f32) = (0.1, 4.0);
+
 /// The style image for a run at a style scale (jcjohnson/neural-style `-style_scale`): resized
 /// to the content's working size times `scale` (CS20's convention, the content's size, at 1), so
 /// that a larger scale paints larger brush strokes. One function for the CLI and the page.
 pub fn working_style(style: &Decoded, content: &Image, scale: f32) -> Result<Image> {
-    if !(scale.is_finite() && (0.1..=4.0).contains(&scale)) {
-        return Err(Error::InvalidConfig(format!("the style scale must be between 0.1 and 4, not {scale}")));
+    let (lo, hi) = STYLE_SCALE_BOUNDS;
+    if !(scale.is_finite() && (lo..=hi).contains(&scale)) {
+        return Err(Error::InvalidConfig(format!("the style scale must be between {lo} and {hi}, not {scale}")));
     }
     let w = (content.width as f32 * scale).round().max(1.0) as u32;
     let h = (content.height as f32 * scale).round().max(1.0) as u32;

@@ -16,7 +16,7 @@ use crate::vgg::{TeacherShape, Vgg};
 #[derive(Clone, Debug)]
 pub struct Finish {
     /// The feature extractor of the last stage, the teacher (`None`: still to come, given with
-    /// [`MultiScale::finish_with`] before the last stage begins; the page fetches it while the
+    /// [`crate::multiscale::MultiScale::finish_with`] before the last stage begins; the page fetches it while the
     /// smaller sizes paint).
     pub model: Option<Vgg>,
     /// Its optimizer.

@@ -135,7 +135,10 @@ impl RunPlan {
     pub fn onward(whole: &RunPlan, side: u32) -> Result<RunPlan> {
         let sides: Vec<u32> = whole.sides.iter().copied().filter(|&s| s > side).collect();
         if sides.is_empty() {
-            return Err(Error::InvalidConfig(format!("the painting is already {side} px, the size asked for")));
+            return Err(Error::InvalidConfig(format!(
+                "the painting is already {side} px, as large as the {} px asked for",
+                whole.sides.last().copied().unwrap_or(side)
+            )));
         }
         Ok(RunPlan { sides, notice: None, stage_done: 0 })
     }
@@ -170,9 +173,8 @@ pub struct ScaleRecord {
     /// The run is complete: its last stage is done ([`Stopping`]). Stepping further is allowed
     /// (it goes on at the last stage) but no caller needs to.
     pub finished: bool,
-    /// The share of the run done, 0..1, never decreasing: each stage weighs as its model's
-    /// multiply-accumulates at its size (its cost per iteration), and within a stage
-    /// [`StageProgress::progress`].
+    /// The share of the run done, 0..1, never decreasing: each stage weighs as its expected time
+    /// ([`crate::pace::stage_shares`]), and within a stage [`StageProgress::progress`].
     pub progress: f32,
 }
 
@@ -230,8 +232,13 @@ impl MultiScale {
         device: Device,
         start: Option<(&Image, u32)>,
     ) -> Result<Self> {
-        if stopping == Stopping::Fixed(0) {
-            return Err(Error::InvalidConfig("a run needs at least 1 iteration per size".into()));
+        if let Stopping::Fixed(n) = stopping
+            && !(1..=crate::stopping::MAX_ITERATIONS).contains(&n)
+        {
+            return Err(Error::InvalidConfig(format!(
+                "the iterations per size must be between 1 and {}, not {n}",
+                crate::stopping::MAX_ITERATIONS
+            )));
         }
         if sides.is_empty() || sides.windows(2).any(|w| w[0] >= w[1]) {
             return Err(Error::InvalidConfig(format!("the sizes of a coarse-to-fine run must increase, not {sides:?}")));
@@ -297,7 +304,7 @@ impl MultiScale {
             finish: self.finish.is_some(),
             spent_s: (self.elapsed_before + self.current.elapsed_ms()) / 1000.0,
         };
-        let name = if self.finish.is_some() { "VGG16" } else { "This network" };
+        let name = if self.finish.is_some() { "VGG16" } else { "The run" };
         let planned = pace::plan_rest(&pace, speed, &run, name);
         if !planned.sides.is_empty() {
             self.sides.truncate(1);

@@ -177,9 +177,9 @@ impl Progressed<'_> {
 }
 
 /// Plan the rest of a run to end within `pace`'s budget at `speed`: the size asked for where it
-/// fits (or where the person chose it); otherwise the largest size, a multiple of 32 px and at
-/// least `pace.min_side` (or the size asked, if smaller), whose stages fit the time left; where
-/// none does, that smallest size. Models and stopping rules are the run's own: a planned run is
+/// fits (or where the person chose it); otherwise the largest size, a multiple of 32 px above the
+/// size just painted and at least `pace.min_side` (or the size asked, if smaller), whose stages
+/// fit the time left; where none does, that smallest size. Models and stopping rules are the run's own: a planned run is
 /// painted as the default one is, smaller.
 pub fn plan_rest(pace: &Pace, speed: Speed, run: &Progressed, model_name: &str) -> Planned {
     let Some(&asked) = run.rest.last() else {
@@ -199,7 +199,15 @@ pub fn plan_rest(pace: &Pace, speed: Speed, run: &Progressed, model_name: &str) 
         );
         return Planned { sides: run.rest.to_vec(), seconds: asked_s, line: Some(line) };
     }
-    let floor = pace.min_side.min(asked).max(run.done_side + 1);
+    // A planned size is a multiple of SIDE_STEP above the size just painted, and at most the
+    // size asked.
+    let above = (run.done_side / SIDE_STEP + 1) * SIDE_STEP;
+    let floor = pace.min_side.min(asked).max(above).min(asked);
+    let why = format!("{model_name} at {asked} px would take about {} more here", minutes(asked_s));
+    if floor == asked {
+        let line = format!("{why}, past the {budget} time limit; a time limit paints no smaller than {floor} px.");
+        return Planned { sides: run.rest.to_vec(), seconds: asked_s, line: Some(line) };
+    }
     let mut side = (asked - 1) / SIDE_STEP * SIDE_STEP;
     while side > floor && cost(side) > left {
         side -= SIDE_STEP;
@@ -207,7 +215,6 @@ pub fn plan_rest(pace: &Pace, speed: Speed, run: &Progressed, model_name: &str) 
     let side = side.max(floor);
     let seconds = cost(side);
     let sides: Vec<u32> = run.stages(side).iter().map(|s| s.side).collect();
-    let why = format!("{model_name} at {asked} px would take about {} more here", minutes(asked_s));
     let line = if seconds <= left {
         format!("{why}; painting at {side} px instead, about {}, to end within the {budget} time limit.", minutes(seconds))
     } else {

@@ -45,6 +45,9 @@ impl Default for StopRule {
 /// last stages), it moves no other stop.
 pub const SETTLED: f32 = 1.1;
 
+/// The most iterations a fixed count may ask for at each size (CS20's 300 many times over).
+pub const MAX_ITERATIONS: u32 = 100_000;
+
 /// How long each stage of a run goes on.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Stopping {
@@ -111,9 +114,9 @@ impl StageProgress {
     }
 
     /// The same stage, expected to run about `iterations` iterations: its progress by the loss's
-    /// rate is held to the share of them done. The rate alone nears its end long before an L-BFGS
-    /// stage does (its rate falls fast, then lingers just above the tolerance): the page said
-    /// "99 %, 5 s left" for the last eight minutes of a run.
+    /// rate is held to the share of them done. Under L-BFGS the rate falls fast, then lingers
+    /// just above the tolerance: by the rate alone such a stage looks all but over, and its time
+    /// left near zero, for most of its length.
     pub fn expecting(mut self, iterations: u32) -> Self {
         self.expected = Some(iterations.max(1));
         self.progress = self.estimate();

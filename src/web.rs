@@ -517,6 +517,31 @@ pub fn default_options() -> Result<JsValue, JsError> {
     to_js(&WebOptions::default())
 }
 
+/// The bounds of the settings a person types, as `{size, styleScale, iterations, timeBudget}`,
+/// each `[min, max]` (sizes in px, the time budget in seconds): the page's form takes its limits
+/// and its messages from them, and the core checks the same ones.
+#[wasm_bindgen]
+pub fn bounds() -> Result<JsValue, JsError> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Bounds {
+        size: [u32; 2],
+        style_scale: [f64; 2],
+        iterations: [u32; 2],
+        time_budget: [f64; 2],
+    }
+    // As written in the source (0.1, not f32's 0.10000000149…), for the form and its messages.
+    let decimal = |v: f32| v.to_string().parse::<f64>().unwrap_or(v as f64);
+    let (scale_lo, scale_hi) = image_io::STYLE_SCALE_BOUNDS;
+    let (budget_lo, budget_hi) = crate::pace::TIME_BUDGET_BOUNDS_S;
+    to_js(&Bounds {
+        size: [image_io::MIN_SIDE, MAX_SIDE],
+        style_scale: [decimal(scale_lo), decimal(scale_hi)],
+        iterations: [1, crate::stopping::MAX_ITERATIONS],
+        time_budget: [decimal(budget_lo), decimal(budget_hi)],
+    })
+}
+
 /// The presets, in the order to offer them: `[{name, label, description, advanced, default,
 /// options}]`, `options` the settings the preset sets, as the page sends them.
 #[wasm_bindgen]

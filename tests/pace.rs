@@ -45,13 +45,13 @@ fn a_slow_device_gets_the_largest_size_that_ends_in_time() {
     // A single-threaded browser CPU engine: ~0.4 s an iteration at 128 px (the page's example).
     let run = default_rest(40.0);
     let pace = five_minutes(false);
-    let fast = speed(400.0);
-    let planned = plan_rest(&pace, fast, &run, "VGG16");
+    let slow = speed(400.0);
+    let planned = plan_rest(&pace, slow, &run, "VGG16");
     let last = *planned.sides.last().unwrap();
     assert!((pace::MIN_PLANNED_SIDE..512).contains(&last) && last.is_multiple_of(32), "{planned:?}");
     assert!(planned.seconds <= 300.0 - 40.0, "{planned:?}");
     // The largest such size: 32 px more would not end in time.
-    let larger = plan_rest(&Pace { budget_s: 1e6, ..pace }, fast, &Progressed { rest: &[last + 32], ..run }, "VGG16");
+    let larger = plan_rest(&Pace { budget_s: 1e6, ..pace }, slow, &Progressed { rest: &[last + 32], ..run }, "VGG16");
     assert!(larger.seconds > 300.0 - 40.0, "{larger:?} after {planned:?}");
     // Every stage is above the one painted, in increasing order, ending at the planned size.
     assert!(planned.sides.windows(2).all(|w| w[0] < w[1]) && planned.sides[0] > 128);
@@ -69,6 +69,11 @@ fn a_very_slow_device_never_goes_below_the_smallest_planned_size() {
     // A run asked smaller than that is never made larger, nor smaller.
     let small = plan_rest(&five_minutes(false), speed(5000.0), &Progressed { rest: &[192], ..run }, "VGG16");
     assert_eq!(small.sides, vec![192]);
+    assert!(small.line.unwrap().contains("a time limit paints no smaller than 192 px"));
+    // Planned after a stage of 256 px or more, the size stays a multiple of 32 above it.
+    let big = Progressed { done_side: 256, rest: &[512, 1024], ..run };
+    let planned = plan_rest(&five_minutes(false), speed(5000.0), &big, "VGG16");
+    assert_eq!(planned.sides.last(), Some(&288), "{planned:?}");
 }
 
 #[test]
@@ -125,4 +130,30 @@ fn a_run_is_planned_after_its_first_stage() {
     assert!(line.unwrap().contains("painting at 40 px"));
     let (sides, line, _) = run(86_400.0);
     assert_eq!((sides, line), (vec![24, 48, 96], None));
+}
+
+/// A plan that makes the next stage the last, while the finishing model (VGG16, fetched while the
+/// smaller sizes paint) is still to come: the run says it waits for it before that stage begins,
+/// and its progress never goes back.
+#[test]
+fn a_plan_that_makes_the_next_stage_the_last_waits_for_the_finishing_model() {
+    use impasto::multiscale::{Finish, MultiScale};
+    let content = common::pattern(96, 64, 5);
+    let style = common::pattern(96, 64, 6);
+    let decoded = |img: &impasto::image_io::Image| {
+        impasto::image_io::decode(&impasto::image_io::encode_png(img).unwrap(), "an image", Default::default()).unwrap()
+    };
+    let distilled = impasto::models::load(impasto::models::ModelKind::Distilled, &impasto::device::cpu()).unwrap();
+    let pending = Finish { model: None, optimizer: impasto::optim::OptimizerKind::Lbfgs, rule: Default::default(), coarse_rule: None };
+    let config = impasto::Config { init: impasto::Init::Content, ..impasto::Config::default() };
+    let mut r = MultiScale::new(config, decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![24, 48, 96], Stopping::Fixed(2), distilled, Some(pending), impasto::device::cpu(), None)
+        .unwrap();
+    r.set_pace(Pace { budget_s: 1e-3, size_fixed: false, min_side: 40 });
+    let first = pollster::block_on(r.step()).unwrap();
+    assert!(!r.awaits_finish());
+    let second = pollster::block_on(r.step()).unwrap();
+    assert_eq!(r.sides(), &[24, 40]);
+    assert!(r.awaits_finish(), "the next stage is now the last, and its model is still to come");
+    assert!(second.progress >= first.progress, "{first:?} {second:?}");
+    assert!(r.plan_line().unwrap().starts_with("VGG16 at 96 px"));
 }

@@ -11,7 +11,7 @@ import { draw, keepResult, describeRun } from './result.js';
 import { resetProgress, showStep, showFinished } from './progress.js';
 import { scheduleChart, drawChart } from './chart.js';
 import { snapshot } from './timelapse.js';
-import { updateButtons } from './ui.js';
+import { updateButtons, canGoOnward } from './ui.js';
 
 const fmt = (v) => (Number.isFinite(v) ? v.toExponential(3) : '–');
 // A quick first picture: where the size is above this, a preview run paints a quarter and a half
@@ -54,17 +54,19 @@ function ensureOne(name, quiet) {
 export async function start({ resume = false, preview = false, onward = false } = {}) {
   showError('');
   if (!state.ready) {
-    state.pendingStart = { resume, preview };
+    state.pendingStart = { resume, preview, onward };
     setStatus('Starting the engine…');
     return;
   }
   let options;
   try { options = readOptions(); } catch (err) { showError(err.message); return; }
   if (preview && !options.coarseToFine && !options.largest && options.size > PREVIEW_ABOVE) options.coarseToFine = true;
-  // Going on from a painting the time limit made smaller: the rest of the sizes, with no limit.
-  if (onward) options.timeBudget = null;
-  state.askedSide = options.size;
-  state.onward = 0;
+  // Going on from a painting the time limit made smaller: the rest of the sizes asked for, with
+  // no limit. Resumed after a crash, a planned run keeps to its planned size.
+  const planned = state.planned;
+  if (onward && planned) Object.assign(options, { size: planned.asked, timeBudget: null });
+  else if (resume && planned) Object.assign(options, { size: planned.side, timeBudget: null });
+  if (!resume || onward) state.planned = null;
   let from = null;
   if (resume) {
     const r = state.resumable;
@@ -167,7 +169,7 @@ export function stop() {
 
 /** Go on from a finished painting that the time limit made smaller to the size asked for. */
 export function goOnward() {
-  if (!state.onward || state.running || !state.hasResult) return;
+  if (!canGoOnward() || state.running) return;
   state.resumable = { iteration: state.iteration };
   start({ resume: true, onward: true });
 }
@@ -277,7 +279,9 @@ export function wireRun() {
   });
   on('planned', (msg) => {
     if (msg.runId !== state.runId) return;
-    if (msg.sides.at(-1) < state.askedSide) state.onward = state.askedSide;
+    const asked = state.sides.at(-1);
+    if (msg.sides.at(-1) < asked) state.planned = { asked, side: msg.sides.at(-1), files: { ...state.files } };
+    if (msg.total != null) state.total = msg.total + state.iterationOffset;
     state.sides = msg.sides;
     state.models = msg.models;
     $('progress').dataset.sides = msg.sides.join(',');

@@ -7,6 +7,7 @@ import { $ } from './dom.js';
 import { keep, kept } from './store.js';
 
 let defaults = null; // the core's defaultOptions(), once the engine has sent them
+let bounds = null; // the core's bounds(): [min, max] of each typed setting
 let presets = []; // the core's presets(): {name, label, description, advanced, options}
 let base = null; // the preset the settings started from: its options no field shows (noiseRatio…) still apply
 let saved = null; // what the last visit kept
@@ -42,6 +43,11 @@ const FIELDS = {
     read: (v, o) => { o.coarseToFine = v === 'ladder'; o.largest = v === 'largest'; },
   },
 };
+// The fields whose limits come from the core's bounds(): the option, and the field's unit in the
+// option's (the time limit is typed in minutes, the core counts seconds).
+const BOUNDED = { size: ['size', 1], iterations: ['iterations', 1], 'style-scale': ['styleScale', 1], 'time-budget': ['timeBudget', 60] };
+const limits = (id) => bounds[BOUNDED[id][0]].map((v) => v / BOUNDED[id][1]);
+
 // Fields that are not options of the core: kept across visits all the same.
 const OTHER = ['blend', 'model', 'device'];
 
@@ -151,6 +157,8 @@ function defaultPreset() {
 export function configure(config) {
   presets = config.presets;
   defaults = config.defaults;
+  bounds = config.bounds;
+  for (const id of Object.keys(BOUNDED)) [$(id).min, $(id).max] = limits(id).map(String);
   renderPresets();
   for (const [id, f] of Object.entries(FIELDS)) {
     if (!touched.has(id) && f.keys.every((k) => k in defaults)) setField(id, f.show(defaults));
@@ -221,18 +229,22 @@ export function wireSettings(onDeviceChange) {
 export function readOptions() {
   const o = { ...defaults, ...(presetNamed(base)?.options || {}) };
   for (const [id, f] of Object.entries(FIELDS)) f.read($(id).value, o);
-  if (!Number.isInteger(o.size) || o.size < 16 || o.size > 4096) throw new Error('Size must be a whole number of pixels between 16 and 4096.');
-  if (o.iterations !== null && (!Number.isInteger(o.iterations) || o.iterations < 1 || o.iterations > 100000)) {
-    throw new Error('Iterations must be empty (automatic) or a whole number between 1 and 100000.');
+  const within = (id, v) => v >= bounds[BOUNDED[id][0]][0] && v <= bounds[BOUNDED[id][0]][1];
+  const [sizeLo, sizeHi] = limits('size');
+  if (!Number.isInteger(o.size) || !within('size', o.size)) throw new Error(`Size must be a whole number of pixels between ${sizeLo} and ${sizeHi}.`);
+  if (o.iterations !== null && (!Number.isInteger(o.iterations) || !within('iterations', o.iterations))) {
+    const [lo, hi] = limits('iterations');
+    throw new Error(`Iterations must be empty (automatic) or a whole number between ${lo} and ${hi}.`);
   }
-  if (o.timeBudget !== null && !(o.timeBudget >= 10 && o.timeBudget <= 86400)) {
-    throw new Error('The time limit must be empty (none) or between 0.2 and 1440 minutes.');
+  if (o.timeBudget !== null && !within('time-budget', o.timeBudget)) {
+    const [lo, hi] = bounds.timeBudget;
+    throw new Error(`The time limit must be empty (none) or between ${lo} seconds and ${hi / 60} minutes.`);
   }
   // A size or an iteration count chosen by hand is kept: the time limit then only estimates.
   o.sizeFixed = touched.has('size') || touched.has('iterations');
   if (!(o.tvWeight >= 0)) throw new Error('The smoothing weight must be a number ≥ 0.');
   if (!Number.isInteger(o.seed) || o.seed < 0) throw new Error('The seed must be a whole number ≥ 0.');
-  if (!(o.styleScale >= 0.1 && o.styleScale <= 4)) throw new Error('The brush-stroke scale (style scale) must be between 0.1 and 4.');
+  if (!within('style-scale', o.styleScale)) throw new Error(`The brush-stroke scale (style scale) must be between ${limits('style-scale').join(' and ')}.`);
   // Which network paints, and the preset the settings come from (null: changed by hand): with
   // the full-quality network, the default preset and coarse to fine, the core paints the
   // smaller sizes with the distilled network and the last with VGG16 (multiscale::TEACHER_LADDER).

@@ -26,8 +26,10 @@ export const state = {
   awaiting: null, // the model the run's last size waits for (the page offers to go on without it)
   wentWithout: 0, // the run whose last size the person chose to paint without its model
   resumable: null, // {iteration, total} of a run the engine lost
-  askedSide: 0, // the long side the current run was asked to paint
-  onward: 0, // the size asked, where the time limit painted the run smaller (0: none): "Go on to it"
+  // Where the time limit painted the run smaller: {asked, side, files} (the last size the run was
+  // to paint, the one it paints, and the images it paints), or null. "Go on to {asked} px" is
+  // offered for those images; a resume after a crash keeps to {side}.
+  planned: null,
 
   pendingResume: false,
   history: [], // {iteration, content, style, tv} per displayed iteration, for the chart

@@ -22,6 +22,13 @@ function startHint() {
   return 'Press Start to paint.';
 }
 
+/** Whether "Go on" can paint on: the time limit made the last painting smaller, and it is still
+ * of the images chosen now. */
+export function canGoOnward() {
+  const p = state.planned;
+  return Boolean(p && state.hasResult && ['content', 'style', 'style2'].every((k) => p.files[k] === state.files[k]));
+}
+
 export function updateButtons() {
   const { files, pending } = state;
   const both = files.content && files.style && !pending.content && !pending.style;
@@ -38,8 +45,8 @@ export function updateButtons() {
   // "Paint the last size without VGG16" (run.js goWithout) while a run goes on and waits for it.
   $('without-wrap').hidden = !(state.awaiting && state.running && !state.stopping && !state.paused);
   // "Go on to N px" (run.js goOnward) once a run the time limit painted smaller has ended.
-  $('onward-wrap').hidden = !(state.onward && state.hasResult && !state.running);
-  $('onward').textContent = `Go on to ${state.onward} px`;
+  $('onward-wrap').hidden = !(canGoOnward() && !state.running);
+  if (state.planned) $('onward').textContent = `Go on to ${state.planned.asked} px`;
   $('download').disabled = !state.hasResult;
   $('timelapse').hidden = !TIMELAPSE_TYPE;
   $('timelapse').disabled = !(TIMELAPSE_TYPE && state.frames.length > 1 && !state.recording);

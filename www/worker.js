@@ -19,8 +19,8 @@
 //                painting the time limit made smaller, on to the larger sizes asked for
 //               {type: 'pause'} {type: 'resume'} {type: 'stop'}
 //               {type: 'lose-device'}: destroy the GPU device, as a driver reset would (tests)
-// Messages out: {type: 'config', presets, defaults}: the core's presets() and defaultOptions(),
-//                as soon as the wasm module is loaded
+// Messages out: {type: 'config', presets, defaults, bounds}: the core's presets(),
+//                defaultOptions() and bounds(), as soon as the wasm module is loaded
 //               {type: 'checked', id, slot, ok, width, height, message}
 //               {type: 'ready', backend, fallbackReason, software, reason, adapter}: software: the
 //                WebGPU adapter is an emulation; reason: why the CPU ('software', 'chosen', or
@@ -30,8 +30,9 @@
 //                of each stage, total the iterations of all of them (null where the core stops by
 //                itself), notice why the size differs from the one asked for (or null), pending
 //                the model the last size waits for (the page fetches it now), or null
-//               {type: 'planned', runId, line, sides, models}: after the first size, the time
-//                budget's plan changed the sizes or will not end in time: line says what and why
+//               {type: 'planned', runId, line, sides, models, total}: after the first size, the
+//                time budget's plan changed the sizes or will not end in time: line says what and
+//                why (total as in 'started')
 //               {type: 'awaiting', runId, model}: the run's last size waits for `model`'s weights
 //               {type: 'models', runId, models, without}: the models of the stages changed (the
 //                last size painted without the teacher: `without` says why)
@@ -139,7 +140,10 @@ async function loop(current) {
       const line = current.planned ? null : current.stylizer.planLine;
       if (line) {
         current.planned = true;
-        post({ type: 'planned', runId: current.id, line, sides: Array.from(current.stylizer.sides), models: current.stylizer.stageModels });
+        post({
+          type: 'planned', runId: current.id, line, sides: Array.from(current.stylizer.sides),
+          models: current.stylizer.stageModels, total: current.stylizer.totalIterations ?? null,
+        });
       }
       await yieldToEvents();
     }
@@ -226,7 +230,7 @@ self.onmessage = async (event) => {
         faults = Boolean(msg.faults);
         wasmMemory = (await impasto.default()).memory;
         loaded();
-        post({ type: 'config', presets: plain(impasto.presets()), defaults: plain(impasto.defaultOptions()) });
+        post({ type: 'config', presets: plain(impasto.presets()), defaults: plain(impasto.defaultOptions()), bounds: plain(impasto.bounds()) });
         // 'auto': WebGPU unless it is a software emulation, which is slower than the CPU engine.
         const adapter = msg.device === 'cpu' ? null : await gpuAdapter();
         const useGpu = msg.device === 'gpu' || (msg.device !== 'cpu' && !adapter?.software);

@@ -254,6 +254,12 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
   const error = page.getByRole('alert').filter({ hasText: 'style scale' });
   await error.waitFor({ timeout: 30_000 });
   assert.equal(await error.textContent(), 'The brush-stroke scale (style scale) must be between 0.1 and 4.');
+  await page.getByLabel('Brush strokes (style scale)').fill('1');
+  await page.getByLabel('Time limit').fill('0.01');
+  await page.getByRole('button', { name: 'Start' }).click();
+  const limit = page.getByRole('alert').filter({ hasText: 'time limit' });
+  await limit.waitFor({ timeout: 30_000 });
+  assert.equal(await limit.textContent(), 'The time limit must be empty (none) or between 10 seconds and 1440 minutes.');
   await browser.close();
 });
 

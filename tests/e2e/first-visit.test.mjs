@@ -134,13 +134,21 @@ test('the initial settings are the core\'s defaults and its default preset', asy
   const core = await page.evaluate(async () => {
     const m = await import('/pkg/impasto.js');
     await m.default();
-    return m.defaultOptions ? { defaults: m.defaultOptions(), presets: m.presets() } : null;
+    return m.defaultOptions ? { defaults: m.defaultOptions(), presets: m.presets(), bounds: m.bounds() } : null;
   });
   if (!core) { t.skip('this wasm build has no defaultOptions()'); return; }
-  const { defaults, presets } = core;
+  const { defaults, presets, bounds } = core;
   await openAdvanced(page);
   const value = (label) => page.getByLabel(label, { exact: true }).inputValue();
   assert.equal(Number(await value('Size')), defaults.size);
+  assert.equal(Number(await value('Time limit')) * 60, defaults.timeBudget, 'the time limit, in minutes');
+  // Every typed setting's limits are the core's (the time limit's in minutes).
+  for (const [label, key, unit] of [['Size', 'size', 1], ['Iterations', 'iterations', 1],
+    ['Brush strokes (style scale)', 'styleScale', 1], ['Time limit', 'timeBudget', 60]]) {
+    const field = page.getByLabel(label, { exact: true });
+    const limits = [Number(await field.getAttribute('min')), Number(await field.getAttribute('max'))];
+    assert.deepEqual(limits, bounds[key].map((v) => v / unit), label);
+  }
   assert.equal(await value('Iterations'), defaults.iterations == null ? '' : String(defaults.iterations));
   assert.equal(Number(await value('Smoothing (TV weight)')), defaults.tvWeight);
   assert.equal(await value('Start image'), defaults.init);
