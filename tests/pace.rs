@@ -99,26 +99,31 @@ fn durations_read_as_a_person_reads_them() {
     assert_eq!(pace::minutes(3900.0), "1 h 5 min");
 }
 
+/// A run of 24, 48 then 96 px, 2 iterations a size, with a time budget of `budget_s` that may
+/// plan down to 40 px, and `finish` painting its last size.
+fn ladder(finish: Option<impasto::multiscale::Finish>, budget_s: f32) -> impasto::multiscale::MultiScale {
+    let decoded = |img: &impasto::image_io::Image| {
+        impasto::image_io::decode(&impasto::image_io::encode_png(img).unwrap(), "an image", Default::default()).unwrap()
+    };
+    let (content, style) = (decoded(&common::pattern(96, 64, 5)), decoded(&common::pattern(96, 64, 6)));
+    let distilled = impasto::models::load(impasto::models::ModelKind::Distilled, &impasto::device::cpu()).unwrap();
+    let config = impasto::Config { init: impasto::Init::Content, ..impasto::Config::default() };
+    let sides = vec![24, 48, 96];
+    let mut r = impasto::multiscale::MultiScale::new(config, content, vec![(style, 1.0)], 1.0, sides, Stopping::Fixed(2), distilled, finish, impasto::device::cpu(), None)
+        .unwrap();
+    r.set_pace(Pace { budget_s, size_fixed: false, min_side: 40 });
+    r
+}
+
 /// A real run: its first stage's speed decides the rest. A budget already spent shrinks the run
 /// to its smallest planned size (here 40 px); a generous one keeps it.
 #[test]
 fn a_run_is_planned_after_its_first_stage() {
-    use impasto::multiscale::MultiScale;
-    let content = common::pattern(96, 64, 5);
-    let style = common::pattern(96, 64, 6);
-    let decoded = |img: &impasto::image_io::Image| {
-        impasto::image_io::decode(&impasto::image_io::encode_png(img).unwrap(), "an image", Default::default()).unwrap()
-    };
-    let distilled = impasto::models::load(impasto::models::ModelKind::Distilled, &impasto::device::cpu()).unwrap();
     let run = |budget_s: f32| {
-        let config = impasto::Config { init: impasto::Init::Content, ..impasto::Config::default() };
-        let mut r = MultiScale::new(config, decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![24, 48, 96], Stopping::Fixed(2), distilled.clone(), None, impasto::device::cpu(), None)
-            .unwrap();
-        r.set_pace(Pace { budget_s, size_fixed: false, min_side: 40 });
+        let mut r = ladder(None, budget_s);
         let first = pollster::block_on(r.step()).unwrap();
         assert_eq!((first.stages, r.plan_line()), (3, None));
-        let second = pollster::block_on(r.step()).unwrap();
-        let mut last = second;
+        let mut last = pollster::block_on(r.step()).unwrap();
         while !last.finished {
             last = pollster::block_on(r.step()).unwrap();
         }
@@ -137,18 +142,8 @@ fn a_run_is_planned_after_its_first_stage() {
 /// and its progress never goes back.
 #[test]
 fn a_plan_that_makes_the_next_stage_the_last_waits_for_the_finishing_model() {
-    use impasto::multiscale::{Finish, MultiScale};
-    let content = common::pattern(96, 64, 5);
-    let style = common::pattern(96, 64, 6);
-    let decoded = |img: &impasto::image_io::Image| {
-        impasto::image_io::decode(&impasto::image_io::encode_png(img).unwrap(), "an image", Default::default()).unwrap()
-    };
-    let distilled = impasto::models::load(impasto::models::ModelKind::Distilled, &impasto::device::cpu()).unwrap();
-    let pending = Finish { model: None, optimizer: impasto::optim::OptimizerKind::Lbfgs, rule: Default::default(), coarse_rule: None };
-    let config = impasto::Config { init: impasto::Init::Content, ..impasto::Config::default() };
-    let mut r = MultiScale::new(config, decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![24, 48, 96], Stopping::Fixed(2), distilled, Some(pending), impasto::device::cpu(), None)
-        .unwrap();
-    r.set_pace(Pace { budget_s: 1e-3, size_fixed: false, min_side: 40 });
+    let pending = impasto::multiscale::Finish { model: None, optimizer: impasto::optim::OptimizerKind::Lbfgs, rule: Default::default(), coarse_rule: None };
+    let mut r = ladder(Some(pending), 1e-3);
     let first = pollster::block_on(r.step()).unwrap();
     assert!(!r.awaits_finish());
     let second = pollster::block_on(r.step()).unwrap();

@@ -152,7 +152,7 @@ async fn the_engine_paints_the_teachers_ladder_where_it_applies() {
     };
     let onward = larger(96, r#"{"width": 48, "height": 32, "done": 7, "onward": true}"#).unwrap();
     assert_eq!((onward.sides(), onward.stage_models(), (onward.width(), onward.height())), (vec![96], vec!["teacher".to_string()], (96, 64)));
-    assert_eq!(larger(48, r#"{"width": 48, "height": 32, "done": 7, "onward": true}"#).map(|_| ()).unwrap_err(), "invalid setting: the painting is already 48 px, the size asked for");
+    assert_eq!(larger(48, r#"{"width": 48, "height": 32, "done": 7, "onward": true}"#).map(|_| ()).unwrap_err(), "invalid setting: the painting is already 48 px, as large as the 48 px asked for");
     assert_eq!(message(engine.load_model("student", DISTILLED.to_vec()).unwrap_err()), "invalid setting: unknown model \"student\" (distilled or teacher)");
 }
 
