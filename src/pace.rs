@@ -179,8 +179,8 @@ impl Progressed<'_> {
 /// Plan the rest of a run to end within `pace`'s budget at `speed`: the size asked for where it
 /// fits (or where the person chose it); otherwise the largest size, a multiple of 32 px above the
 /// size just painted and at least `pace.min_side` (or the size asked, if smaller), whose stages
-/// fit the time left; where none does, that smallest size. Models and stopping rules are the run's own: a planned run is
-/// painted as the default one is, smaller.
+/// fit the time left; where none does, that smallest size. Models and stopping rules are the
+/// run's own: a planned run is painted as the default one is, smaller.
 pub fn plan_rest(pace: &Pace, speed: Speed, run: &Progressed, model_name: &str) -> Planned {
     let Some(&asked) = run.rest.last() else {
         return Planned { sides: Vec::new(), seconds: 0.0, line: None };
