@@ -294,13 +294,12 @@ impl MultiScale {
         let Some(speed) = Speed::measured(self.current.elapsed_ms(), self.current.iteration(), self.current.size()) else {
             return;
         };
-        let costs = stage_costs(&self.sides, self.stopping, self.finish.as_ref());
         let run = Progressed {
             photo,
             done_side: self.sides[0],
             rest: &self.sides[1..],
-            finish_factor: costs.last().map_or(1.0, |c| c.factor),
-            stopping: (stage_stopping(self.stopping, self.finish.as_ref(), false), stage_stopping(self.stopping, self.finish.as_ref(), true)),
+            finish_factor: finish_factor(self.finish.as_ref()),
+            stopping: stage_stoppings(self.stopping, self.finish.as_ref()),
             finish: self.finish.is_some(),
             spent_s: (self.elapsed_before + self.current.elapsed_ms()) / 1000.0,
         };
@@ -493,20 +492,18 @@ fn stage_settings<'a>(config: &Config, model: &'a Vgg, finish: Option<&'a Finish
 /// Each stage as [`crate::pace`] costs it: its side, its model's cost against the run's (the
 /// teacher's finish of a distilled ladder: [`pace::TEACHER_COST`]) and its expected iterations.
 fn stage_costs(sides: &[u32], stopping: Stopping, finish: Option<&Finish>) -> Vec<StageCost> {
-    let n = sides.len();
-    sides
-        .iter()
-        .enumerate()
-        .map(|(k, &side)| {
-            let last = k + 1 == n;
-            let finishing = last && finish.is_some();
-            StageCost {
-                side,
-                factor: if finishing { pace::TEACHER_COST } else { 1.0 },
-                iterations: pace::expected_iterations(stage_stopping(stopping, finish, last), finishing),
-            }
-        })
-        .collect()
+    pace::stage_costs(sides, finish_factor(finish), stage_stoppings(stopping, finish), finish.is_some())
+}
+
+/// The last stage's cost per pixel against the others': the teacher's finish of a distilled
+/// ladder, [`pace::TEACHER_COST`]; 1 without a finish.
+fn finish_factor(finish: Option<&Finish>) -> f64 {
+    if finish.is_some() { pace::TEACHER_COST } else { 1.0 }
+}
+
+/// How the stages before the last stop, and how the last does ([`stage_stopping`]).
+fn stage_stoppings(stopping: Stopping, finish: Option<&Finish>) -> (Stopping, Stopping) {
+    (stage_stopping(stopping, finish, false), stage_stopping(stopping, finish, true))
 }
 
 /// How long a stage goes on: the run's [`Stopping`], or in a run that stops by itself `finish`'s

@@ -156,23 +156,30 @@ pub struct Progressed<'a> {
     pub spent_s: f64,
 }
 
+/// The stages of `sides` (smallest first) as the plan costs them: the last at `finish_factor`
+/// times the others' cost per pixel, each its expected iterations under `stopping` (the stages
+/// before the last, the last), the last as the teacher's L-BFGS finish where `finish` says so.
+pub fn stage_costs(sides: &[u32], finish_factor: f64, stopping: (Stopping, Stopping), finish: bool) -> Vec<StageCost> {
+    let n = sides.len();
+    sides
+        .iter()
+        .enumerate()
+        .map(|(k, &side)| {
+            let last = k + 1 == n;
+            StageCost {
+                side,
+                factor: if last { finish_factor } else { 1.0 },
+                iterations: expected_iterations(if last { stopping.1 } else { stopping.0 }, last && finish),
+            }
+        })
+        .collect()
+}
+
 impl Progressed<'_> {
     /// The stages of a run ending at `side`, after the one painted: the ladder to `side` above it.
     fn stages(&self, side: u32) -> Vec<StageCost> {
         let sides: Vec<u32> = scale_ladder(side, self.done_side + 1).into_iter().filter(|&s| s > self.done_side).collect();
-        let n = sides.len();
-        sides
-            .into_iter()
-            .enumerate()
-            .map(|(k, side)| {
-                let last = k + 1 == n;
-                StageCost {
-                    side,
-                    factor: if last { self.finish_factor } else { 1.0 },
-                    iterations: expected_iterations(if last { self.stopping.1 } else { self.stopping.0 }, last && self.finish),
-                }
-            })
-            .collect()
+        stage_costs(&sides, self.finish_factor, self.stopping, self.finish)
     }
 }
 

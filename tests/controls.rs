@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::decoded;
+
 use impasto::image_io::{self, Image, chroma};
 use impasto::models::{self, ModelKind};
 use impasto::{Config, Stylizer};
@@ -219,9 +221,6 @@ fn coarse_to_fine_continues_from_the_smaller_result() {
     std::fs::remove_file(&gif).ok();
 }
 
-fn decoded(img: &Image) -> image_io::Decoded {
-    image_io::decode(&image_io::encode_png(img).unwrap(), "an image", Default::default()).unwrap()
-}
 
 #[test]
 fn multiscale_steps_through_the_ladder_and_continues_each_stage_from_the_last() {

@@ -102,10 +102,7 @@ fn durations_read_as_a_person_reads_them() {
 /// A run of 24, 48 then 96 px, 2 iterations a size, with a time budget of `budget_s` that may
 /// plan down to 40 px, and `finish` painting its last size.
 fn ladder(finish: Option<impasto::multiscale::Finish>, budget_s: f32) -> impasto::multiscale::MultiScale {
-    let decoded = |img: &impasto::image_io::Image| {
-        impasto::image_io::decode(&impasto::image_io::encode_png(img).unwrap(), "an image", Default::default()).unwrap()
-    };
-    let (content, style) = (decoded(&common::pattern(96, 64, 5)), decoded(&common::pattern(96, 64, 6)));
+    let (content, style) = (common::decoded(&common::pattern(96, 64, 5)), common::decoded(&common::pattern(96, 64, 6)));
     let distilled = impasto::models::load(impasto::models::ModelKind::Distilled, &impasto::device::cpu()).unwrap();
     let config = impasto::Config { init: impasto::Init::Content, ..impasto::Config::default() };
     let sides = vec![24, 48, 96];

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::decoded;
+
 use impasto::image_io;
 use impasto::multiscale::MultiScale;
 use impasto::stopping::{StageProgress, StopRule, Stopping};
@@ -131,9 +133,6 @@ fn an_expected_count_holds_the_progress_of_a_stage_that_lingers_near_its_end() {
     assert!((0.6..=40.0 / 60.0 + 1e-6).contains(&held.progress()), "{}", held.progress());
 }
 
-fn decoded(img: &image_io::Image) -> image_io::Decoded {
-    image_io::decode(&image_io::encode_png(img).unwrap(), "an image", Default::default()).unwrap()
-}
 
 #[test]
 fn a_coarse_to_fine_run_stops_by_itself_at_each_stage() {

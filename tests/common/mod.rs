@@ -104,3 +104,8 @@ pub fn assert_matches_reference(layer: impasto::Layer, features: burn::tensor::T
         assert!((mean - want).abs() / scale < 1e-3, "{layer} channel {ch}: mean {mean} vs {want}");
     }
 }
+
+/// An image as a run reads a file: encoded as PNG, then decoded by the core.
+pub fn decoded(img: &impasto::image_io::Image) -> impasto::image_io::Decoded {
+    impasto::image_io::decode(&impasto::image_io::encode_png(img).unwrap(), "an image", Default::default()).unwrap()
+}
