@@ -18,6 +18,8 @@ import { readPack, buildModel, peerRun, referenceFirstLosses } from './tfjs/peer
 const q = new URLSearchParams(location.search);
 const sizes = (q.get('sizes') || '64').split(',').map(Number);
 const iterations = Number(q.get('iterations') || 3);
+// Height over width: 3/4 by default; 1 for square images, as `impasto-lab bench` times.
+const aspect = Number(q.get('aspect') || 0.75);
 const modelName = q.get('model') || 'teacher';
 const peers = (q.get('peers') || 'impasto,tfjs-webgpu,tfjs-webgl').split(',');
 const wasmThreads = q.get('wasmThreads') ? Number(q.get('wasmThreads')) : null;
@@ -35,6 +37,9 @@ const IMPASTO = {
   'impasto-cpu': { gpu: false, conv: null },
   'impasto-cpu-direct': { gpu: false, conv: 'direct' },
   'impasto-cpu-gemm': { gpu: false, conv: 'gemm' },
+  // The threaded CPU module (pkg/threads/), on navigator.hardwareConcurrency threads: the page's
+  // engine where it is cross-origin isolated (`--isolate on`) and paints on the CPU.
+  'impasto-cpu-threads': { gpu: false, conv: null, threads: true },
 };
 const TFJS = ['tfjs-webgpu', 'tfjs-webgl', 'tfjs-wasm', 'tfjs-cpu'];
 
@@ -129,17 +134,25 @@ async function run() {
   const weights = await (await fetch(`../models/vgg16-${modelName}.bpk`)).arrayBuffer();
   const results = [];
   const engines = {};
-  if (peers.some((p) => p in IMPASTO)) {
+  const impastoPeers = peers.filter((p) => p in IMPASTO).map((p) => IMPASTO[p]);
+  if (impastoPeers.some((p) => !p.threads)) {
     const { default: init, Engine } = await import('../pkg/impasto.js'); // only where Impasto runs
     await init();
     for (const gpu of [true, false]) {
-      if (peers.some((p) => IMPASTO[p]?.gpu === gpu)) engines[gpu] = await impastoEngine(gpu, weights, Engine);
+      if (impastoPeers.some((p) => !p.threads && p.gpu === gpu)) engines[gpu] = await impastoEngine(gpu, weights, Engine);
     }
+  }
+  if (impastoPeers.some((p) => p.threads)) {
+    if (!self.crossOriginIsolated) throw new Error('impasto-cpu-threads needs a cross-origin isolated page: --isolate on');
+    const threaded = await import('../pkg/threads/impasto.js');
+    await threaded.default();
+    await threaded.initThreadPool(navigator.hardwareConcurrency);
+    engines.threads = { ...(await impastoEngine(false, weights, threaded.Engine)), threads: threaded.threadCount() };
   }
   let tfModel;
   const references = [];
   for (const size of sizes) {
-    const [width, height] = [size, Math.round(size * 3 / 4)];
+    const [width, height] = [size, Math.round(size * aspect)];
     const content = pattern(width, height, 1), style = pattern(width, height, 2);
     if (reference) {
       const t0 = performance.now();
@@ -151,7 +164,7 @@ async function run() {
       log(`${peer} ${width}x${height}…`);
       let r;
       if (peer in IMPASTO) {
-        const { engine, autoConv } = engines[IMPASTO[peer].gpu];
+        const { engine, autoConv, threads } = engines[IMPASTO[peer].threads ? 'threads' : String(IMPASTO[peer].gpu)];
         engine.setConvAlgorithm(IMPASTO[peer].conv || autoConv);
         // Starting from the content (init 'content') makes the first iteration's losses a
         // check that both peers compute the same thing.
@@ -165,7 +178,7 @@ async function run() {
         }[peer] || (() => s.step());
         r = await time(step);
         r.first = { content: first.content, style: first.style };
-        r.engine = { backend: engine.backend, conv: engine.convAlgorithm };
+        r.engine = { backend: engine.backend, conv: engine.convAlgorithm, threads: threads ?? 1 };
         s.free();
       } else {
         r = { engine: await tfBackend(peer.replace('tfjs-', '')) };

@@ -24,6 +24,15 @@ need_wasm_target() {
   rustup target add wasm32-unknown-unknown
 }
 
+# The pinned nightly that builds the threaded wasm module (scripts/build-web): wasm threads need
+# std rebuilt with atomics (`-Z build-std`), which only nightly cargo does; rust-src is its source.
+THREADS_TOOLCHAIN=nightly-2026-05-19
+need_threads_toolchain() {
+  rustup component list --installed --toolchain "$THREADS_TOOLCHAIN" 2>/dev/null | grep -q '^rust-src' && return 0
+  say "installing Rust $THREADS_TOOLCHAIN with rust-src (the threaded wasm module)"
+  rustup toolchain install "$THREADS_TOOLCHAIN" --profile minimal --component rust-src
+}
+
 # The native CLI, release build (numerics and speed want it).
 build_cli() {
   say "building the impasto CLI (release)"

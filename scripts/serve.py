@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Serve the Impasto app from the repository root on 127.0.0.1, with the right MIME types, a
-Content-Security-Policy without unsafe-inline/unsafe-eval (only wasm-unsafe-eval), and only the
-files the app is made of (not the sources or build folders).
+Content-Security-Policy without unsafe-inline/unsafe-eval (only wasm-unsafe-eval), cross-origin
+isolated (unless --no-isolation), and only the files the app is made of (not the sources or build
+folders).
 
 A file with precompressed copies (`target/web/precompressed/F.br`, `.gz`, written by
 scripts/build-web) is sent compressed to a browser that accepts it, as a static host would:
@@ -12,9 +13,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALLOWED_FILES = {"/", "/index.html", "/manifest.webmanifest", "/sw.js"}
 ALLOWED_DIRS = ("/www/", "/pkg/", "/models/")
 PRECOMPRESSED = os.path.join(ROOT, "target", "web", "precompressed")
+# (worker-src blob:: the threaded CPU engine's pool starts its workers from a blob of its own
+# same-origin script, wasm-bindgen-rayon's way; index.html's meta tag says the same.)
 CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
-       "img-src 'self' blob: data:; worker-src 'self'; connect-src 'self'; object-src 'none'; "
+       "img-src 'self' blob: data:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'none'")
+
+# What makes a page cross-origin isolated; the same pair is in `_headers` (static hosts) and the
+# service worker (www/sw.template.js, for hosts that send neither).
+ISOLATION = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -95,8 +102,15 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             return True
         return False
 
+    # Cross-origin isolation (COOP + COEP): the page and its workers may share memory, which the
+    # CPU engine's threads need (www/worker.js). Off with --no-isolation (one thread).
+    isolated = True
+
     def end_headers(self):
         self.send_header("Content-Security-Policy", CSP)
+        if self.isolated:
+            for name, value in ISOLATION.items():
+                self.send_header(name, value)
         self.send_header("Cache-Control", "no-cache")
         self.send_header("X-Content-Type-Options", "nosniff")
         super().end_headers()
@@ -109,7 +123,10 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--no-isolation", action="store_true",
+                   help="serve without COOP/COEP, as a host that sends no headers: one CPU thread")
     args = p.parse_args()
+    Handler.isolated = not args.no_isolation
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     print(f"Impasto: http://127.0.0.1:{args.port}/", flush=True)
     try:

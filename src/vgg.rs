@@ -294,8 +294,11 @@ impl ConvAlgorithm {
         if *device == Device::flex() {
             return ConvAlgorithm::Direct;
         }
-        let name = device.identity().map(|id| id.name).unwrap_or_default();
-        ConvAlgorithm::for_adapter(&name)
+        #[cfg(any(not(target_family = "wasm"), feature = "webgpu"))]
+        return ConvAlgorithm::for_adapter(&device.identity().map(|id| id.name).unwrap_or_default());
+        // The threaded CPU module has no GPU backend: its one device is the CPU.
+        #[cfg(not(any(not(target_family = "wasm"), feature = "webgpu")))]
+        ConvAlgorithm::Direct
     }
 
     /// The faster algorithm on a GPU adapter that calls itself `name` (the native adapter's

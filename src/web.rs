@@ -72,11 +72,7 @@ impl Engine {
         } else if !has_webgpu() {
             Err("this browser does not offer WebGPU (navigator.gpu is missing)".to_string())
         } else {
-            Device::wgpu_options()
-                .graphics_api(burn::tensor::wgpu::WgpuBackend::WebGpu)
-                .init_async()
-                .await
-                .map_err(|e| format!("WebGPU could not be initialised: {e}"))
+            webgpu().await
         };
         match gpu {
             Ok(device) => {
@@ -398,6 +394,35 @@ fn sizing(choice: ModelChoice) -> ModelKind {
 fn model_kind(name: &str) -> Result<ModelKind, Error> {
     ModelKind::from_name(name).ok_or_else(|| Error::InvalidConfig(format!("unknown model {name:?} (distilled or teacher)")))
 }
+
+#[cfg(feature = "webgpu")]
+async fn webgpu() -> Result<Device, String> {
+    Device::wgpu_options()
+        .graphics_api(burn::tensor::wgpu::WgpuBackend::WebGpu)
+        .init_async()
+        .await
+        .map_err(|e| format!("WebGPU could not be initialised: {e}"))
+}
+
+/// The threaded CPU module has no WebGPU engine: the page loads it only where WebGPU gave no
+/// usable adapter.
+#[cfg(not(feature = "webgpu"))]
+async fn webgpu() -> Result<Device, String> {
+    Err("WebGPU offers no usable adapter in this browser".to_string())
+}
+
+/// The threads the CPU engine computes on: the pool `initThreadPool` started in the threaded
+/// module, 1 in the plain one.
+#[wasm_bindgen(js_name = threadCount)]
+pub fn thread_count() -> usize {
+    #[cfg(feature = "threads")]
+    return rayon::current_num_threads();
+    #[cfg(not(feature = "threads"))]
+    1
+}
+
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
 
 fn has_webgpu() -> bool {
     let gpu = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())

@@ -44,11 +44,12 @@ export function describeEngine(msg) {
       ? 'running on WebGPU, but it is software GPU emulation — slow; the CPU may be faster (Advanced → Compute).'
       : 'running on your GPU (WebGPU).';
   }
+  const cpu = `running on the CPU (${msg.threads > 1 ? `${msg.threads} threads` : 'one thread'})`;
   if (msg.reason === 'software') {
-    return 'running on the CPU: this browser\'s WebGPU is software GPU emulation, which is slower than the CPU engine.';
+    return `${cpu}: this browser's WebGPU is software GPU emulation, which is slower than the CPU engine.`;
   }
-  if (msg.reason === 'chosen') return 'running on the CPU, as chosen in Advanced → Compute. Slower than a GPU: small sizes are quicker.';
+  if (msg.reason === 'chosen') return `${cpu}, as chosen in Advanced → Compute. Slower than a GPU: small sizes are quicker.`;
   // The core's reason can be a long technical chain: its first clause here, the rest in Details.
   const why = (msg.fallbackReason || 'WebGPU is not available in this browser').split(/[:;]/)[0].trim();
-  return `running on the CPU: ${why}. This is much slower than a GPU; small sizes are quicker.`;
+  return `${cpu}: ${why}. This is much slower than a GPU; small sizes are quicker.`;
 }

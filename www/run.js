@@ -242,7 +242,8 @@ export function wireRun() {
     state.backend = msg.backend;
     $('engine').textContent = `Ready — ${describeEngine(msg)}`;
     $('engine-detail').textContent = [msg.adapter && `WebGPU adapter: ${msg.adapter}.`,
-      msg.backend === 'cpu' && msg.fallbackReason && `Why the CPU: ${msg.fallbackReason}`].filter(Boolean).join(' ');
+      msg.backend === 'cpu' && msg.fallbackReason && `Why the CPU: ${msg.fallbackReason}`,
+      msg.threadsReason && `One thread: ${msg.threadsReason}.`].filter(Boolean).join(' ');
     if (state.resumable) setStatus(`Ready: press Resume to go on from iteration ${state.resumable.iteration}.`);
     else if (state.hasResult && !state.running) setStatus('Ready. Your last result is kept.');
     updateButtons();

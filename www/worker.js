@@ -24,7 +24,8 @@
 //               {type: 'checked', id, slot, ok, width, height, message}
 //               {type: 'ready', backend, fallbackReason, software, reason, adapter}: software: the
 //                WebGPU adapter is an emulation; reason: why the CPU ('software', 'chosen', or
-//                null: no WebGPU, fallbackReason says why)
+//                null: no WebGPU, fallbackReason says why); on the CPU, threads: how many it
+//                computes on, and threadsReason: why only one where more cores were there
 //               {type: 'started', runId, width, height, sides, models, total, notice, pending}:
 //                sides the long side of each stage (one unless coarse to fine), models the model
 //                of each stage, total the iterations of all of them (null where the core stops by
@@ -47,16 +48,20 @@
 //               {type: 'lost', message}          (the GPU device was lost: the page restarts us and
 //                                                 offers to resume from the last image)
 
-import * as impasto from '../pkg/impasto.js';
 import { gpuBytes, devices, onDeviceLost } from './gpu-watch.js';
 
+// The wasm module: pkg/ (WebGPU, and the CPU engine on one thread), or pkg/threads/ (the CPU
+// engine on a pool of threads) where the CPU paints and the page is cross-origin isolated.
+/** @type {typeof import('../pkg/impasto.js')} */
+let impasto;
+
 // (The JSDoc types name the wasm module's classes: tests/types checks these calls against
-// pkg/impasto.d.ts.)
-/** @type {impasto.Engine | null} */
+// pkg/impasto.d.ts and pkg/threads/impasto.d.ts.)
+/** @type {import('../pkg/impasto.js').Engine | null} */
 let engine = null;
 // `iteration` is kept here: the stylizer cannot be read while a step() is in flight
 // (wasm-bindgen borrows it for the whole call).
-/** @typedef {{id: number, stylizer: impasto.WebStylizer | null, paused: boolean, looping: boolean,
+/** @typedef {{id: number, stylizer: import('../pkg/impasto.js').WebStylizer | null, paused: boolean, looping: boolean,
  *   finished: boolean, iteration: number, planned: boolean}} Run */
 /** @type {Run | null} */
 let run = null;
@@ -213,6 +218,48 @@ async function tellBudget() {
   } catch { /* keep WebGPU's default limits */ }
 }
 
+// The most threads the CPU engine starts: each is a worker with its own stack, and two cores'
+// worth of work rarely splits further on a 512 px painting's smallest layers.
+const MAX_THREADS = 16;
+// How long the thread pool may take to start (a worker each: a second or two on a slow phone).
+const POOL_TIMEOUT_MS = 20_000;
+
+/**
+ * Load the wasm module: the threaded one where `cpu` (the CPU will paint) and the page may share
+ * memory between threads (cross-origin isolated), else the plain one — also where the threaded
+ * one fails to load or start (an old browser, too little address space for its shared memory).
+ * @param {boolean} cpu
+ * @returns {Promise<{threads: number, threadsReason: string | null}>} how many threads the CPU
+ *   engine computes on, and why only one where it could have had more
+ */
+async function load(cpu) {
+  const cores = Math.min(navigator.hardwareConcurrency || 1, MAX_THREADS);
+  let threadsReason = null;
+  if (!cpu) {
+    // WebGPU paints: the plain module has it
+  } else if (cores < 2) {
+    threadsReason = 'this device offers one core';
+  } else if (!self.crossOriginIsolated) {
+    threadsReason = 'the page is not cross-origin isolated, so its workers cannot share memory';
+  } else {
+    try {
+      const threaded = await import('../pkg/threads/impasto.js');
+      wasmMemory = (await threaded.default()).memory;
+      // A pool whose workers never come up (blocked by a policy, out of memory) must not leave
+      // the page waiting for an engine: after a while it paints on one thread instead.
+      await Promise.race([threaded.initThreadPool(cores), new Promise((_, reject) => setTimeout(
+        () => reject(new Error(`its ${cores} workers did not start within ${POOL_TIMEOUT_MS / 1000} s`)), POOL_TIMEOUT_MS))]);
+      impasto = /** @type {any} */ (threaded); // the same exports, and the thread pool's
+      return { threads: threaded.threadCount(), threadsReason: null };
+    } catch (err) {
+      threadsReason = `the threaded engine could not start (${String(err && err.message ? err.message : err)})`;
+    }
+  }
+  impasto = await import('../pkg/impasto.js');
+  wasmMemory = (await impasto.default()).memory;
+  return { threads: 1, threadsReason };
+}
+
 /** @param {Run | null} r */
 function free(r) {
   if (r && r.stylizer && !r.looping) {
@@ -228,18 +275,19 @@ self.onmessage = async (event) => {
     switch (msg.type) {
       case 'init': {
         faults = Boolean(msg.faults);
-        wasmMemory = (await impasto.default()).memory;
-        loaded();
-        post({ type: 'config', presets: plain(impasto.presets()), defaults: plain(impasto.defaultOptions()), bounds: plain(impasto.bounds()) });
         // 'auto': WebGPU unless it is a software emulation, which is slower than the CPU engine.
         const adapter = msg.device === 'cpu' ? null : await gpuAdapter();
         const useGpu = msg.device === 'gpu' || (msg.device !== 'cpu' && !adapter?.software);
+        const { threads, threadsReason } = await load(!(useGpu && (adapter || msg.device === 'gpu')));
+        loaded();
+        post({ type: 'config', presets: plain(impasto.presets()), defaults: plain(impasto.defaultOptions()), bounds: plain(impasto.bounds()) });
         engine = await impasto.Engine.create(useGpu);
         if (engine.backend === 'wgpu') await tellBudget();
         const reason = engine.backend === 'wgpu' ? null : msg.device === 'cpu' ? 'chosen' : adapter?.software ? 'software' : null;
         post({
           type: 'ready', backend: engine.backend, fallbackReason: engine.fallbackReason ?? null, reason,
           software: engine.backend === 'wgpu' && Boolean(adapter?.software), adapter: adapter?.name || null,
+          threads: engine.backend === 'wgpu' ? null : threads, threadsReason: engine.backend === 'wgpu' ? null : threadsReason,
         });
         break;
       }

@@ -9,7 +9,7 @@ import http from 'node:http';
 import zlib from 'node:zlib';
 import {
   ROOT, IMAGES, STYLE, STEP_TIMEOUT, GPU_FLAGS, CPU_FLAGS, server, log, serveApp, launch, ready, iteration,
-  waitIteration, canvasDigest, openAdvanced, useGpu, configure,
+  waitIteration, canvasDigest, openAdvanced, useGpu, configure, startServer,
 } from './harness.mjs';
 
 serveApp();
@@ -158,7 +158,7 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
   await page.goto(server.origin + '/#dev');
   await ready(page);
   const engine = await page.locator('#engine').textContent();
-  assert.match(engine, /running on the CPU: /, engine);
+  assert.match(engine, /running on the CPU \((one thread|\d+ threads)\): /, engine);
   // Automatic is the default network (the core's); the creative controls reach the core.
   assert.equal(await page.getByLabel('Model').inputValue(), 'auto');
   // A preset sets the settings it stands for (the core's values); changing one of them makes
@@ -261,6 +261,48 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
   await limit.waitFor({ timeout: 30_000 });
   assert.equal(await limit.textContent(), 'The time limit must be empty (none) or between 10 seconds and 1440 minutes.');
   await browser.close();
+});
+
+test('the CPU engine: every core where the page is cross-origin isolated, one thread where it is not; the same losses', async () => {
+  const plain = await startServer(['--no-isolation']);
+  try {
+    const runs = {};
+    for (const [name, origin] of [['isolated', server.origin], ['plain', plain.origin]]) {
+      const browser = await launch(CPU_FLAGS);
+      const page = await browser.newPage();
+      await page.goto(origin + '/#dev');
+      await ready(page);
+      const isolated = await page.evaluate(() => self.crossOriginIsolated);
+      assert.equal(isolated, name === 'isolated');
+      const engine = await page.locator('#engine').textContent();
+      const detail = await page.locator('#engine-detail').textContent();
+      const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+      if (name === 'isolated' && cores > 1) {
+        assert.match(engine, new RegExp(`running on the CPU \\(${Math.min(cores, 16)} threads\\)`), engine);
+        assert.doesNotMatch(detail, /One thread/, detail);
+      } else {
+        assert.match(engine, /running on the CPU \(one thread\)/, engine);
+        if (name === 'plain') assert.match(detail, /One thread: the page is not cross-origin isolated/, detail);
+      }
+      await configure(page, { size: 64, iterations: 3 });
+      await page.getByRole('button', { name: 'Start' }).click();
+      await page.getByText(/^Done: 3 iterations/).waitFor({ timeout: STEP_TIMEOUT });
+      runs[name] = await page.evaluate(async () => (await import('/www/state.js')).state.history);
+      log(`${name}: ${engine}; losses ${JSON.stringify(runs[name])}`);
+      await browser.close();
+    }
+    // Threads split the convolutions' sums differently: the same losses to float32's rounding,
+    // iteration after iteration (each image made by the previous gradient).
+    assert.equal(runs.isolated.length, 3);
+    assert.equal(runs.plain.length, 3);
+    for (const [a, b] of runs.isolated.map((r, i) => [r, runs.plain[i]])) {
+      for (const term of ['content', 'style']) {
+        assert.ok(Math.abs(a[term] - b[term]) <= 1e-4 * Math.abs(b[term]), `${term}: ${a[term]} threaded, ${b[term]} one thread`);
+      }
+    }
+  } finally {
+    plain.process.kill();
+  }
 });
 
 test('the default network: VGG16 is fetched while the smaller size paints and paints the last; the run waits for it, or paints without it', async () => {

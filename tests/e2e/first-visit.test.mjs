@@ -242,7 +242,7 @@ test('a software WebGPU adapter is named as such, and Automatic takes the faster
   log(`WebGPU adapter: ${JSON.stringify(adapter)}`);
   const engine = await page.locator('#engine').textContent();
   if (adapter && (adapter.fallback || /swiftshader/i.test(adapter.name))) {
-    assert.match(engine, /running on the CPU: this browser's WebGPU is software GPU emulation/, engine);
+    assert.match(engine, /running on the CPU \((one thread|\d+ threads)\): this browser's WebGPU is software GPU emulation/, engine);
   } else {
     assert.match(engine, /running on (your GPU|the CPU)/, engine);
   }

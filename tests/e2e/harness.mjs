@@ -32,19 +32,24 @@ function freePort() {
   });
 }
 
+/** scripts/serve.py on a free port, with `args` (e.g. --no-isolation): {origin, process}. */
+export async function startServer(args = []) {
+  assert.ok(existsSync(path.join(ROOT, 'pkg', 'impasto_bg.wasm')), 'run scripts/build-web first');
+  const port = await freePort();
+  const child = spawn('python3', [path.join(ROOT, 'scripts', 'serve.py'), '--port', String(port), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => { if (String(d).includes('http://')) resolve(); });
+    child.on('exit', (code) => reject(new Error(`server exited ${code}`)));
+  });
+  return { origin: `http://127.0.0.1:${port}`, process: child };
+}
+
 /** The app served for this file's tests; every browser closed after each test, even a failed one. */
 export function serveApp() {
   before(async () => {
     // IMPASTO_E2E_ORIGIN: test a server that is already running (while changing the page).
     if (process.env.IMPASTO_E2E_ORIGIN) { server.origin = process.env.IMPASTO_E2E_ORIGIN; return; }
-    assert.ok(existsSync(path.join(ROOT, 'pkg', 'impasto_bg.wasm')), 'run scripts/build-web first');
-    const port = await freePort();
-    server.origin = `http://127.0.0.1:${port}`;
-    server.process = spawn('python3', [path.join(ROOT, 'scripts', 'serve.py'), '--port', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise((resolve, reject) => {
-      server.process.stdout.on('data', (d) => { if (String(d).includes('http://')) resolve(); });
-      server.process.on('exit', (code) => reject(new Error(`server exited ${code}`)));
-    });
+    Object.assign(server, await startServer());
   });
   after(() => server.process?.kill());
   afterEach(async () => { while (browsers.length) await browsers.pop().close().catch(() => {}); });
