@@ -37,9 +37,6 @@ const IMPASTO = {
   'impasto-cpu': { gpu: false, conv: null },
   'impasto-cpu-direct': { gpu: false, conv: 'direct' },
   'impasto-cpu-gemm': { gpu: false, conv: 'gemm' },
-  // The threaded CPU module (pkg/threads/), on navigator.hardwareConcurrency threads: the page's
-  // engine where it is cross-origin isolated (`--isolate on`) and paints on the CPU.
-  'impasto-cpu-threads': { gpu: false, conv: null, threads: true },
 };
 const TFJS = ['tfjs-webgpu', 'tfjs-webgl', 'tfjs-wasm', 'tfjs-cpu'];
 
@@ -134,20 +131,12 @@ async function run() {
   const weights = await (await fetch(`../models/vgg16-${modelName}.bpk`)).arrayBuffer();
   const results = [];
   const engines = {};
-  const impastoPeers = peers.filter((p) => p in IMPASTO).map((p) => IMPASTO[p]);
-  if (impastoPeers.some((p) => !p.threads)) {
+  if (peers.some((p) => p in IMPASTO)) {
     const { default: init, Engine } = await import('../pkg/impasto.js'); // only where Impasto runs
     await init();
     for (const gpu of [true, false]) {
-      if (impastoPeers.some((p) => !p.threads && p.gpu === gpu)) engines[gpu] = await impastoEngine(gpu, weights, Engine);
+      if (peers.some((p) => IMPASTO[p]?.gpu === gpu)) engines[gpu] = await impastoEngine(gpu, weights, Engine);
     }
-  }
-  if (impastoPeers.some((p) => p.threads)) {
-    if (!self.crossOriginIsolated) throw new Error('impasto-cpu-threads needs a cross-origin isolated page: --isolate on');
-    const threaded = await import('../pkg/threads/impasto.js');
-    await threaded.default();
-    await threaded.initThreadPool(navigator.hardwareConcurrency);
-    engines.threads = { ...(await impastoEngine(false, weights, threaded.Engine)), threads: threaded.threadCount() };
   }
   let tfModel;
   const references = [];
@@ -164,7 +153,7 @@ async function run() {
       log(`${peer} ${width}x${height}…`);
       let r;
       if (peer in IMPASTO) {
-        const { engine, autoConv, threads } = engines[IMPASTO[peer].threads ? 'threads' : String(IMPASTO[peer].gpu)];
+        const { engine, autoConv } = engines[IMPASTO[peer].gpu];
         engine.setConvAlgorithm(IMPASTO[peer].conv || autoConv);
         // Starting from the content (init 'content') makes the first iteration's losses a
         // check that both peers compute the same thing.
@@ -178,7 +167,7 @@ async function run() {
         }[peer] || (() => s.step());
         r = await time(step);
         r.first = { content: first.content, style: first.style };
-        r.engine = { backend: engine.backend, conv: engine.convAlgorithm, threads: threads ?? 1 };
+        r.engine = { backend: engine.backend, conv: engine.convAlgorithm };
         s.free();
       } else {
         r = { engine: await tfBackend(peer.replace('tfjs-', '')) };

@@ -7,7 +7,7 @@
 // `(cd bench/tfjs && npm ci)`):
 //   node bench/browser.mjs [--sizes 64,128] [--iterations 3] [--model teacher|distilled|teacher,distilled]
 //     [--peers impasto,tfjs-webgpu,tfjs-webgl,impasto-step-rgba,impasto-frame,impasto-direct,impasto-gemm,
-//              impasto-cpu,impasto-cpu-direct,impasto-cpu-gemm,impasto-cpu-threads,tfjs-wasm,tfjs-cpu]
+//              impasto-cpu,impasto-cpu-direct,impasto-cpu-gemm,tfjs-wasm,tfjs-cpu]
 //     [--isolate off|on|both] [--isolated-peers …] [--wasm-threads N] [--reference] [--tolerance 1e-5]
 //     [--warmup-ms 3000] [--aspect 0.75] [--out FILE]
 // Each peer warms up (at least one iteration and at least --warmup-ms: kernels compiled, wasm
@@ -16,8 +16,8 @@
 // that it has SharedArrayBuffer and TF.js's wasm backend runs its threaded SIMD build (by default
 // with half of navigator.hardwareConcurrency threads, at most 8: TF.js's own choice); `off` (the default) is a plain page (TF.js wasm
 // single-threaded SIMD, as on a host without those headers); `both` runs the page twice, plain
-// then isolated, in the same browser. Impasto's CPU engine is single-threaded either way, except
-// `impasto-cpu-threads` (the threaded module, pkg/threads/; isolated pages only).
+// then isolated, in the same browser. Impasto's CPU engine is single-threaded either way here (its
+// threaded module needs a worker: on a page's main thread rayon's waits spin; see bench/page-speed.mjs).
 // `--wasm-threads N`: TF.js wasm's thread count when isolated (TF.js takes at most half of
 // navigator.hardwareConcurrency, so the page is shown 2N cores: on a 2-core machine TF.js would
 // otherwise run one thread even when isolated; the real count is in the results).

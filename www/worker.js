@@ -218,8 +218,8 @@ async function tellBudget() {
   } catch { /* keep WebGPU's default limits */ }
 }
 
-// The most threads the CPU engine starts: each is a worker with its own stack, and two cores'
-// worth of work rarely splits further on a 512 px painting's smallest layers.
+// The most threads the CPU engine starts (each a worker with its own stack): what one tab may take
+// of a many-core machine.
 const MAX_THREADS = 16;
 // How long the thread pool may take to start (a worker each: a second or two on a slow phone).
 const POOL_TIMEOUT_MS = 20_000;
