@@ -44,7 +44,9 @@ async function pageSpeed(browser, origin, model, size) {
   await start.waitFor({ timeout: 60_000 });
   await start.click();
   const seen = [];
+  const deadline = Date.now() + 600_000;
   for (let last = 0; last < iterations;) {
+    if (Date.now() > deadline) throw new Error(`${model} at ${size} px: ${last} of ${iterations} iterations in 10 min (${await page.locator('#status').textContent()})`);
     const it = Number(await page.getByRole('progressbar').getAttribute('data-iteration'));
     if (it > last) { seen.push([it, performance.now()]); last = it; }
     await page.waitForTimeout(10);
@@ -74,6 +76,7 @@ for (const [model, sizeText] of points) {
   const size = Number(sizeText);
   const one = await pageSpeed(browser, args.plain, model, size);
   const all = await pageSpeed(browser, args.isolated, model, size);
+  if (all.threads < 2) throw new Error(`the isolated page painted on one thread: ${all.engine}`);
   const native = { one: nativeSpeed(model, size, 1), all: nativeSpeed(model, size, all.threads) };
   const row = {
     model, size, threads: all.threads,

@@ -1,8 +1,7 @@
 // Impasto's service worker (generated into /sw.js by scripts/build-web, which fills in BUILD and
 // PRECACHE). Precaches the app shell and the wasm under a cache named by a hash of the build,
-// deletes other builds' caches on activate, caches model weights and the threaded CPU module on
-// first use, and serves only same-origin GET requests: everything else goes to the network
-// untouched.
+// deletes other builds' caches on activate, caches model weights on first use, and serves only
+// same-origin GET requests: everything else goes to the network untouched.
 
 const BUILD = '__BUILD__';
 const CACHE = `impasto-${BUILD}`;
@@ -13,7 +12,8 @@ const PRECACHE = __PRECACHE__;
 // so a revisited or installed page has its threads. A response that has them is left as it is.
 const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 function isolated(response) {
-  if (!response.ok || response.status === 204 || response.headers.has('Cross-Origin-Embedder-Policy')) return response;
+  // (A response that may have no body cannot be rebuilt with one.)
+  if (!response.ok || [204, 205].includes(response.status) || response.headers.has('Cross-Origin-Embedder-Policy')) return response;
   const headers = new Headers(response.headers);
   for (const [name, value] of Object.entries(ISOLATION)) headers.set(name, value);
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
@@ -47,10 +47,8 @@ self.addEventListener('fetch', (event) => {
     if (hit) return isolated(hit);
     const response = await fetch(request);
     // Model weights are large: cache them the first time they are used, while the page reads
-    // them (it shows the download's progress). So is the threaded CPU module, which only pages
-    // painting on the CPU load.
-    const onFirstUse = url.pathname.endsWith('.bpk') || url.pathname.includes('/pkg/threads/');
-    if (response.ok && onFirstUse) event.waitUntil(cache.put(request, response.clone()));
+    // them (it shows the download's progress).
+    if (response.ok && url.pathname.endsWith('.bpk')) event.waitUntil(cache.put(request, response.clone()));
     return isolated(response);
   })());
 });

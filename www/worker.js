@@ -25,7 +25,7 @@
 //               {type: 'ready', backend, fallbackReason, software, reason, adapter}: software: the
 //                WebGPU adapter is an emulation; reason: why the CPU ('software', 'chosen', or
 //                null: no WebGPU, fallbackReason says why); on the CPU, threads: how many it
-//                computes on, and threadsReason: why only one where more cores were there
+//                computes on, and threadsReason: why it computes on one (or null)
 //               {type: 'started', runId, width, height, sides, models, total, notice, pending}:
 //                sides the long side of each stage (one unless coarse to fine), models the model
 //                of each stage, total the iterations of all of them (null where the core stops by
@@ -278,11 +278,15 @@ self.onmessage = async (event) => {
         // 'auto': WebGPU unless it is a software emulation, which is slower than the CPU engine.
         const adapter = msg.device === 'cpu' ? null : await gpuAdapter();
         const useGpu = msg.device === 'gpu' || (msg.device !== 'cpu' && !adapter?.software);
-        const { threads, threadsReason } = await load(!(useGpu && (adapter || msg.device === 'gpu')));
+        let { threads, threadsReason } = await load(!(useGpu && (adapter || msg.device === 'gpu')));
         loaded();
         post({ type: 'config', presets: plain(impasto.presets()), defaults: plain(impasto.defaultOptions()), bounds: plain(impasto.bounds()) });
         engine = await impasto.Engine.create(useGpu);
         if (engine.backend === 'wgpu') await tellBudget();
+        // WebGPU was expected and failed to start: the module loaded for it paints on one thread.
+        if (engine.backend === 'cpu' && threads === 1 && !threadsReason && (navigator.hardwareConcurrency || 1) > 1) {
+          threadsReason = 'the engine was loaded for WebGPU, which did not start (Advanced → Compute: CPU uses every core)';
+        }
         const reason = engine.backend === 'wgpu' ? null : msg.device === 'cpu' ? 'chosen' : adapter?.software ? 'software' : null;
         post({
           type: 'ready', backend: engine.backend, fallbackReason: engine.fallbackReason ?? null, reason,

@@ -7,6 +7,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import http from 'node:http';
 import zlib from 'node:zlib';
+import os from 'node:os';
 import {
   ROOT, IMAGES, STYLE, STEP_TIMEOUT, GPU_FLAGS, CPU_FLAGS, server, log, serveApp, launch, ready, iteration,
   waitIteration, canvasDigest, openAdvanced, useGpu, configure, startServer,
@@ -263,7 +264,9 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
   await browser.close();
 });
 
-test('the CPU engine: every core where the page is cross-origin isolated, one thread where it is not; the same losses', async () => {
+const ONE_CORE = os.cpus().length < 2 && 'one core here: nothing to compare threads with';
+
+test('the CPU engine: every core where the page is cross-origin isolated, one thread where it is not; the same losses', { skip: ONE_CORE }, async () => {
   const plain = await startServer(['--no-isolation']);
   try {
     const runs = {};
@@ -300,6 +303,28 @@ test('the CPU engine: every core where the page is cross-origin isolated, one th
         assert.ok(Math.abs(a[term] - b[term]) <= 1e-4 * Math.abs(b[term]), `${term}: ${a[term]} threaded, ${b[term]} one thread`);
       }
     }
+  } finally {
+    plain.process.kill();
+  }
+});
+
+test('on a host that sends no COOP/COEP the service worker isolates the page: the second visit paints on every core', { skip: ONE_CORE }, async () => {
+  const plain = await startServer(['--no-isolation']);
+  try {
+    const browser = await launch(CPU_FLAGS);
+    const page = await browser.newPage();
+    await page.goto(plain.origin + '/'); // no #dev: the service worker registers
+    await ready(page);
+    assert.equal(await page.evaluate(() => self.crossOriginIsolated), false);
+    assert.match(await page.locator('#engine').textContent(), /running on the CPU \(one thread\)/);
+    await page.evaluate(() => navigator.serviceWorker.ready);
+    await page.reload();
+    await ready(page);
+    assert.equal(await page.evaluate(() => self.crossOriginIsolated), true);
+    const engine = await page.locator('#engine').textContent();
+    assert.match(engine, /running on the CPU \(\d+ threads\)/, engine);
+    await page.getByRole('button', { name: 'Try an example' }).click();
+    await waitIteration(page, 2);
   } finally {
     plain.process.kill();
   }
