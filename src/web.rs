@@ -395,6 +395,7 @@ fn model_kind(name: &str) -> Result<ModelKind, Error> {
     ModelKind::from_name(name).ok_or_else(|| Error::InvalidConfig(format!("unknown model {name:?} (distilled or teacher)")))
 }
 
+/// The browser's WebGPU device, or why there is none.
 #[cfg(feature = "webgpu")]
 async fn webgpu() -> Result<Device, String> {
     Device::wgpu_options()
