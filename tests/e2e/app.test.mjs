@@ -249,18 +249,17 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
   assert.equal(await page.getByRole('progressbar').getAttribute('data-sides'), '128,256');
   await page.getByLabel('Model').selectOption('auto');
   await page.getByLabel('High resolution').selectOption('single');
-  // An impossible style scale is refused in one sentence before anything runs.
-  await page.getByLabel('Brush strokes (style scale)').fill('9');
-  await page.getByRole('button', { name: 'Start' }).click();
-  const error = page.getByRole('alert').filter({ hasText: 'style scale' });
-  await error.waitFor({ timeout: 30_000 });
-  assert.equal(await error.textContent(), 'The brush-stroke scale (style scale) must be between 0.1 and 4.');
+  // An impossible setting is refused in one sentence before anything runs.
+  const refused = async (label, value, words, sentence) => {
+    await page.getByLabel(label).fill(value);
+    await page.getByRole('button', { name: 'Start' }).click();
+    const error = page.getByRole('alert').filter({ hasText: words });
+    await error.waitFor({ timeout: 30_000 });
+    assert.equal(await error.textContent(), sentence);
+  };
+  await refused('Brush strokes (style scale)', '9', 'style scale', 'The brush-stroke scale (style scale) must be between 0.1 and 4.');
   await page.getByLabel('Brush strokes (style scale)').fill('1');
-  await page.getByLabel('Time limit').fill('0.01');
-  await page.getByRole('button', { name: 'Start' }).click();
-  const limit = page.getByRole('alert').filter({ hasText: 'time limit' });
-  await limit.waitFor({ timeout: 30_000 });
-  assert.equal(await limit.textContent(), 'The time limit must be empty (none) or between 10 seconds and 1440 minutes.');
+  await refused('Time limit', '0.01', 'time limit', 'The time limit must be empty (none) or between 10 seconds and 1440 minutes.');
   await browser.close();
 });
 
