@@ -20,7 +20,7 @@ use impasto::multiscale::{
     DEFAULT_STYLE_SCALE, LadderRecipe, MultiScale, RunPlan, SMALLEST_STAGE, SizeRequest, TEACHER_LADDER,
 };
 use impasto::optim::OptimizerKind;
-use impasto::stopping::{StageProgress, Stopping};
+use impasto::stopping::{StageProgress, StopRule, Stopping};
 use impasto::stylize::Preset;
 use impasto::{Config, Result, Stylizer, Vgg};
 use serde::Serialize;
@@ -58,12 +58,15 @@ pub enum Plan {
         model: ModelKind,
         /// How the teacher's ladder is painted.
         ladder: LadderRecipe,
+        /// The run's own stopping rule (every stage but a teacher's finish).
+        rule: StopRule,
     },
 }
 
 /// Overrides of a recipe's settings, written after its name: `product-teacher@content=300+tol=1e-3`
 /// (for choosing a default: the product's run as it would be with another setting). `content`: α
-/// at every stage; `tol`, `window`, `max`: the last stage's stopping rule (product runs).
+/// at every stage; `tol`, `window`, `max`: the last stage's stopping rule, and `atol`, `awindow`,
+/// `amax`: the run's own (every other stage's, a one-size run's), for product runs.
 fn with_overrides(mut recipe: Recipe, overrides: &str) -> Option<Recipe> {
     for item in overrides.split('+') {
         let (key, value) = item.split_once('=')?;
@@ -73,6 +76,9 @@ fn with_overrides(mut recipe: Recipe, overrides: &str) -> Option<Recipe> {
             ("tol", Plan::Product { ladder, .. }) => ladder.rule.tolerance = v,
             ("window", Plan::Product { ladder, .. }) => ladder.rule.window = v as u32,
             ("max", Plan::Product { ladder, .. }) => ladder.rule.max_iterations = v as u32,
+            ("atol", Plan::Product { rule, .. }) => rule.tolerance = v,
+            ("awindow", Plan::Product { rule, .. }) => rule.window = v as u32,
+            ("amax", Plan::Product { rule, .. }) => rule.max_iterations = v as u32,
             _ => return None,
         }
     }
@@ -97,7 +103,13 @@ pub fn recipe(name: &str) -> Option<Recipe> {
         return with_overrides(Recipe { name: name.to_string(), ..r }, overrides);
     }
     use ModelKind::{Distilled, Teacher};
-    let product = |model, ladder| (Preset::DEFAULT.config().0, Plan::Product { model, ladder });
+    let product = |model, ladder| {
+        let rule = match Preset::DEFAULT.config().1 {
+            Stopping::Auto(rule) => rule,
+            Stopping::Fixed(_) => StopRule::default(),
+        };
+        (Preset::DEFAULT.config().0, Plan::Product { model, ladder, rule })
+    };
     let (config, plan) = match name {
         // What a person gets: the product's coarse-to-fine run with each model.
         "product-teacher" => product(Teacher, TEACHER_LADDER),
@@ -167,6 +179,18 @@ fn stage_recipe(name: &str) -> Option<(Config, Vec<Stage>)> {
             let stage = Stage { scale: 1.0, model, stopping: Stopping::Auto(TEACHER_LADDER.rule), optimizer: Some(OptimizerKind::Lbfgs) };
             (Preset::DEFAULT.config().0, vec![stage])
         }
+        // Sizes under the ladder's smallest stage, painted to the finish's look: the distilled
+        // model by Adam (at most 100 iterations, the ladder's coarse rule) at half the size
+        // (`half-finish`) or at the size itself (`same-finish`), then the teacher's L-BFGS finish.
+        "half-finish" | "same-finish" => {
+            let scale = if name.starts_with("half") { 0.5 } else { 1.0 };
+            let coarse = TEACHER_LADDER.coarse_rule.map_or(auto, Stopping::Auto);
+            let stages = vec![
+                Stage { scale, model: Distilled, stopping: coarse, optimizer: None },
+                Stage { scale: 1.0, model: Teacher, stopping: Stopping::Auto(TEACHER_LADDER.rule), optimizer: Some(OptimizerKind::Lbfgs) },
+            ];
+            (Preset::DEFAULT.config().0, stages)
+        }
         _ => return None,
     })
 }
@@ -176,7 +200,7 @@ fn recipe_name(name: &str) -> Option<&'static str> {
 }
 
 /// Every recipe [`recipe`] knows.
-pub const RECIPES: [&str; 20] = [
+pub const RECIPES: [&str; 22] = [
     "cs20",
     "teacher-auto",
     "distilled-cs20",
@@ -197,6 +221,8 @@ pub const RECIPES: [&str; 20] = [
     "product-teacher-coarse-auto",
     "teacher-lbfgs-finish",
     "distilled-lbfgs-finish",
+    "half-finish",
+    "same-finish",
 ];
 
 /// A run's snapshots and its own weighted total loss at every iteration.
@@ -230,7 +256,9 @@ pub fn run(
 ) -> Result<Run> {
     let stages = match &recipe.plan {
         Plan::Stages(stages) => stages,
-        &Plan::Product { model, ladder } => return run_product(recipe, model, ladder, content, style, size, every, models, device),
+        &Plan::Product { model, ladder, rule } => {
+            return run_product(recipe, model, ladder, Stopping::Auto(rule), content, style, size, every, models, device);
+        }
     };
     let mut snapshots = Vec::new();
     let mut totals = Vec::new();
@@ -274,6 +302,7 @@ fn run_product(
     recipe: &Recipe,
     model: ModelKind,
     ladder: LadderRecipe,
+    stopping: Stopping,
     content: &Decoded,
     style: &Decoded,
     size: u32,
@@ -281,7 +310,6 @@ fn run_product(
     models: &mut dyn FnMut(ModelKind) -> Result<Vgg>,
     device: &Device,
 ) -> Result<Run> {
-    let stopping = Preset::DEFAULT.config().1;
     let request = SizeRequest { size, coarse_to_fine: true, largest: false, smallest_stage: SMALLEST_STAGE };
     let sides = RunPlan::new(request, (content.width(), content.height()), size, None, stopping, None)?.sides;
     let photo = (content.width(), content.height());
