@@ -85,7 +85,7 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
-    /// Fetching or converting the teacher weights failed (native only).
+    /// Fetching or converting the teacher weights failed.
     #[error("teacher weights: {0}")]
     Fetch(String),
 }

@@ -33,9 +33,7 @@ pub mod web;
 pub mod cli;
 #[cfg(not(target_family = "wasm"))]
 pub mod judge;
-#[cfg(not(target_family = "wasm"))]
 pub mod onnx;
-#[cfg(not(target_family = "wasm"))]
 pub mod teacher;
 
 pub use error::{Error, Result};

@@ -1,5 +1,5 @@
 //! Just enough of ONNX's protobuf encoding to read a model's float initializers and its nodes'
-//! names and inputs (native only; used to convert the teacher's weights).
+//! names and inputs (used to convert the teacher's weights: natively and in the wasm module under Node).
 //!
 //! Field numbers from `onnx.proto` (ModelProto.graph = 7; GraphProto.node = 1, .initializer = 5;
 //! NodeProto.input = 1, .output = 2, .name = 3, .op_type = 4; TensorProto.dims = 1,

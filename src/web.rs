@@ -6,8 +6,10 @@
 //! (`await stylizer.step()` → a record object), with the current image read back asynchronously
 //! as RGBA bytes. Errors cross as `JsError` with the core's one-sentence message.
 //!
-//! (Every function the page calls, each a few lines over the core; one file is the boundary's
-//! whole surface, which the page's type check reads as one declaration file.)
+//! (Every function the page calls, each a few lines over the core: the engine and a run here, the
+//! options and presets the form is built from in [`options`], the teacher's conversion for Node in
+//! [`teacher`]. wasm-bindgen writes them all into one declaration file, which the page's type
+//! check reads.)
 
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,17 +20,18 @@ use wasm_bindgen::prelude::*;
 use crate::device::BackendKind;
 use crate::error::Error;
 use crate::image_io::{self, Limits};
-use crate::loss::LossWeights;
 use crate::budget::DeviceBudget;
 use crate::pace::Pace;
 use crate::models::{ModelChoice, ModelKind};
-use crate::multiscale::{
-    DEFAULT_SIZE, DEFAULT_STYLE_SCALE, Holder, MultiScale, RunPlan, SMALLEST_STAGE, SizeRequest, TEACHER_LADDER,
-};
-use crate::optim::OptimizerKind;
+use crate::multiscale::{Holder, MultiScale, RunPlan, SMALLEST_STAGE, SizeRequest, TEACHER_LADDER};
 use crate::stopping::Stopping;
-use crate::stylize::{Config, Init, Preset};
-use crate::vgg::{ConvAlgorithm, Pooling, Vgg};
+use crate::stylize::Preset;
+use crate::vgg::{ConvAlgorithm, Vgg};
+
+mod options;
+mod teacher;
+
+use options::WebOptions;
 
 /// Install the panic hook once, when the module is instantiated: a panic then reaches the
 /// console with its message before the instance aborts (the worker reports the crash).
@@ -429,193 +432,6 @@ fn has_webgpu() -> bool {
     let gpu = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
         .and_then(|nav| js_sys::Reflect::get(&nav, &"gpu".into()));
     matches!(gpu, Ok(v) if !v.is_undefined() && !v.is_null())
-}
-
-/// Options of a run, as the page sends them ([`default_options`] gives the defaults).
-#[derive(Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", default)]
-struct WebOptions {
-    /// The network asked for (`auto` by default: [`ModelChoice::Auto`]).
-    model: ModelChoice,
-    /// The preset the settings come from, by name (`None`: changed by hand); only the default
-    /// preset paints the teacher's ladder ([`TEACHER_LADDER`]).
-    preset: Option<String>,
-    size: u32,
-    content_weight: f32,
-    style_weight: f32,
-    tv_weight: f32,
-    optimizer: OptimizerKind,
-    learning_rate: Option<f32>,
-    init: Init,
-    noise_ratio: f32,
-    pooling: Pooling,
-    seed: u64,
-    original_colors: bool,
-    style_scale: f32,
-    /// Coarse to fine up to `size` (a quarter, a half, the full size).
-    coarse_to_fine: bool,
-    /// Coarse to fine up to the largest size this device holds (`size` ignored).
-    largest: bool,
-    /// Iterations at each stage; `None` (the default): each stage stops by itself when the loss
-    /// stops improving ([`crate::stopping`]).
-    iterations: Option<u32>,
-    /// The smallest stage (default 128 px; tests use smaller ones).
-    smallest_stage: Option<u32>,
-    /// Seconds the run should take on this device (`None`: no limit): after its first size, a
-    /// coarse-to-fine run picks its last size by the speed it measured ([`crate::pace`]).
-    time_budget: Option<f32>,
-    /// The person chose the size or the iteration count: the time budget keeps them and only
-    /// estimates.
-    size_fixed: bool,
-    /// The smallest last size the time budget may choose (default
-    /// [`crate::pace::MIN_PLANNED_SIDE`]; tests use smaller ones).
-    min_planned_side: Option<u32>,
-}
-
-impl Default for WebOptions {
-    /// The default preset's settings at 512 px, one size.
-    fn default() -> Self {
-        let c = Preset::DEFAULT.config().0;
-        WebOptions {
-            model: ModelChoice::default(),
-            preset: Some(Preset::DEFAULT.name().to_string()),
-            size: DEFAULT_SIZE,
-            content_weight: c.weights.content,
-            style_weight: c.weights.style,
-            tv_weight: c.weights.tv,
-            optimizer: c.optimizer,
-            learning_rate: None,
-            init: c.init,
-            noise_ratio: c.noise_ratio,
-            pooling: c.pooling,
-            seed: c.seed,
-            original_colors: c.original_colors,
-            style_scale: DEFAULT_STYLE_SCALE,
-            coarse_to_fine: Preset::DEFAULT.coarse_to_fine(),
-            largest: false,
-            iterations: Preset::DEFAULT.config().1.fixed(),
-            smallest_stage: None,
-            time_budget: Some(crate::pace::PAGE_TIME_BUDGET_S),
-            size_fixed: false,
-            min_planned_side: None,
-        }
-    }
-}
-
-impl WebOptions {
-    fn config(&self) -> Config {
-        Config {
-            weights: LossWeights { content: self.content_weight, style: self.style_weight, tv: self.tv_weight },
-            optimizer: self.optimizer,
-            learning_rate: self.learning_rate.unwrap_or(Config::default_learning_rate(self.optimizer)),
-            init: self.init,
-            noise_ratio: self.noise_ratio,
-            pooling: self.pooling,
-            seed: self.seed,
-            original_colors: self.original_colors,
-            // Tiled only where one buffer would not hold conv1_1's map or the memory estimate
-            // exceeds the budget (the engine's budget sets both limits, `Engine::start`); the page
-            // caps the area at 2048×2048 (budget::MAX_PIXELS).
-            tile: None,
-            max_buffer_bytes: None,
-            max_memory_bytes: None,
-        }
-    }
-}
-
-/// Check an image file the way a run will read it, when the person chooses it: `{width, height}`,
-/// or the one-sentence reason it cannot be used (`what` names it: "the content image").
-#[wasm_bindgen(js_name = checkImage)]
-pub fn check_image(bytes: &[u8], what: &str) -> Result<JsValue, JsError> {
-    let decoded = image_io::decode(bytes, what, Limits::default())?;
-    #[derive(Serialize)]
-    struct Size {
-        width: u32,
-        height: u32,
-    }
-    let size = Size { width: decoded.width(), height: decoded.height() };
-    Ok(serde_wasm_bindgen::to_value(&size).map_err(|e| Error::Encode(e.to_string()))?)
-}
-
-/// The page's defaults: the options a run takes when the person changes nothing.
-#[wasm_bindgen(js_name = defaultOptions)]
-pub fn default_options() -> Result<JsValue, JsError> {
-    to_js(&WebOptions::default())
-}
-
-/// The bounds of the settings a person types, as `{size, styleScale, iterations, timeBudget}`,
-/// each `[min, max]` (sizes in px, the time budget in seconds): the page's form takes its limits
-/// and its messages from them, and the core checks the same ones.
-#[wasm_bindgen]
-pub fn bounds() -> Result<JsValue, JsError> {
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Bounds {
-        size: [u32; 2],
-        style_scale: [f64; 2],
-        iterations: [u32; 2],
-        time_budget: [f64; 2],
-    }
-    // As written in the source (0.1, not f32's 0.10000000149…), for the form and its messages.
-    let decimal = |v: f32| v.to_string().parse::<f64>().unwrap_or(v as f64);
-    let (scale_lo, scale_hi) = image_io::STYLE_SCALE_BOUNDS;
-    let (budget_lo, budget_hi) = crate::pace::TIME_BUDGET_BOUNDS_S;
-    to_js(&Bounds {
-        size: [image_io::MIN_SIDE, MAX_SIDE],
-        style_scale: [decimal(scale_lo), decimal(scale_hi)],
-        iterations: [1, crate::stopping::MAX_ITERATIONS],
-        time_budget: [decimal(budget_lo), decimal(budget_hi)],
-    })
-}
-
-/// The presets, in the order to offer them: `[{name, label, description, advanced, default,
-/// options}]`, `options` the settings the preset sets, as the page sends them.
-#[wasm_bindgen]
-pub fn presets() -> Result<JsValue, JsError> {
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct PresetInfo {
-        name: &'static str,
-        label: &'static str,
-        description: &'static str,
-        advanced: bool,
-        default: bool,
-        options: PresetOptions,
-    }
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct PresetOptions {
-        content_weight: f32,
-        style_weight: f32,
-        tv_weight: f32,
-        init: Init,
-        noise_ratio: f32,
-        iterations: Option<u32>,
-        coarse_to_fine: bool,
-    }
-    let list: Vec<PresetInfo> = Preset::ALL
-        .into_iter()
-        .map(|p| {
-            let (c, stopping) = p.config();
-            PresetInfo {
-                name: p.name(),
-                label: p.label(),
-                description: p.description(),
-                advanced: p.advanced(),
-                default: p == Preset::DEFAULT,
-                options: PresetOptions {
-                    content_weight: c.weights.content,
-                    style_weight: c.weights.style,
-                    tv_weight: c.weights.tv,
-                    init: c.init,
-                    noise_ratio: c.noise_ratio,
-                    iterations: stopping.fixed(),
-                    coarse_to_fine: p.coarse_to_fine(),
-                },
-            }
-        })
-        .collect();
-    to_js(&list)
 }
 
 /// A value as a plain JS object (maps as objects, `None` as `null`).
