@@ -7,19 +7,22 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use serde::Serialize;
 
 use crate::device::{self, BackendKind};
 use crate::error::{Error, Result};
 use crate::image_io::{self, Image, Limits};
-use crate::models::{self, ModelChoice, ModelKind};
-use crate::multiscale::{MultiScale, RunPlan, SizeRequest};
+use crate::models::ModelChoice;
+use crate::multiscale::MultiScale;
 use crate::optim::OptimizerKind;
-use crate::stopping::Stopping;
-use crate::stylize::{self, Config, Init, Preset};
+use crate::stylize::{Init, Preset};
 use crate::vgg::{ConvAlgorithm, Pooling, Vgg};
 
 mod film;
+mod run;
+mod tools;
+
+use run::{Painters, Settings, painters, settings};
+use tools::{eval_cmd, models_cmd, resize_cmd};
 
 /// The largest long side the CLI paints (above 2048×2048 px in exact tiles, src/tiled.rs).
 const MAX_SIDE: u32 = 8192;
@@ -280,7 +283,7 @@ pub enum BackendArg {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
-enum JudgeArg {
+pub(crate) enum JudgeArg {
     /// The VGG16 teacher (Caffe weights).
     Teacher,
     /// torchvision's VGG16: neither the teacher nor the student.
@@ -372,134 +375,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::FetchTeacher => crate::teacher::ensure(&mut |m| eprintln!("impasto: {m}")).map(|_| ()),
         Command::Resize { inputs, size, out_dir } => resize_cmd(&inputs, size, &out_dir),
     }
-}
-
-/// The memory this machine has free (Linux: `MemAvailable` in /proc/meminfo), if known.
-fn available_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-/// What a run's settings come to, before any model is loaded: checked, every image decoded.
-struct Settings {
-    config: Config,
-    stopping: Stopping,
-    /// The long sides of the run's stages, smallest first.
-    stages: Vec<u32>,
-    styles: Vec<(image_io::Decoded, f32)>,
-}
-
-/// A run's settings from its options and images (`content`: the photo, or a shot's first frame).
-fn settings(a: &RunArgs, content: &image_io::Decoded, style: &[PathBuf]) -> Result<Settings> {
-    // The preset's settings, each overridden by its option where given.
-    let (preset, preset_stopping) = a.preset.config();
-    let stopping = a.iterations.map_or(preset_stopping, Stopping::Fixed);
-    let size = a.size.unwrap_or(crate::multiscale::DEFAULT_SIZE);
-    if !(image_io::MIN_SIDE..=MAX_SIDE).contains(&size) {
-        return Err(Error::InvalidConfig(format!("--size must be between {} and {MAX_SIDE}, not {size}", image_io::MIN_SIDE)));
-    }
-    let w = preset.weights;
-    let optimizer = a.optimizer.unwrap_or(preset.optimizer);
-    let config = Config {
-        weights: crate::loss::LossWeights {
-            content: a.content_weight.unwrap_or(w.content),
-            style: a.style_weight.unwrap_or(w.style),
-            tv: a.tv_weight.unwrap_or(w.tv),
-        },
-        optimizer,
-        learning_rate: a.learning_rate.unwrap_or(if a.optimizer.is_some() {
-            Config::default_learning_rate(optimizer)
-        } else {
-            preset.learning_rate
-        }),
-        init: a.init.unwrap_or(preset.init),
-        noise_ratio: a.noise_ratio.unwrap_or(preset.noise_ratio),
-        pooling: a.pooling.unwrap_or(preset.pooling),
-        seed: a.seed.unwrap_or(preset.seed),
-        original_colors: a.original_colors,
-        tile: a.tile,
-        ..preset
-    };
-    config.validate()?;
-    let weights = match a.style_weights.len() {
-        0 => vec![1.0; style.len()],
-        n if n == style.len() => a.style_weights.clone(),
-        n => {
-            return Err(Error::InvalidConfig(format!("--style-weights has {n} values for {} style images", style.len())));
-        }
-    };
-    let style_d: Vec<image_io::Decoded> = style.iter().map(|p| decode_file(p, "the style image")).collect::<Result<_>>()?;
-    let request = match a.max_size {
-        Some(n) if (image_io::MIN_SIDE..=MAX_SIDE).contains(&n) => {
-            SizeRequest { size: n, coarse_to_fine: true, largest: false, smallest_stage: crate::multiscale::SMALLEST_STAGE }
-        }
-        Some(n) => {
-            return Err(Error::InvalidConfig(format!("--max-size must be between {} and {MAX_SIDE}, not {n}", image_io::MIN_SIDE)));
-        }
-        // Coarse to fine where the preset is, as the page's Size (its "High resolution" field
-        // says one size): a size asked for is painted by the same recipe as the default one.
-        None => SizeRequest {
-            size,
-            coarse_to_fine: !a.one_size && a.preset.coarse_to_fine(),
-            largest: false,
-            smallest_stage: crate::multiscale::SMALLEST_STAGE,
-        },
-    };
-    // No device budget here: above 2048×2048 or where a buffer would not hold a layer, the run is
-    // tiled (src/tiled.rs).
-    let stages = RunPlan::new(request, (content.width(), content.height()), MAX_SIDE, None, stopping, None)?.sides;
-    // Check the content's size before anything else (MultiScale checks every stage again).
-    content.to_working(stages[0], "the content image at this size")?;
-    Ok(Settings { config, stopping, stages, styles: style_d.into_iter().zip(weights).collect() })
-}
-
-/// The models that paint a run, on the device its options name.
-struct Painters {
-    model: Vgg,
-    finish: Option<crate::multiscale::Finish>,
-    device: burn::tensor::Device,
-    backend: BackendKind,
-}
-
-/// The device and models for a run of `settings` on a photo of `photo` (width, height).
-fn painters(a: &RunArgs, settings: &Settings, photo: (u32, u32)) -> Result<Painters> {
-    let (device, backend) = pick_device(a.backend)?;
-    // The teacher coarse to fine: the smaller stages with the distilled model, the last with the
-    // teacher by L-BFGS (multiscale::TEACHER_LADDER) where that was measured. An optimizer or a
-    // learning rate named on the command line counts as settings changed by hand (no preset): it
-    // is used at every size. (A fixed --iterations keeps the preset: a count is not a setting of
-    // the picture; the page's Iterations field is one of its presets' fields.)
-    // `auto` finishes with the teacher only where that last stage, L-BFGS's history with it, fits
-    // in half the memory this machine has free (as the page gives a run half of what the browser
-    // reports): a print size's teacher stage takes ~3.6 KB a pixel (11 GB at 2048×1536).
-    let recipe = crate::multiscale::TEACHER_LADDER;
-    let preset = (a.optimizer.is_none() && a.learning_rate.is_none()).then_some(a.preset);
-    let room = match a.model {
-        ModelChoice::Auto => Config { max_memory_bytes: available_memory().map(|m| m / 2), ..settings.config.clone() },
-        _ => settings.config.clone(),
-    };
-    let (model, mut finish) = recipe.models(a.model, preset, &room, &settings.stages, photo, &mut |kind| {
-        Ok(a.conv.apply(models::load(kind, &device)?))
-    })?;
-    if finish.as_ref().is_some_and(|f| f.is_pending()) {
-        // `auto` without the teacher installed: the distilled model paints every size.
-        finish = None;
-        if !a.quiet {
-            eprintln!(
-                "impasto: the VGG16 teacher is not installed (`impasto fetch-teacher`): the distilled model paints every size, without the full-quality finish"
-            );
-        }
-    }
-    if finish.is_some() && !a.quiet {
-        eprintln!(
-            "impasto: the smaller sizes with the {} model, the last with the teacher by {}",
-            recipe.coarse.name(),
-            arg_name(recipe.optimizer)
-        );
-    }
-    Ok(Painters { model, finish, device, backend })
 }
 
 fn stylize_cmd(a: StylizeArgs) -> Result<()> {
@@ -626,98 +501,4 @@ fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
         bar.set_style(style);
     }
     bar
-}
-
-fn eval_cmd(content: &Path, style: &Path, output: &Path, backend: BackendArg, judge: JudgeArg) -> Result<()> {
-    let out_img = decode_file(output, "the output image")?.to_image();
-    let (w, h) = (out_img.width, out_img.height);
-    if w < image_io::MIN_SIDE || h < image_io::MIN_SIDE {
-        return Err(Error::TooSmall { what: "the output image".into(), width: w, height: h, min: image_io::MIN_SIDE });
-    }
-    let c = decode_file(content, "the content image")?.to_size(w, h, "the content image")?;
-    let s = decode_file(style, "the style image")?.to_size(w, h, "the style image")?;
-    let (device, _) = pick_device(backend)?;
-    let model = models::load(ModelKind::Teacher, &device)?;
-    let json = match judge {
-        JudgeArg::Teacher => serde_json::to_value(pollster::block_on(stylize::evaluate(&model, &device, &c, &s, &out_img))?),
-        JudgeArg::Neutral => {
-            let neutral = crate::judge::load(&device)?;
-            serde_json::to_value(pollster::block_on(crate::judge::evaluate(&model, &neutral, &device, &c, &s, &out_img))?)
-        }
-    };
-    let mut json = json.map_err(|e| Error::Encode(e.to_string()))?;
-    // What a viewer sees of the photo, beside the network's losses.
-    json["structure"] = crate::judge::structure(&c, &out_img).into();
-    println!("{json}");
-    Ok(())
-}
-
-#[derive(Serialize)]
-struct ModelInfo {
-    name: &'static str,
-    available: bool,
-    parameters: u64,
-    gmacs_512: f64,
-    weight_file_bytes: Option<u64>,
-}
-
-fn models_cmd() -> Result<()> {
-    let mut out = Vec::new();
-    for kind in ModelKind::ALL {
-        let path = models::weights_path(kind);
-        let bytes = std::fs::metadata(&path).ok().map(|m| m.len());
-        let (params, macs) = match (kind, bytes) {
-            (_, Some(_)) => {
-                let m = models::load(kind, &device::cpu())?;
-                (m.num_params(), m.macs(512, 512))
-            }
-            (ModelKind::Teacher, None) => models::teacher_cost(512, 512),
-            (ModelKind::Distilled, None) => continue,
-        };
-        out.push(ModelInfo {
-            name: kind.name(),
-            available: bytes.is_some(),
-            parameters: params,
-            gmacs_512: (macs as f64 / 1e9 * 100.0).round() / 100.0,
-            weight_file_bytes: bytes,
-        });
-    }
-    println!("{}", serde_json::to_string_pretty(&out).map_err(|e| Error::Encode(e.to_string()))?);
-    Ok(())
-}
-
-fn resize_cmd(inputs: &[PathBuf], size: u32, out_dir: &Path) -> Result<()> {
-    if size < image_io::MIN_SIDE {
-        return Err(Error::InvalidConfig(format!("--size must be at least {}", image_io::MIN_SIDE)));
-    }
-    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    let mut files = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            image_io::collect_files(input, &mut files)?;
-        } else {
-            files.push(input.clone());
-        }
-    }
-    files.sort();
-    let (mut written, mut skipped) = (0, 0);
-    for file in files {
-        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let result = decode_file(&file, "the image").and_then(|d| {
-            let long = d.width().max(d.height()).min(size);
-            d.to_working(long, "the image")
-        });
-        match result {
-            Ok(img) => {
-                write_png(&out_dir.join(format!("{stem}.png")), &img)?;
-                written += 1;
-            }
-            Err(e) => {
-                eprintln!("impasto: skipping {}: {e}", file.display());
-                skipped += 1;
-            }
-        }
-    }
-    eprintln!("impasto: {written} images written to {} ({skipped} skipped)", out_dir.display());
-    Ok(())
 }

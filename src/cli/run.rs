@@ -1,0 +1,141 @@
+//! A run's settings and models from its command-line options: what `stylize` and `film` share.
+
+use std::path::PathBuf;
+
+use super::{MAX_SIDE, RunArgs, arg_name, decode_file, pick_device};
+use crate::device::BackendKind;
+use crate::error::{Error, Result};
+use crate::image_io;
+use crate::models::{self, ModelChoice};
+use crate::multiscale::{RunPlan, SizeRequest};
+use crate::stopping::Stopping;
+use crate::stylize::Config;
+use crate::vgg::Vgg;
+
+/// The memory this machine has free (Linux: `MemAvailable` in /proc/meminfo), if known.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// What a run's settings come to, before any model is loaded: checked, every image decoded.
+pub(super) struct Settings {
+    pub(super) config: Config,
+    pub(super) stopping: Stopping,
+    /// The long sides of the run's stages, smallest first.
+    pub(super) stages: Vec<u32>,
+    pub(super) styles: Vec<(image_io::Decoded, f32)>,
+}
+
+/// A run's settings from its options and images (`content`: the photo, or a shot's first frame).
+pub(super) fn settings(a: &RunArgs, content: &image_io::Decoded, style: &[PathBuf]) -> Result<Settings> {
+    // The preset's settings, each overridden by its option where given.
+    let (preset, preset_stopping) = a.preset.config();
+    let stopping = a.iterations.map_or(preset_stopping, Stopping::Fixed);
+    let size = a.size.unwrap_or(crate::multiscale::DEFAULT_SIZE);
+    if !(image_io::MIN_SIDE..=MAX_SIDE).contains(&size) {
+        return Err(Error::InvalidConfig(format!("--size must be between {} and {MAX_SIDE}, not {size}", image_io::MIN_SIDE)));
+    }
+    let w = preset.weights;
+    let optimizer = a.optimizer.unwrap_or(preset.optimizer);
+    let config = Config {
+        weights: crate::loss::LossWeights {
+            content: a.content_weight.unwrap_or(w.content),
+            style: a.style_weight.unwrap_or(w.style),
+            tv: a.tv_weight.unwrap_or(w.tv),
+        },
+        optimizer,
+        learning_rate: a.learning_rate.unwrap_or(if a.optimizer.is_some() {
+            Config::default_learning_rate(optimizer)
+        } else {
+            preset.learning_rate
+        }),
+        init: a.init.unwrap_or(preset.init),
+        noise_ratio: a.noise_ratio.unwrap_or(preset.noise_ratio),
+        pooling: a.pooling.unwrap_or(preset.pooling),
+        seed: a.seed.unwrap_or(preset.seed),
+        original_colors: a.original_colors,
+        tile: a.tile,
+        ..preset
+    };
+    config.validate()?;
+    let weights = match a.style_weights.len() {
+        0 => vec![1.0; style.len()],
+        n if n == style.len() => a.style_weights.clone(),
+        n => {
+            return Err(Error::InvalidConfig(format!("--style-weights has {n} values for {} style images", style.len())));
+        }
+    };
+    let style_d: Vec<image_io::Decoded> = style.iter().map(|p| decode_file(p, "the style image")).collect::<Result<_>>()?;
+    let request = match a.max_size {
+        Some(n) if (image_io::MIN_SIDE..=MAX_SIDE).contains(&n) => {
+            SizeRequest { size: n, coarse_to_fine: true, largest: false, smallest_stage: crate::multiscale::SMALLEST_STAGE }
+        }
+        Some(n) => {
+            return Err(Error::InvalidConfig(format!("--max-size must be between {} and {MAX_SIDE}, not {n}", image_io::MIN_SIDE)));
+        }
+        // Coarse to fine where the preset is, as the page's Size (its "High resolution" field
+        // says one size): a size asked for is painted by the same recipe as the default one.
+        None => SizeRequest {
+            size,
+            coarse_to_fine: !a.one_size && a.preset.coarse_to_fine(),
+            largest: false,
+            smallest_stage: crate::multiscale::SMALLEST_STAGE,
+        },
+    };
+    // No device budget here: above 2048×2048 or where a buffer would not hold a layer, the run is
+    // tiled (src/tiled.rs).
+    let stages = RunPlan::new(request, (content.width(), content.height()), MAX_SIDE, None, stopping, None)?.sides;
+    // Check the content's size before anything else (MultiScale checks every stage again).
+    content.to_working(stages[0], "the content image at this size")?;
+    Ok(Settings { config, stopping, stages, styles: style_d.into_iter().zip(weights).collect() })
+}
+
+/// The models that paint a run, on the device its options name.
+pub(super) struct Painters {
+    pub(super) model: Vgg,
+    pub(super) finish: Option<crate::multiscale::Finish>,
+    pub(super) device: burn::tensor::Device,
+    pub(super) backend: BackendKind,
+}
+
+/// The device and models for a run of `settings` on a photo of `photo` (width, height).
+pub(super) fn painters(a: &RunArgs, settings: &Settings, photo: (u32, u32)) -> Result<Painters> {
+    let (device, backend) = pick_device(a.backend)?;
+    // The teacher coarse to fine: the smaller stages with the distilled model, the last with the
+    // teacher by L-BFGS (multiscale::TEACHER_LADDER) where that was measured. An optimizer or a
+    // learning rate named on the command line counts as settings changed by hand (no preset): it
+    // is used at every size. (A fixed --iterations keeps the preset: a count is not a setting of
+    // the picture; the page's Iterations field is one of its presets' fields.)
+    // `auto` finishes with the teacher only where that last stage, L-BFGS's history with it, fits
+    // in half the memory this machine has free (as the page gives a run half of what the browser
+    // reports): a print size's teacher stage takes ~3.6 KB a pixel (11 GB at 2048×1536).
+    let recipe = crate::multiscale::TEACHER_LADDER;
+    let preset = (a.optimizer.is_none() && a.learning_rate.is_none()).then_some(a.preset);
+    let room = match a.model {
+        ModelChoice::Auto => Config { max_memory_bytes: available_memory().map(|m| m / 2), ..settings.config.clone() },
+        _ => settings.config.clone(),
+    };
+    let (model, mut finish) = recipe.models(a.model, preset, &room, &settings.stages, photo, &mut |kind| {
+        Ok(a.conv.apply(models::load(kind, &device)?))
+    })?;
+    if finish.as_ref().is_some_and(|f| f.is_pending()) {
+        // `auto` without the teacher installed: the distilled model paints every size.
+        finish = None;
+        if !a.quiet {
+            eprintln!(
+                "impasto: the VGG16 teacher is not installed (`impasto fetch-teacher`): the distilled model paints every size, without the full-quality finish"
+            );
+        }
+    }
+    if finish.is_some() && !a.quiet {
+        eprintln!(
+            "impasto: the smaller sizes with the {} model, the last with the teacher by {}",
+            recipe.coarse.name(),
+            arg_name(recipe.optimizer)
+        );
+    }
+    Ok(Painters { model, finish, device, backend })
+}
