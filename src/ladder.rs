@@ -55,8 +55,10 @@ impl LadderRecipe {
 
     /// Whether a run asked of the teacher (`teacher`) with `config`, from the settings of
     /// `preset` (`None`: changed by hand), over the ladder `sides` (smallest first; a resumed
-    /// run's whole ladder) of a `width`×`height` photo paints this way: more than one size, and
-    /// where the recipe was measured — the default preset and its settings (the seed, the colours
+    /// run's whole ladder) of a `width`×`height` photo paints this way where the recipe was
+    /// measured: more than one size, or one of at least [`crate::multiscale::SMALLEST_STAGE`]
+    /// ([`crate::multiscale::MultiScale`] paints it first with the coarse model); the default
+    /// preset and its settings (the seed, the colours
     /// and the device's limits aside; the CS20 preset has the same settings but is CS20's recipe)
     /// and a last size painted whole on this device with L-BFGS's history beside it (ten pairs of
     /// whole images, [`crate::budget::lbfgs_bytes`]: not for tiled print sizes). How the CLI and
@@ -81,7 +83,9 @@ impl LadderRecipe {
         let (w, h) = image_io::working_size(width, height, last);
         let memory = config.max_memory_bytes.map(|m| m.saturating_sub(crate::budget::lbfgs_bytes(w, h)));
         let whole = crate::budget::tile_core(teacher, w as usize, h as usize, config.tile, config.max_buffer_bytes, memory).is_none();
-        preset == Some(Preset::DEFAULT) && sides.len() > 1 && asked == default && whole
+        // One size where it was measured: from SMALLEST_STAGE up.
+        let sized = sides.len() > 1 || last >= crate::multiscale::SMALLEST_STAGE;
+        preset == Some(Preset::DEFAULT) && sized && asked == default && whole
     }
 
     /// The model that paints a run asked of `asked` ([`ModelChoice`]) and its finishing stage:
@@ -130,7 +134,7 @@ impl LadderRecipe {
 
 /// A coarse-to-fine run with the teacher: the stages before the last with the distilled model
 /// (at most 100 iterations each, by the default rule), the last with the teacher by L-BFGS, run
-/// close to convergence. Departure from a plain ladder (one model, one optimizer): the teacher
+/// close to convergence; a run of one size is painted there first by the distilled model. Departure from a plain ladder (one model, one optimizer): the teacher
 /// paints only the size that costs most, and L-BFGS converges in far fewer iterations than Adam;
 /// with the default preset's α its minimum is CS20's look (BENCHMARKS.md "Choosing the ladder",
 /// "The photo survives").

@@ -218,7 +218,8 @@ impl MultiScale {
     /// at the first stage's size, and how many of that stage's iterations it had done (the
     /// first stage then has only the rest to do). Every stage's sizes are checked here, before any
     /// work. `finish`, where given, paints the last stage and, in a run that stops by itself,
-    /// sets when each stage stops (its `rule`, its `coarse_rule`; see [`Finish`]).
+    /// sets when each stage stops (its `rule`, its `coarse_rule`; see [`Finish`]); a fresh run of
+    /// one size with a finish paints that size twice, first with `model`, then with the finish.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Config,
@@ -243,6 +244,10 @@ impl MultiScale {
         if sides.is_empty() || sides.windows(2).any(|w| w[0] >= w[1]) {
             return Err(Error::InvalidConfig(format!("the sizes of a coarse-to-fine run must increase, not {sides:?}")));
         }
+        // The finish starts from a coarse painting: the smaller sizes', or in a fresh run of one
+        // size, the run's model's at that size (L-BFGS from the noisy start loses the subject;
+        // from a painting it lands on CS20's look: BENCHMARKS.md "The one-size path at 128 px").
+        let sides = if finish.is_some() && sides.len() == 1 && start.is_none() { vec![sides[0]; 2] } else { sides };
         let first = stage_images(&content, &styles, style_scale, sides[0])?;
         for &side in &sides[1..] {
             stage_images(&content, &styles, style_scale, side)?;
@@ -277,7 +282,8 @@ impl MultiScale {
     /// Plan the rest of the run to `pace`'s time budget once its first stage is painted, at the
     /// speed that stage showed ([`crate::pace::plan_rest`]): a coarse-to-fine run only.
     pub fn set_pace(&mut self, pace: Pace) {
-        if self.sides.len() > 1 && self.stage == 0 {
+        // (A run of one size, painted twice there, has no size left to plan.)
+        if self.sides.first() < self.sides.last() && self.stage == 0 {
             self.pace = Some(pace);
         }
     }

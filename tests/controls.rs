@@ -286,14 +286,19 @@ fn a_finishing_model_and_optimizer_paint_only_the_last_stage() {
     let close = |a: f32, b: f32| (a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1e-6);
     let same = |a: &ScaleRecord, b: &ScaleRecord| close(a.content, b.content) && close(a.style, b.style);
     let plain = run(None);
-    // A run of one size is its own last stage (as a resumed run's last stage is).
-    let one = |finish: Option<Finish>| -> ScaleRecord {
-        let mut r = MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![48], Stopping::Fixed(1), distilled(), finish, device.clone(), None)
+    // A fresh run of one size with a finish paints that size with its own model first; resumed
+    // from an image, a run of one size is its own last stage (as a resumed run's last stage is).
+    let start = decoded(&content).to_working(48, "the content image").unwrap();
+    let one = |finish: Option<Finish>, start: Option<&impasto::image_io::Image>| -> ScaleRecord {
+        let mut r = MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![48], Stopping::Fixed(1), distilled(), finish, device.clone(), start.map(|i| (i, 0)))
             .unwrap();
         pollster::block_on(r.step()).unwrap()
     };
-    let alone = one(Some(Finish { model: Some(teacher.clone()), optimizer: OptimizerKind::Lbfgs, rule: Default::default(), coarse_rule: None }));
-    assert!(!same(&one(None), &alone), "{alone:?}");
+    let finish = || Some(Finish { model: Some(teacher.clone()), optimizer: OptimizerKind::Lbfgs, rule: Default::default(), coarse_rule: None });
+    let fresh = one(finish(), None);
+    assert!(same(&one(None, None), &fresh) && fresh.stages == 2, "{fresh:?}");
+    let alone = one(finish(), Some(&start));
+    assert!(!same(&one(None, Some(&start)), &alone) && alone.stages == 1, "{alone:?}");
     let by_adam = run(Some(Finish { model: Some(teacher.clone()), optimizer: OptimizerKind::Adam, rule: Default::default(), coarse_rule: None }));
     let by_lbfgs = run(Some(Finish { model: Some(teacher), optimizer: OptimizerKind::Lbfgs, rule: Default::default(), coarse_rule: None }));
     for i in 0..3 {
@@ -357,9 +362,20 @@ fn a_finishing_model_and_optimizer_paint_only_the_last_stage() {
     records.extend((0..3).map(|_| pollster::block_on(without.step()).unwrap()));
     assert!(records.iter().zip(&plain).all(|(a, b)| same(a, b)), "{records:?} {plain:?}");
     assert!(records.windows(2).all(|w| w[0].progress <= w[1].progress), "progress only moves forward: {records:?}");
-    // A run of one size cannot start while its only stage's model is still to come.
-    let one_pending = MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![48], Stopping::Fixed(1), distilled(), pending(), device.clone(), None);
-    assert!(matches!(one_pending.err(), Some(impasto::Error::ModelUnavailable(_))));
+    // A fresh run of one size paints that size with its own model first, then waits for the
+    // finish there.
+    let mut one = MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![48], Stopping::Fixed(2), distilled(), pending(), device.clone(), None)
+        .unwrap();
+    assert_eq!(one.sides(), [48, 48]);
+    assert_eq!(one.stage_models(models::ModelKind::Distilled), ["distilled", "teacher"]);
+    let first: Vec<_> = (0..2).map(|_| pollster::block_on(one.step()).unwrap()).collect();
+    assert!(first.iter().all(|r| r.stage == 1 && r.stages == 2 && r.width.max(r.height) == 48), "{first:?}");
+    assert!(one.awaits_finish());
+    // Resumed from its image, a run of one size is its finish alone, which cannot start while
+    // its model is still to come.
+    let image = pollster::block_on(one.image()).unwrap();
+    let resumed = MultiScale::new(config.clone(), decoded(&content), vec![(decoded(&style), 1.0)], 1.0, vec![48], Stopping::Fixed(1), distilled(), pending(), device.clone(), Some((&image, 0)));
+    assert!(matches!(resumed.err(), Some(impasto::Error::ModelUnavailable(_))));
 }
 
 /// When a run asked of the teacher paints the teacher's ladder: the CLI, the page and the lab
@@ -381,7 +397,8 @@ fn the_teachers_ladder_applies_only_where_it_was_measured() {
     // recipe.
     let roomy = Config { seed: 7, original_colors: true, max_memory_bytes: Some(8 << 30), max_buffer_bytes: Some(1 << 30), ..config.clone() };
     assert!(applies(balanced, &roomy, &[128, 256, 512], photo));
-    assert!(!applies(balanced, &config, &[384], photo), "one size: the teacher alone");
+    assert!(applies(balanced, &config, &[384], photo), "one size: the distilled model there first, then the teacher");
+    assert!(!applies(balanced, &config, &[96], photo), "one size under the smallest stage: not measured");
     assert!(!applies(Some(Preset::Cs20), &config, &[192, 384], photo), "CS20's preset is CS20's recipe");
     assert!(!applies(None, &config, &[192, 384], photo), "settings changed by hand");
     for changed in [
@@ -435,11 +452,14 @@ fn the_teachers_ladder_applies_only_where_it_was_measured() {
     asked.borrow_mut().clear();
     let (painter, finish) = TEACHER_LADDER.models(ModelChoice::Auto, balanced, &config, &[192, 384], photo, &mut load).unwrap();
     assert_eq!((painter.num_params(), finish.map(|f| params(&f.model))), (distilled().num_params(), Some(Some(teacher.num_params()))));
-    for (preset, sides) in [(balanced, &[384][..]), (Some(Preset::Cs20), &[192, 384][..]), (None, &[192, 384][..])] {
+    for (preset, sides) in [(balanced, &[96][..]), (Some(Preset::Cs20), &[192, 384][..]), (None, &[192, 384][..])] {
         let (painter, finish) = TEACHER_LADDER.models(ModelChoice::Auto, preset, &config, sides, photo, &mut load).unwrap();
         assert!(finish.is_none() && painter.num_params() == distilled().num_params(), "{preset:?} {sides:?}");
     }
-    assert_eq!(*asked.borrow(), vec![Distilled, Teacher, Distilled, Distilled, Distilled], "the teacher only where it finishes");
+    // One size from the smallest stage up: the distilled model there first, the teacher's finish.
+    let (painter, finish) = TEACHER_LADDER.models(ModelChoice::Auto, balanced, &config, &[384], photo, &mut load).unwrap();
+    assert_eq!((painter.num_params(), finish.map(|f| params(&f.model))), (distilled().num_params(), Some(Some(teacher.num_params()))));
+    assert_eq!(*asked.borrow(), vec![Distilled, Teacher, Distilled, Distilled, Distilled, Distilled, Teacher], "the teacher only where it finishes");
     // Without the teacher's weights: Auto's finish waits for them; asked for by name, an error.
     let mut no_teacher = |kind: models::ModelKind| if kind == Distilled { Ok(distilled()) } else { Err(kind.unavailable()) };
     let (_, finish) = TEACHER_LADDER.models(ModelChoice::Auto, balanced, &config, &[192, 384], photo, &mut no_teacher).unwrap();

@@ -131,8 +131,9 @@ pub(super) fn painters(a: &RunArgs, settings: &Settings, photo: (u32, u32)) -> R
         }
     }
     if finish.is_some() && !a.quiet {
+        let first = if settings.stages.len() > 1 { "the smaller sizes" } else { "this size first" };
         eprintln!(
-            "impasto: the smaller sizes with the {} model, the last with the teacher by {}",
+            "impasto: {first} with the {} model, the last with the teacher by {}",
             recipe.coarse.name(),
             arg_name(recipe.optimizer)
         );
