@@ -11,7 +11,7 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageReader, imageops::FilterType};
 
-use crate::error::{Error, Result, one_line};
+use crate::error::{Error, Input, Result, one_line};
 
 /// The smallest side a working image may have: VGG pools four times before conv5_1, so a side of
 /// 16 pixels leaves conv5_1 one pixel.
@@ -163,15 +163,16 @@ pub const STYLE_SCALE_BOUNDS: (f32, f32) = (0.1, 4.0);
 
 /// The style image for a run at a style scale (jcjohnson/neural-style `-style_scale`): resized
 /// to the content's working size times `scale` (CS20's convention, the content's size, at 1), so
-/// that a larger scale paints larger brush strokes. One function for the CLI and the page.
-pub fn working_style(style: &Decoded, content: &Image, scale: f32) -> Result<Image> {
+/// that a larger scale paints larger brush strokes (`input`: which painting, for a message about
+/// it). One function for the CLI and the page.
+pub fn working_style(style: &Decoded, content: &Image, scale: f32, input: Input) -> Result<Image> {
     let (lo, hi) = STYLE_SCALE_BOUNDS;
     if !(scale.is_finite() && (lo..=hi).contains(&scale)) {
         return Err(Error::InvalidConfig(format!("the style scale must be between {lo} and {hi}, not {scale}")));
     }
     let w = (content.width as f32 * scale).round().max(1.0) as u32;
     let h = (content.height as f32 * scale).round().max(1.0) as u32;
-    style.to_size(w, h, "the style image at this style scale")
+    style.to_size(w, h, &format!("{} at this style scale", input.phrase())).map_err(|e| e.about(input))
 }
 
 /// BT.601 full-range YCbCr of one RGB pixel (0..255), chroma centred on 0.
@@ -247,7 +248,7 @@ pub fn working_size(width: u32, height: u32, long_side: u32) -> (u32, u32) {
 
 fn check_min(width: u32, height: u32, what: &str) -> Result<()> {
     if width < MIN_SIDE || height < MIN_SIDE {
-        return Err(Error::TooSmall { what: what.to_string(), width, height, min: MIN_SIDE });
+        return Err(Error::TooSmall { what: what.into(), width, height, min: MIN_SIDE });
     }
     Ok(())
 }
@@ -299,9 +300,9 @@ fn sniff(bytes: &[u8]) -> String {
 /// ("the content image").
 pub fn decode(bytes: &[u8], what: &str, limits: Limits) -> Result<Decoded> {
     if bytes.is_empty() {
-        return Err(Error::EmptyInput { what: what.to_string() });
+        return Err(Error::EmptyInput { what: what.into() });
     }
-    let unsupported = || Error::UnsupportedFormat { what: what.to_string(), detail: sniff(bytes) };
+    let unsupported = || Error::UnsupportedFormat { what: what.into(), detail: sniff(bytes) };
     let format = image::guess_format(bytes).map_err(|_| unsupported())?;
     let supported = matches!(
         format,
@@ -316,10 +317,10 @@ pub fn decode(bytes: &[u8], what: &str, limits: Limits) -> Result<Decoded> {
     }
     let decode_err = |e: image::ImageError| match e {
         image::ImageError::Limits(_) => Error::Decode {
-            what: what.to_string(),
+            what: what.into(),
             reason: "it needs more memory than allowed".to_string(),
         },
-        other => Error::Decode { what: what.to_string(), reason: one_line(&other.to_string()) },
+        other => Error::Decode { what: what.into(), reason: one_line(&other.to_string()) },
     };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut image_limits = image::Limits::default();
@@ -334,7 +335,7 @@ pub fn decode(bytes: &[u8], what: &str, limits: Limits) -> Result<Decoded> {
     let (w, h) = decoder.dimensions();
     if w.max(h) > limits.max_side || w as u64 * h as u64 > limits.max_pixels {
         return Err(Error::TooLarge {
-            what: what.to_string(),
+            what: what.into(),
             width: w as u64,
             height: h as u64,
             max: limits.max_side,
@@ -342,7 +343,7 @@ pub fn decode(bytes: &[u8], what: &str, limits: Limits) -> Result<Decoded> {
         });
     }
     if w == 0 || h == 0 {
-        return Err(Error::Decode { what: what.to_string(), reason: "it has no pixels".into() });
+        return Err(Error::Decode { what: what.into(), reason: "it has no pixels".into() });
     }
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
@@ -357,7 +358,7 @@ fn too_large(bytes: &[u8], format: image::ImageFormat, what: &str, limits: Limit
         .map(|(w, h)| (w as u64, h as u64))
         .unwrap_or((0, 0));
     Error::TooLarge {
-        what: what.to_string(),
+        what: what.into(),
         width,
         height,
         max: limits.max_side,

@@ -6,7 +6,7 @@
 use burn::tensor::Device;
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Input, Result};
 use crate::image_io::{self, Decoded, Image};
 use crate::models::ModelKind;
 use crate::pace::{self, Pace, Progressed, Speed, StageCost};
@@ -475,10 +475,11 @@ impl MultiScale {
 
 /// The content and style images of one stage.
 fn stage_images(content: &Decoded, styles: &[(Decoded, f32)], style_scale: f32, side: u32) -> Result<(Image, Vec<Image>)> {
-    let c = content.to_working(side, "the content image at this size")?;
+    let c = content.to_working(side, "the content image at this size").map_err(|e| e.about(Input::Content))?;
     let s = styles
         .iter()
-        .map(|(d, _)| image_io::working_style(d, &c, style_scale))
+        .enumerate()
+        .map(|(k, (d, _))| image_io::working_style(d, &c, style_scale, Input::Style(k)))
         .collect::<Result<Vec<_>>>()?;
     Ok((c, s))
 }

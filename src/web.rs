@@ -4,7 +4,8 @@
 //! The boundary: an [`Engine`] owns the device (WebGPU, or the CPU with the reason why) and the
 //! decoded model; a [`WebStylizer`] is one run, stepped one iteration per call
 //! (`await stylizer.step()` → a record object), with the current image read back asynchronously
-//! as RGBA bytes. Errors cross as `JsError` with the core's one-sentence message.
+//! as RGBA bytes. Errors cross as data: a JS `Error` with the core's one-sentence message, its
+//! `kind` and the `input` it is about ([`WebError`]).
 //!
 //! (Every function the page calls, each a few lines over the core: the engine and a run here, the
 //! options and presets the form is built from in [`options`], the teacher's conversion for Node in
@@ -18,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use crate::device::BackendKind;
-use crate::error::Error;
+use crate::error::{Error, Input};
 use crate::image_io::{self, Limits};
 use crate::budget::DeviceBudget;
 use crate::pace::Pace;
@@ -28,8 +29,11 @@ use crate::stopping::Stopping;
 use crate::stylize::Preset;
 use crate::vgg::{ConvAlgorithm, Vgg};
 
+mod failure;
 mod options;
 mod teacher;
+
+pub use failure::WebError;
 
 use options::WebOptions;
 // The page's and the wasm tests' calls: the defaults, bounds and presets the form is built from.
@@ -134,7 +138,7 @@ impl Engine {
     /// Compute convolutions by `name` (`"direct"` or `"gemm"`) whatever the adapter (the
     /// benchmark compares both).
     #[wasm_bindgen(js_name = setConvAlgorithm)]
-    pub fn set_conv_algorithm(&mut self, name: &str) -> Result<(), JsError> {
+    pub fn set_conv_algorithm(&mut self, name: &str) -> Result<(), WebError> {
         let conv = ConvAlgorithm::from_name(name)
             .ok_or_else(|| Error::InvalidConfig(format!("unknown convolution algorithm {name:?} (direct or gemm)")))?;
         self.set_conv(conv);
@@ -152,7 +156,7 @@ impl Engine {
     /// work at on this device for an image of `width`×`height`'s aspect (at most 4096), or 0 if
     /// none.
     #[wasm_bindgen(js_name = largestSide)]
-    pub fn largest_side(&self, model: &str, width: u32, height: u32) -> Result<u32, JsError> {
+    pub fn largest_side(&self, model: &str, width: u32, height: u32) -> Result<u32, WebError> {
         let choice = ModelChoice::from_name(model)
             .ok_or_else(|| Error::InvalidConfig(format!("unknown model {model:?} (auto, distilled or teacher)")))?;
         let model = self.model(sizing(choice))?;
@@ -162,7 +166,7 @@ impl Engine {
     /// Decode a weight file (the bytes of `models/*.bpk`) and keep it as the model `name`
     /// (`"distilled"` or `"teacher"`), replacing one loaded before under that name.
     #[wasm_bindgen(js_name = loadModel)]
-    pub fn load_model(&mut self, name: &str, weights: Vec<u8>) -> Result<(), JsError> {
+    pub fn load_model(&mut self, name: &str, weights: Vec<u8>) -> Result<(), WebError> {
         let kind = model_kind(name)?;
         let model = Vgg::from_bytes(weights, &self.device)?.with_conv(self.conv);
         self.models.retain(|(k, _)| *k != kind);
@@ -173,7 +177,7 @@ impl Engine {
     /// Give a run whose last stage waits for the teacher (`stylizer.pendingModel`) the teacher
     /// this engine has loaded.
     #[wasm_bindgen(js_name = finishWith)]
-    pub fn finish_with(&self, stylizer: &mut WebStylizer) -> Result<(), JsError> {
+    pub fn finish_with(&self, stylizer: &mut WebStylizer) -> Result<(), WebError> {
         let teacher = self.model(ModelKind::Teacher)?.clone();
         Ok(stylizer.inner.finish_with(teacher)?)
     }
@@ -191,7 +195,7 @@ impl Engine {
     /// With `model: "teacher"`, coarse to fine and the default preset's settings, the smaller
     /// sizes are painted with the distilled model (which must be loaded too) and the last with
     /// the teacher by L-BFGS ([`TEACHER_LADDER`]); `stageModels` says which.
-    pub fn stylizer(&self, content: &[u8], style: &[u8], options: JsValue) -> Result<WebStylizer, JsError> {
+    pub fn stylizer(&self, content: &[u8], style: &[u8], options: JsValue) -> Result<WebStylizer, WebError> {
         self.start(content, &[(style.to_vec(), 1.0)], options, None)
     }
 
@@ -204,7 +208,7 @@ impl Engine {
         styles: js_sys::Array,
         weights: Vec<f32>,
         options: JsValue,
-    ) -> Result<WebStylizer, JsError> {
+    ) -> Result<WebStylizer, WebError> {
         let blend = style_bytes(styles, weights)?;
         self.start(content, &blend, options, None)
     }
@@ -223,7 +227,7 @@ impl Engine {
         options: JsValue,
         rgba: &[u8],
         at: JsValue,
-    ) -> Result<WebStylizer, JsError> {
+    ) -> Result<WebStylizer, WebError> {
         #[derive(Deserialize)]
         struct At {
             width: u32,
@@ -250,7 +254,7 @@ struct Resume {
     onward: bool,
 }
 
-fn style_bytes(styles: js_sys::Array, weights: Vec<f32>) -> Result<Vec<(Vec<u8>, f32)>, JsError> {
+fn style_bytes(styles: js_sys::Array, weights: Vec<f32>) -> Result<Vec<(Vec<u8>, f32)>, WebError> {
     if styles.length() as usize != weights.len() {
         return Err(Error::InvalidConfig(format!("{} style images but {} weights", styles.length(), weights.len())).into());
     }
@@ -271,7 +275,7 @@ impl Engine {
         styles: &[(Vec<u8>, f32)],
         options: JsValue,
         resume: Option<Resume>,
-    ) -> Result<WebStylizer, JsError> {
+    ) -> Result<WebStylizer, WebError> {
         let options: WebOptions = if options.is_undefined() || options.is_null() {
             WebOptions::default()
         } else {
@@ -296,11 +300,13 @@ impl Engine {
         config.max_buffer_bytes = Some(self.budget.max_buffer_bytes);
         config.max_memory_bytes = Some(self.budget.memory_bytes);
         config.validate()?;
-        let content = image_io::decode(content, "the content image", Limits::default())?;
+        let read = |bytes: &[u8], input: Input| {
+            image_io::decode(bytes, &input.phrase(), Limits::default()).map_err(|e| e.about(input))
+        };
+        let content = read(content, Input::Content)?;
         let mut decoded = Vec::with_capacity(styles.len());
         for (k, (bytes, weight)) in styles.iter().enumerate() {
-            let what = if k == 0 { "the style image".to_string() } else { format!("style image {}", k + 1) };
-            decoded.push((image_io::decode(bytes, &what, Limits::default())?, *weight));
+            decoded.push((read(bytes, Input::Style(k))?, *weight));
         }
         let stopping = Stopping::from_iterations(options.iterations);
         let request = SizeRequest {
@@ -437,7 +443,7 @@ fn has_webgpu() -> bool {
 }
 
 /// A value as a plain JS object (maps as objects, `None` as `null`).
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, WebError> {
     let ser = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true).serialize_missing_as_null(true);
     Ok(value.serialize(&ser).map_err(|e| Error::Encode(e.to_string()))?)
 }
@@ -478,7 +484,7 @@ impl WebStylizer {
     /// One iteration; resolves to `{iteration, stageIteration, stage, stages, width, height,
     /// content, style, tv, total, elapsedMs, finished, progress}` (`iteration` counts over all
     /// stages; `finished`: the run is complete, stop stepping; `progress`: 0..1).
-    pub async fn step(&mut self) -> Result<JsValue, JsError> {
+    pub async fn step(&mut self) -> Result<JsValue, WebError> {
         let record = self.inner.step().await?;
         Ok(serde_wasm_bindgen::to_value(&record).map_err(|e| Error::Encode(e.to_string()))?)
     }
@@ -487,7 +493,7 @@ impl WebStylizer {
     /// (Adam): a [`Frame`]. For a page that shows every iteration; `step` then `rgba` reads back
     /// twice.
     #[wasm_bindgen(js_name = stepFrame)]
-    pub async fn step_frame(&mut self) -> Result<Frame, JsError> {
+    pub async fn step_frame(&mut self) -> Result<Frame, WebError> {
         let (record, image) = self.inner.step_frame().await?;
         let record =
             serde_wasm_bindgen::to_value(&record).map_err(|e| Error::Encode(e.to_string()))?;
@@ -498,7 +504,7 @@ impl WebStylizer {
     }
 
     /// The current image as RGBA bytes (`width·height·4`), for an `ImageData`.
-    pub async fn rgba(&self) -> Result<js_sys::Uint8ClampedArray, JsError> {
+    pub async fn rgba(&self) -> Result<js_sys::Uint8ClampedArray, WebError> {
         let img = self.inner.image().await?;
         Ok(js_sys::Uint8ClampedArray::from(&img.to_rgba8()[..]))
     }

@@ -76,11 +76,11 @@ fn a_blend_with_weights_one_and_zero_is_the_single_style_run() {
 fn style_scale_resizes_the_style_and_keeps_the_loss_scale() {
     let content = common::pattern(48, 32, 3);
     let decoded = image_io::decode(&std::fs::read(common::shared_image("starry_night.jpg")).unwrap(), "s", Default::default()).unwrap();
-    let big = image_io::working_style(&decoded, &content, 2.0).unwrap();
+    let big = image_io::working_style(&decoded, &content, 2.0, impasto::error::Input::Style(0)).unwrap();
     assert_eq!((big.width, big.height), (96, 64));
-    let same = image_io::working_style(&decoded, &content, 1.0).unwrap();
+    let same = image_io::working_style(&decoded, &content, 1.0, impasto::error::Input::Style(0)).unwrap();
     assert_eq!((same.width, same.height), (48, 32));
-    assert!(image_io::working_style(&decoded, &content, 0.01).is_err());
+    assert!(image_io::working_style(&decoded, &content, 0.01, impasto::error::Input::Style(0)).is_err());
     // Grams are put on the output's scale: the same painting at twice the size gives a style loss
     // of the same order (unnormalised, it would be many times larger).
     let (at1, _) = run(Config::default(), &content, &[(&same, 1.0)], 1);

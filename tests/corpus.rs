@@ -9,6 +9,7 @@ mod common;
 use std::path::PathBuf;
 
 use image::{ImageEncoder, Rgb, RgbImage};
+use impasto::error::Input;
 use impasto::image_io::{self, Limits};
 
 /// What must happen to a file.
@@ -240,7 +241,8 @@ fn every_corpus_file_is_handled_or_refused_in_one_sentence() {
     for (name, bytes, expect) in corpus() {
         std::fs::write(dir.join(&name), &bytes).unwrap();
         let prepared = image_io::decode(&bytes, "the content image", Limits::default())
-            .and_then(|d| d.to_working(64, "the content image at this size"));
+            .and_then(|d| d.to_working(64, "the content image at this size"))
+            .map_err(|e| e.about(Input::Content));
         match (expect, prepared) {
             (Expect::Ok(w, h), Ok(img)) => assert_eq!((img.width, img.height), (w, h), "{name}"),
             (Expect::Refused(needle), Err(e)) => {
@@ -248,6 +250,10 @@ fn every_corpus_file_is_handled_or_refused_in_one_sentence() {
                 assert!(m.contains(needle), "{name}: {m}");
                 assert!(m.starts_with("the content image"), "{name}: {m}");
                 assert!(!m.contains('\n'), "{name}: one line: {m}");
+                // As data (what the page acts on): about the photo, of a kind a file can be wrong in.
+                assert_eq!(e.input(), Some(Input::Content), "{name}");
+                let kinds = ["empty-input", "unsupported-format", "decode", "too-large", "too-small"];
+                assert!(kinds.contains(&e.kind()), "{name}: {}", e.kind());
             }
             (Expect::Ok(..), Err(e)) => panic!("{name} should decode: {e}"),
             (Expect::Refused(needle), Ok(img)) => panic!("{name} should be refused ({needle}), got {}x{}", img.width, img.height),

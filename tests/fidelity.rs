@@ -23,7 +23,7 @@ fn shared(name: &str) -> Decoded {
 /// CS20's recipe (300 Adam steps from the noise mix) with `model`, at long side `side`.
 fn cs20(content: &Decoded, style: &Decoded, side: u32, model: Vgg, device: &Device) -> Image {
     let c = content.to_working(side, "content").unwrap();
-    let s = image_io::working_style(style, &c, 1.0).unwrap();
+    let s = image_io::working_style(style, &c, 1.0, impasto::error::Input::Style(0)).unwrap();
     let (config, stopping) = Preset::Cs20.config();
     let mut run = Stylizer::with_styles(config, &c, &[(&s, 1.0)], model, device.clone()).unwrap();
     pollster::block_on(run.step(stopping.fixed().unwrap())).unwrap();

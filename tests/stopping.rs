@@ -197,7 +197,7 @@ fn the_classic_preset_is_cs20s_recipe() {
 
     let read = |p: &std::path::Path| image_io::decode(&std::fs::read(p).unwrap(), "in", Default::default()).unwrap();
     let content = read(&content_path).to_working(32, "content").unwrap();
-    let style = image_io::working_style(&read(&style_path), &content, 1.0).unwrap();
+    let style = image_io::working_style(&read(&style_path), &content, 1.0, impasto::error::Input::Style(0)).unwrap();
     let mut s = Stylizer::new(Config::default(), &content, &style, common::distilled(), impasto::device::cpu()).unwrap();
     let records = pollster::block_on(s.step(300)).unwrap();
     assert_eq!(records.len(), 300);

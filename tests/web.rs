@@ -98,11 +98,7 @@ const DISTILLED: &[u8] = include_bytes!("../models/vgg16-distilled.bpk");
 #[wasm_bindgen_test]
 async fn the_engine_paints_the_teachers_ladder_where_it_applies() {
     use impasto::web::Engine;
-    use wasm_bindgen::JsCast;
-    let message = |e: wasm_bindgen::JsError| -> String {
-        let v: wasm_bindgen::JsValue = e.into();
-        v.dyn_into::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_default()
-    };
+    let message = |e: impasto::web::WebError| e.message();
     let png = |seed| impasto::image_io::encode_png(&pattern(48, 32, seed)).unwrap();
     let options = |preset: &str| {
         js_sys::JSON::parse(&format!(
@@ -163,11 +159,7 @@ async fn the_engine_paints_the_teachers_ladder_where_it_applies() {
 #[wasm_bindgen_test]
 async fn an_automatic_run_waits_for_the_teacher_at_its_last_size() {
     use impasto::web::Engine;
-    use wasm_bindgen::JsCast;
-    let message = |e: wasm_bindgen::JsError| -> String {
-        let v: wasm_bindgen::JsValue = e.into();
-        v.dyn_into::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_default()
-    };
+    let message = |e: impasto::web::WebError| e.message();
     let png = |seed| impasto::image_io::encode_png(&pattern(48, 32, seed)).unwrap();
     // The page's defaults: model auto, the default preset, coarse to fine.
     let options = || {
@@ -217,4 +209,40 @@ async fn an_automatic_run_waits_for_the_teacher_at_its_last_size() {
     let style = js_sys::Array::of1(&js_sys::Uint8Array::from(&png(2)[..]));
     let resumed = fresh.stylizer_resume(&png(1), style, vec![1.0], options(), &kept, at).map_err(message).unwrap();
     assert_eq!((resumed.sides(), resumed.stage_models(), resumed.pending_model()), (vec![48], vec!["distilled".to_string()], None));
+}
+
+/// A failure reaches the page as data: a JS `Error` with the core's sentence, its `kind`, and the
+/// `input` it is about (the page's name for the drop target), or null for a setting.
+#[wasm_bindgen_test]
+async fn failures_reach_the_page_as_kind_input_and_message() {
+    use impasto::web::Engine;
+    use wasm_bindgen::{JsCast, JsValue};
+    let mut engine = Engine::create(false).await;
+    engine.load_model("distilled", DISTILLED.to_vec()).unwrap();
+    let png = impasto::image_io::encode_png(&pattern(48, 32, 1)).unwrap();
+    let options = |size: u32| {
+        js_sys::JSON::parse(&format!(r#"{{"model": "distilled", "preset": null, "size": {size}, "iterations": 2}}"#)).unwrap()
+    };
+    let thrown = |e: impasto::web::WebError| {
+        let js = JsValue::from(e);
+        let get = |k: &str| js_sys::Reflect::get(&js, &k.into()).unwrap().as_string();
+        let message = js.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message()));
+        (get("kind"), get("input"), message)
+    };
+    let styles = |second: &[u8]| js_sys::Array::of2(&js_sys::Uint8Array::from(&png[..]), &js_sys::Uint8Array::from(second));
+    let pdf = engine.stylizer(&png, b"%PDF-1.4 not an image", options(48)).map(|_| ()).unwrap_err();
+    let (kind, input, message) = thrown(pdf);
+    assert_eq!((kind.as_deref(), input.as_deref()), (Some("unsupported-format"), Some("style")));
+    assert!(message.unwrap().starts_with("the style image is not a supported image"));
+    let empty = engine.stylizer_blend(&png, styles(b""), vec![1.0, 1.0], options(48)).map(|_| ()).unwrap_err();
+    let (kind, input, _) = thrown(empty);
+    assert_eq!((kind.as_deref(), input.as_deref()), (Some("empty-input"), Some("style2")));
+    // 48×32 painted 16 px wide is 16×11: the photo at that size, too small for VGG's pooling.
+    let small = engine.stylizer(&png, &png, options(16)).map(|_| ()).unwrap_err();
+    let (kind, input, message) = thrown(small);
+    assert_eq!((kind.as_deref(), input.as_deref()), (Some("too-small"), Some("content")));
+    assert!(message.unwrap().starts_with("the content image at this size is too small"));
+    let setting = engine.stylizer(&png, &png, options(8)).map(|_| ()).unwrap_err();
+    assert_eq!(thrown(setting).0.as_deref(), Some("invalid-setting"));
+    assert_eq!(thrown(engine.stylizer(&png, &png, options(8)).map(|_| ()).unwrap_err()).1, None);
 }

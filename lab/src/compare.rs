@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use impasto::cli::{BackendArg, decode_file, pick_device, write_png};
+use impasto::error::Input;
 use impasto::image_io::{self, Image};
 use impasto::models::{self, ModelKind};
 use impasto::{Config, Error, Result, Stylizer, stylize};
@@ -54,7 +55,7 @@ pub fn compare_cmd(a: CompareArgs) -> Result<()> {
     let content_d = decode_file(&a.content, "the content image")?;
     let style_d = decode_file(&a.style, "the style image")?;
     let content = content_d.to_working(a.size, "the content image at this size")?;
-    let style = image_io::working_style(&style_d, &content, 1.0)?;
+    let style = image_io::working_style(&style_d, &content, 1.0, Input::Style(0))?;
     let stem = |p: &Path| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let name = a.name.clone().unwrap_or_else(|| format!("{}_{}", stem(&a.content), stem(&a.style)));
     std::fs::create_dir_all(&a.out_dir).map_err(|e| Error::io(&a.out_dir, e))?;

@@ -14,6 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
+use impasto::error::Input;
 use impasto::image_io::{self, Decoded, Image, Limits};
 use impasto::models::{self, ModelKind};
 use impasto::multiscale::{
@@ -268,7 +269,7 @@ pub fn run(
     for stage in stages {
         let side = ((size as f32 * stage.scale).round() as u32).max(image_io::MIN_SIDE);
         let c = content.to_working(side, "the content image")?;
-        let s = image_io::working_style(style, &c, 1.0)?;
+        let s = image_io::working_style(style, &c, 1.0, Input::Style(0))?;
         let model = models(stage.model)?;
         // Counted: the previous stage's image read back and resized, and this stage's targets.
         let t0 = impasto::clock::now_ms();

