@@ -5,6 +5,7 @@
 //   settings.js    the form: the core's defaults and presets, kept across visits
 //   engine.js      the worker: start, restart, messages
 //   run.js         Start, Pause, Stop, resume after a lost engine, the engine's messages
+//   phase.js       the run's phase and the transitions it may take
 //   progress.js    progress bar, status, time left, screen-reader announcements
 //   result.js      the painting: drawing, description, kept in IndexedDB, Download
 //   compare.js     the before/after divider on the painting
@@ -14,7 +15,7 @@
 //   weights.js     model weights           state.js, dom.js  shared state and helpers
 
 import { $ } from './dom.js';
-import { state } from './state.js';
+import { enter, running } from './phase.js';
 import { on, post, startWorker } from './engine.js';
 import { wireFiles, onChecked } from './files.js';
 import { configure, loadSaved, wireSettings, deviceChoice } from './settings.js';
@@ -40,7 +41,7 @@ wireRun();
 wireCompare();
 wireSettings(() => {
   // Another engine: the running one ends (its last image stays on screen).
-  state.running = false;
+  if (running()) enter('stopped');
   startWorker(deviceChoice());
 });
 $('start').addEventListener('click', () => start());

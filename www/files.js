@@ -97,15 +97,6 @@ export function clear(slot) {
   updateButtons();
 }
 
-/** A run's error that names one of the images ("the content image is …") belongs in its target. */
-export function slotOfMessage(message) {
-  const m = String(message).toLowerCase();
-  if (m.startsWith('the content image')) return 'content';
-  if (m.startsWith('the style image')) return 'style';
-  if (m.startsWith('the second style image') || m.startsWith('style image 2')) return 'style2';
-  return null;
-}
-
 /** A worker that was replaced lost the checks it had not answered: ask the new one. */
 export function recheckPending() {
   for (const slot of Object.keys(pending)) if (pending[slot]) choose(pending[slot].file, slot);

@@ -3,10 +3,11 @@
 
 import { $, setStatus, announce, showError, sentence } from './dom.js';
 import { state } from './state.js';
+import { enter, running, phaseIs } from './phase.js';
 import { on, post, startWorker, describeEngine } from './engine.js';
 import { readOptions, modelName, deviceChoice, blendShare } from './settings.js';
 import { fetchWeights, showProgress, hideProgress } from './weights.js';
-import { refuse, slotOfMessage, recheckPending } from './files.js';
+import { refuse, recheckPending, SLOTS } from './files.js';
 import { draw, keepResult, describeRun } from './result.js';
 import { resetProgress, showStep, showFinished } from './progress.js';
 import { scheduleChart, drawChart } from './chart.js';
@@ -52,7 +53,13 @@ function ensureOne(name, quiet) {
 /** Start a run with the form's settings; `preview` paints small first; `resume` goes on from the
  * image shown after the engine was lost, with what the interrupted run had left. */
 export async function start({ resume = false, preview = false, onward = false } = {}) {
+  if (running()) return; // one run at a time: Stop (or let it finish) first
   showError('');
+  if (!resume) {
+    // A new run: what a crashed one left to resume is gone with it.
+    state.resumable = null;
+    $('crash').hidden = true;
+  }
   if (!state.ready) {
     state.pendingStart = { resume, preview, onward };
     setStatus('Starting the engine…');
@@ -83,7 +90,8 @@ export async function start({ resume = false, preview = false, onward = false } 
   }
   state.runId += 1;
   const runId = state.runId;
-  Object.assign(state, { running: true, started: false, paused: false, pausing: false, stopping: false, stepsThisRun: 0, awaiting: null });
+  enter('preparing');
+  Object.assign(state, { stepsThisRun: 0, awaiting: null });
   state.total = null;
   state.stageIterations = options.iterations;
   resetProgress();
@@ -110,7 +118,7 @@ export async function start({ resume = false, preview = false, onward = false } 
     if (state.worker !== worker || !state.ready) {
       // The engine was replaced meanwhile (a crash, another Compute): start on the new one once
       // it is up, with the models it will have been sent.
-      state.running = false;
+      if (running()) enter('idle');
       updateButtons();
       if (!resume && state.ready) start({ preview });
       else if (!resume) state.pendingStart = { resume, preview };
@@ -120,7 +128,8 @@ export async function start({ resume = false, preview = false, onward = false } 
     post({ type: 'start', runId, content, styles, styleWeights, options, resume: from },
       [content, ...styles, ...(from ? [from.rgba] : [])]);
   } catch (err) {
-    state.running = false;
+    if (runId !== state.runId) return;
+    if (running()) enter('failed'); // (another engine chosen meanwhile has ended it)
     showError(err.message || String(err));
     updateButtons();
   }
@@ -137,14 +146,14 @@ function showStage() {
 }
 
 export function pause() {
-  if (!state.running || state.stopping || state.pausing) return;
-  if (state.paused) {
-    state.paused = false;
+  if (!phaseIs('painting', 'paused')) return;
+  if (phaseIs('paused')) {
+    enter('painting');
     post({ type: 'resume' });
     setStatus('Resuming…');
     announce('Resumed.');
   } else {
-    state.pausing = true;
+    enter('pausing');
     post({ type: 'pause' });
     setStatus('Pausing…');
   }
@@ -152,16 +161,16 @@ export function pause() {
 }
 
 export function stop() {
-  if (!state.running || state.stopping) return;
+  if (!running() || phaseIs('stopping')) return;
   post({ type: 'stop' });
-  if (!state.started) {
+  if (phaseIs('preparing')) {
     // Nothing runs yet (weights loading, images decoding): the run is dropped here at once.
     state.runId += 1;
-    state.running = false;
+    enter('stopped');
     setStatus(state.hasResult ? 'Stopped before the first iteration. Your last result is kept.' : 'Stopped before the first iteration.');
     announce('Stopped.');
   } else {
-    state.stopping = true;
+    enter('stopping');
     setStatus('Stopping…');
   }
   updateButtons();
@@ -169,7 +178,7 @@ export function stop() {
 
 /** Go on from a finished painting that the time limit made smaller to the size asked for. */
 export function goOnward() {
-  if (!canGoOnward() || state.running) return;
+  if (!canGoOnward() || running()) return;
   state.resumable = { iteration: state.iteration };
   start({ resume: true, onward: true });
 }
@@ -179,7 +188,7 @@ export function goOnward() {
  * it for the next run). */
 export function goWithout() {
   const key = state.awaiting;
-  if (!key || !state.running || state.stopping) return;
+  if (!key || !running() || phaseIs('stopping')) return;
   state.awaiting = null;
   state.wentWithout = state.runId;
   setStatus('Painting the last size with the distilled network…'); // until its first step is shown
@@ -187,10 +196,13 @@ export function goWithout() {
   post({ type: 'model-unavailable', runId: state.runId, key, message: 'You chose not to wait for it.' });
 }
 
-function ended(status, spoken) {
+/** The run ended (`phase`: done, stopped or failed): what it painted is kept. */
+function ended(phase, status, spoken) {
+  // Once is enough: a run that finished just as Stop was pressed is told 'done' and then 'stopped'.
+  if (!running()) return;
   hideProgress();
   keepResult(true);
-  Object.assign(state, { running: false, paused: false, pausing: false, stopping: false });
+  enter(phase);
   setStatus(status);
   if (spoken) announce(spoken);
   updateButtons();
@@ -217,14 +229,14 @@ function onCrash(message, lost = false) {
   keepResult(true);
   showError('');
   const left = state.total == null || state.total - state.iteration > 0;
-  state.resumable = state.running && state.hasResult && state.stepsThisRun > 0 && left
+  state.resumable = running() && state.hasResult && state.stepsThisRun > 0 && left
     ? { iteration: state.iteration, total: state.total } : null;
   $('crash-title').textContent = lost ? 'The GPU stopped working.' : 'The painting engine crashed.';
   $('crash-tail').textContent = 'It has been restarted; your last result is kept.';
   $('crash-message').textContent = message ? `(${message})` : '';
   $('crash-resume').hidden = !state.resumable;
   $('crash').hidden = false;
-  Object.assign(state, { running: false, paused: false, pausing: false, stopping: false });
+  if (running()) enter('failed');
   if (state.resumable) setStatus(`Interrupted at iteration ${state.iteration}; press Resume to go on from there.`);
   startWorker(deviceChoice());
   recheckPending();
@@ -232,7 +244,7 @@ function onCrash(message, lost = false) {
 
 export function resumeAfterCrash() {
   $('crash').hidden = true;
-  if (state.resumable) start({ resume: true });
+  if (state.resumable && !running()) start({ resume: true });
 }
 
 export function wireRun() {
@@ -245,7 +257,7 @@ export function wireRun() {
       msg.backend === 'cpu' && msg.fallbackReason && `Why the CPU: ${msg.fallbackReason}`,
       msg.threadsReason && `One thread: ${msg.threadsReason}.`].filter(Boolean).join(' ');
     if (state.resumable) setStatus(`Ready: press Resume to go on from iteration ${state.resumable.iteration}.`);
-    else if (state.hasResult && !state.running) setStatus('Ready. Your last result is kept.');
+    else if (state.hasResult && !running()) setStatus('Ready. Your last result is kept.');
     updateButtons();
     const pending = state.pendingStart;
     state.pendingStart = null;
@@ -253,7 +265,8 @@ export function wireRun() {
     else ensureModel(modelName()).catch(() => { /* said when a run needs it */ });
   });
   on('started', (msg) => {
-    state.started = true;
+    if (msg.runId !== state.runId) return; // a run dropped before it began
+    enter('painting');
     state.total = msg.total == null ? null : msg.total + state.iterationOffset;
     state.sides = msg.sides;
     state.models = msg.models ?? [];
@@ -335,30 +348,33 @@ export function wireRun() {
   });
   const at = (msg) => msg.iteration + state.iterationOffset;
   on('paused', (msg) => {
+    if (msg.runId !== state.runId || phaseIs('stopping')) return; // Stop pressed while it paused: the stop wins
     hideProgress();
     keepResult(true);
-    Object.assign(state, { paused: true, pausing: false });
+    enter('paused');
     setStatus(`Paused at iteration ${at(msg)}.`);
     announce('Paused.');
     updateButtons();
   });
   on('done', (msg) => {
+    if (msg.runId !== state.runId) return;
     showFinished();
-    ended(`Done: ${at(msg)} iterations.`, `Painting finished after ${at(msg)} iterations.`);
+    ended('done', `Done: ${at(msg)} iterations.`, `Painting finished after ${at(msg)} iterations.`);
   });
-  on('stopped', (msg) => ended(`Stopped at iteration ${at(msg)}.`, 'Stopped.'));
+  on('stopped', (msg) => msg.runId === state.runId && ended('stopped', `Stopped at iteration ${at(msg)}.`, 'Stopped.'));
   on('error', (msg) => {
+    if (msg.runId !== state.runId) return;
     const ran = state.stepsThisRun > 0;
     const text = sentence(msg.message);
-    const slot = slotOfMessage(msg.message);
-    if (slot) refuse(slot, text); else showError(text);
+    // A failure about one of the images belongs in its drop target (the core names it).
+    if (Object.hasOwn(SLOTS, msg.input ?? '')) refuse(msg.input, text); else showError(text);
     const nothing = state.hasResult ? 'Nothing new was painted; your last result is kept.' : 'Nothing was painted.';
-    ended(ran ? `Stopped at iteration ${state.iteration}: ${text}` : nothing, null);
+    ended('failed', ran ? `Stopped at iteration ${state.iteration}: ${text}` : nothing, null);
   });
   on('model-error', (msg) => {
     state.loadedModels.delete(msg.key);
     // A run going on says it in its note ('models'); one about to start, in its error.
-    if (!state.running) showError(sentence(msg.message));
+    if (!running()) showError(sentence(msg.message));
   });
   on('crash', (msg) => onCrash(msg.message));
   on('lost', (msg) => onCrash(sentence(msg.message), true));

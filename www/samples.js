@@ -3,6 +3,7 @@
 // at once, painting small first. Each click takes the next painting.
 
 import { state } from './state.js';
+import { running } from './phase.js';
 import { accept, clear } from './files.js';
 import { start } from './run.js';
 import { showError } from './dom.js';
@@ -22,7 +23,7 @@ async function sample({ file, name }) {
 }
 
 export async function tryExample() {
-  if (state.running) return;
+  if (running()) return;
   const painting = PAINTINGS[next];
   next = (next + 1) % PAINTINGS.length;
   try {

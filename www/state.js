@@ -9,11 +9,7 @@ export const state = {
   backend: null, // 'wgpu' or 'cpu'
   loadedModels: new Set(), // the models the engine holds, by name
   runId: 0,
-  running: false,
-  started: false, // the engine said it started the current run
-  paused: false,
-  pausing: false, // Pause pressed, the engine not there yet
-  stopping: false, // Stop pressed, the engine not there yet
+  phase: 'idle', // the run's phase: phase.js says which there are and how one leads to another
   pendingStart: null, // a start asked for before the engine was ready: its options ({preview})
   total: null, // iterations of the whole run, or null where the core stops by itself
   iteration: 0,

@@ -3,6 +3,7 @@
 
 import { $ } from './dom.js';
 import { state } from './state.js';
+import { running, phaseIs } from './phase.js';
 
 // The timelapse needs a WebM recorder; where there is none its button is absent.
 export const TIMELAPSE_TYPE = (() => {
@@ -12,7 +13,7 @@ export const TIMELAPSE_TYPE = (() => {
 
 function startHint() {
   const { files, pending } = state;
-  if (state.running) return state.stopping ? 'Stopping…' : 'Painting. Stop (or let it finish) to start again.';
+  if (running()) return phaseIs('stopping') ? 'Stopping…' : 'Painting. Stop (or let it finish) to start again.';
   const checking = ['content', 'style'].filter((s) => pending[s]);
   if (checking.length) return `Checking the ${checking.map((s) => `${s} image`).join(' and the ')}…`;
   const missing = ['content', 'style'].filter((s) => !files[s]);
@@ -32,26 +33,27 @@ export function canGoOnward() {
 export function updateButtons() {
   const { files, pending } = state;
   const both = files.content && files.style && !pending.content && !pending.style;
-  $('start').disabled = !(state.ready && both && !state.running);
+  $('start').disabled = !(state.ready && both && !running());
   $('start-hint').textContent = startHint();
-  $('example').disabled = state.running;
-  // Pause and Stop are there while a run is; each says at once that it was pressed.
-  $('pause').hidden = !state.running;
-  $('stop').hidden = !state.running;
-  $('pause').disabled = state.stopping || state.pausing;
-  $('pause').textContent = state.pausing ? 'Pausing…' : state.paused ? 'Resume' : 'Pause';
-  $('stop').disabled = state.stopping;
-  $('stop').textContent = state.stopping ? 'Stopping…' : 'Stop';
-  // "Paint the last size without VGG16" (run.js goWithout) while a run goes on and waits for it.
-  $('without-wrap').hidden = !(state.awaiting && state.running && !state.stopping && !state.paused);
+  $('example').disabled = running();
+  // Pause and Stop are there while a run is; each says at once that it was pressed. Pause waits
+  // for the engine to begin painting.
+  $('pause').hidden = !running();
+  $('stop').hidden = !running();
+  $('pause').disabled = !phaseIs('painting', 'paused');
+  $('pause').textContent = phaseIs('pausing') ? 'Pausing…' : phaseIs('paused') ? 'Resume' : 'Pause';
+  $('stop').disabled = phaseIs('stopping');
+  $('stop').textContent = phaseIs('stopping') ? 'Stopping…' : 'Stop';
+  // "Paint the last size without VGG16" (run.js goWithout) while a run paints and waits for it.
+  $('without-wrap').hidden = !(state.awaiting && phaseIs('painting', 'pausing'));
   // "Go on to N px" (run.js goOnward) once a run the time limit painted smaller has ended.
-  $('onward-wrap').hidden = !(canGoOnward() && !state.running);
+  $('onward-wrap').hidden = !(canGoOnward() && !running());
   if (state.planned) $('onward').textContent = `Go on to ${state.planned.asked} px`;
   $('download').disabled = !state.hasResult;
   $('timelapse').hidden = !TIMELAPSE_TYPE;
   $('timelapse').disabled = !(TIMELAPSE_TYPE && state.frames.length > 1 && !state.recording);
   // The painting takes the main area once there is one (or one is coming); no empty boxes before.
-  const showStage = state.running || state.hasResult;
+  const showStage = running() || state.hasResult;
   $('stage').hidden = !showStage;
   document.body.classList.toggle('has-result', showStage);
   $('details').hidden = !state.history.length;

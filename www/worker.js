@@ -3,50 +3,71 @@
 // iteration at a time and posts every iteration's record and image to the page. The page never
 // runs the optimization.
 //
-// Messages in:  {type: 'init', device: 'auto'|'gpu'|'cpu', faults}: faults enables 'lose-device'
-//                (tests only); 'auto' takes the CPU where WebGPU is software emulation
-//               {type: 'check', id, slot, what, bytes}: can the core use this image?
-//               {type: 'model', key, weights: ArrayBuffer}: load model weights as model `key`
-//                ('distilled' or 'teacher'); a run names the model it asks for in options.model
-//                ('auto', 'distilled' or 'teacher'); an 'auto' run may start before the teacher
-//                is here: its last size waits for it
-//               {type: 'model-unavailable', runId, key, message}: the page could not fetch model
-//                `key` for run `runId` (offline, a failed download): that run paints without it
-//               {type: 'start', runId, content, styles, styleWeights, options}: styles one
-//                ArrayBuffer per painting, blended; options.iterations (per stage) null: the core
-//                stops by itself; resume: {rgba: ArrayBuffer, width, height, done} to continue
-//                from a kept image, done iterations into the run; resume.onward: from a finished
-//                painting the time limit made smaller, on to the larger sizes asked for
-//               {type: 'pause'} {type: 'resume'} {type: 'stop'}
-//               {type: 'lose-device'}: destroy the GPU device, as a driver reset would (tests)
-// Messages out: {type: 'config', presets, defaults, bounds}: the core's presets(),
-//                defaultOptions() and bounds(), as soon as the wasm module is loaded
-//               {type: 'checked', id, slot, ok, width, height, message}
-//               {type: 'ready', backend, fallbackReason, software, reason, adapter}: software: the
-//                WebGPU adapter is an emulation; reason: why the CPU ('software', 'chosen', or
-//                null: no WebGPU, fallbackReason says why); on the CPU, threads: how many it
-//                computes on, and threadsReason: why it computes on one (or null)
-//               {type: 'started', runId, width, height, sides, models, total, notice, pending}:
-//                sides the long side of each stage (one unless coarse to fine), models the model
-//                of each stage, total the iterations of all of them (null where the core stops by
-//                itself), notice why the size differs from the one asked for (or null), pending
-//                the model the last size waits for (the page fetches it now), or null
-//               {type: 'planned', runId, line, sides, models, total}: after the first size, the
-//                time budget's plan changed the sizes or will not end in time: line says what and
-//                why (total as in 'started')
-//               {type: 'awaiting', runId, model}: the run's last size waits for `model`'s weights
-//               {type: 'models', runId, models, without}: the models of the stages changed (the
-//                last size painted without the teacher: `without` says why)
-//               {type: 'step', runId, record, rgba: ArrayBuffer, width, height}: record.finished
-//                ends the run; record.progress is the core's estimate, 0..1
-//               {type: 'paused'|'done'|'stopped', runId, iteration, wasmBytes, gpuBytes}: the
-//                engine's memory: wasm linear memory (it never shrinks: a leak shows as growth)
-//                and the bytes of live WebGPU buffers
-//               {type: 'error', runId, message}  (a bad input or setting: the page shows it)
-//               {type: 'model-error', key, message} (the weights could not be loaded)
-//               {type: 'crash', message}         (the wasm instance aborted: the page restarts us)
-//               {type: 'lost', message}          (the GPU device was lost: the page restarts us and
-//                                                 offers to resume from the last image)
+// The page↔worker protocol is the types below: tsc (tests/types) checks every message this
+// worker reads and posts against them.
+
+/**
+ * Messages in.
+ * - init: 'auto' takes the CPU where WebGPU is software emulation; `faults` enables 'lose-device'
+ *   (tests only).
+ * - check: can the core use this image? (`what` names it in the answer's message)
+ * - model: load weights as model `key` ('distilled' or 'teacher'). A run names the model it asks
+ *   for in options.model ('auto', 'distilled' or 'teacher'); an 'auto' run may start before the
+ *   teacher is here: its last size waits for it.
+ * - model-unavailable: the page could not fetch model `key` for run `runId` (offline, a failed
+ *   download): that run paints without it.
+ * - start: `styles` one file per painting, blended by `styleWeights`; options.iterations (per
+ *   stage) null: the core stops by itself; `resume` goes on from a kept image, `done` iterations
+ *   into the run (`onward`: from a finished painting the time limit made smaller, on to the larger
+ *   sizes asked for).
+ * - lose-device: destroy the GPU device, as a driver reset would (tests).
+ * @typedef {{type: 'init', device: 'auto' | 'gpu' | 'cpu', faults?: boolean}
+ *   | {type: 'check', id: number, slot: string, what: string, bytes: ArrayBuffer}
+ *   | {type: 'model', key: string, weights: ArrayBuffer}
+ *   | {type: 'model-unavailable', runId: number, key: string, message: string}
+ *   | {type: 'start', runId: number, content: ArrayBuffer, styles: ArrayBuffer[], styleWeights: number[],
+ *      options: object, resume: {rgba: ArrayBuffer, width: number, height: number, done: number, onward?: boolean} | null}
+ *   | {type: 'pause'} | {type: 'resume'} | {type: 'stop'} | {type: 'lose-device'}} In
+ */
+
+/**
+ * Messages out.
+ * - config: the core's presets(), defaultOptions() and bounds(), as soon as the module is loaded.
+ * - ready: `software`: the WebGPU adapter is an emulation; `reason`: why the CPU ('software',
+ *   'chosen', or null: no WebGPU, `fallbackReason` says why); on the CPU, `threads` it computes
+ *   on, and `threadsReason` why only one (or null).
+ * - started: `sides` the long side of each stage (one unless coarse to fine), `models` the model
+ *   of each, `total` the iterations of all (null where the core stops by itself), `notice` why
+ *   the size differs from the one asked for, `pending` the model the last size waits for (the
+ *   page fetches it now).
+ * - planned: after the first size, the time limit's plan changed the sizes or will not end in
+ *   time: `line` says what and why.
+ * - awaiting: the run's last size waits for `model`'s weights.
+ * - models: the models of the stages changed (the last size painted without the teacher:
+ *   `without` says why).
+ * - step: `record.finished` ends the run; `record.progress` is the core's estimate, 0..1.
+ * - paused, done, stopped: with the engine's memory: wasm linear memory (it never shrinks: a leak
+ *   shows as growth) and the bytes of live WebGPU buffers.
+ * - error: a bad input or setting, as data (`failure`): the page shows it where it belongs.
+ * - model-error: the weights could not be loaded.
+ * - crash: the wasm instance aborted; lost: the GPU device was lost. The page starts a new worker
+ *   (and offers to resume from the last image).
+ * @typedef {{type: 'config', presets: any, defaults: any, bounds: any}
+ *   | {type: 'checked', id: number, slot: string, ok: true, width: number, height: number}
+ *   | {type: 'checked', id: number, slot: string, ok: false, message: string}
+ *   | {type: 'ready', backend: string, fallbackReason: string | null, reason: string | null, software: boolean,
+ *      adapter: string | null, threads: number | null, threadsReason: string | null}
+ *   | {type: 'started', runId: number, width: number, height: number, sides: number[], models: string[],
+ *      total: number | null, notice: string | null, pending: string | null}
+ *   | {type: 'planned', runId: number, line: string, sides: number[], models: string[], total: number | null}
+ *   | {type: 'awaiting', runId: number, model: string}
+ *   | {type: 'models', runId: number, models: string[], without: string | undefined}
+ *   | {type: 'step', runId: number, record: any, rgba: ArrayBuffer, width: number, height: number}
+ *   | {type: 'paused' | 'done' | 'stopped', runId: number, iteration: number, wasmBytes: number, gpuBytes: number}
+ *   | ({type: 'error', runId: number} & Failure)
+ *   | {type: 'model-error', key: string, message: string}
+ *   | {type: 'crash' | 'lost', message: string}} Out
+ */
 
 import { gpuBytes, devices, onDeviceLost } from './gpu-watch.js';
 
@@ -89,6 +110,7 @@ onDeviceLost((message) => {
   end({ type: 'lost', message });
 });
 
+/** @param {Out} msg @param {Transferable[]} [transfer] */
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 
 // Let queued messages (pause, stop) in between iterations: the CPU backend computes
@@ -98,15 +120,32 @@ const yieldToEvents = () => new Promise((resolve) => setTimeout(resolve, 0));
 // The instance's end is reported once: a lost device often makes a step abort too, and the
 // loss is the cause worth telling, so an abort waits a moment for the device's verdict.
 let ended = false;
+/** @param {Out} msg */
 function end(msg) {
   if (ended) return;
   ended = true;
   post(msg);
 }
 
+/**
+ * A thrown error as data. The core's errors carry `kind` ('unsupported-format', 'too-small',
+ * 'invalid-setting', …) and `input`, the image they are about ('content', 'style', 'style2') or
+ * null; anything else (a JS failure) has neither.
+ * @typedef {{message: string, kind: string | null, input: string | null}} Failure
+ * @param {any} err
+ * @returns {Failure}
+ */
+function failure(err) {
+  return {
+    message: String(err && err.message ? err.message : err),
+    kind: typeof err?.kind === 'string' ? err.kind : null,
+    input: typeof err?.input === 'string' ? err.input : null,
+  };
+}
+
 function crash(err) {
   crashed = true;
-  const message = String(err && err.message ? err.message : err);
+  const { message } = failure(err);
   setTimeout(() => end({ type: 'crash', message }), 250);
 }
 
@@ -141,7 +180,8 @@ async function loop(current) {
       if (run !== current) break; // stopped or replaced while stepping: no stale frame
       current.finished = record.finished; // the core says when the run is complete
       const { width, height } = current.stylizer;
-      post({ type: 'step', runId: current.id, record, rgba: rgba.buffer, width, height }, [rgba.buffer]);
+      const pixels = /** @type {ArrayBuffer} */ (rgba.buffer); // the module's own copy, never shared
+      post({ type: 'step', runId: current.id, record, rgba: pixels, width, height }, [pixels]);
       const line = current.planned ? null : current.stylizer.planLine;
       if (line) {
         current.planned = true;
@@ -161,7 +201,7 @@ async function loop(current) {
     if (!isAbort(err) && devices.length) await new Promise((resolve) => setTimeout(resolve, 250));
     if (crashed) return;
     if (isAbort(err)) return crash(err);
-    post({ type: 'error', runId: current.id, message: String(err && err.message ? err.message : err) });
+    post({ type: 'error', runId: current.id, ...failure(err) });
   } finally {
     current.looping = false;
     if (run !== current) free(current);
@@ -189,7 +229,11 @@ function plain(v) {
   return v;
 }
 
-/** Can the core use this image? Its own decode path, as a run will read it. */
+/**
+ * Can the core use this image? Its own decode path, as a run will read it.
+ * @param {Extract<In, {type: 'check'}>} msg
+ * @returns {Promise<{ok: true, width: number, height: number} | {ok: false, message: string} | null>}
+ */
 async function check(msg) {
   await wasmReady;
   try {
@@ -197,7 +241,7 @@ async function check(msg) {
     return { ok: true, width, height };
   } catch (err) {
     if (isAbort(err)) { crash(err); return null; }
-    return { ok: false, message: String(err && err.message ? err.message : err) };
+    return { ok: false, message: failure(err).message };
   }
 }
 
@@ -252,7 +296,7 @@ async function load(cpu) {
       impasto = /** @type {any} */ (threaded); // the same exports, and the thread pool's
       return { threads: threaded.threadCount(), threadsReason: null };
     } catch (err) {
-      threadsReason = `the threaded engine could not start (${String(err && err.message ? err.message : err)})`;
+      threadsReason = `the threaded engine could not start (${failure(err).message})`;
     }
   }
   impasto = await import('../pkg/impasto.js');
@@ -269,7 +313,7 @@ function free(r) {
 }
 
 self.onmessage = async (event) => {
-  const msg = event.data;
+  const msg = /** @type {In} */ (event.data);
   if (crashed) return;
   try {
     switch (msg.type) {
@@ -306,7 +350,7 @@ self.onmessage = async (event) => {
           unavailable.delete(msg.key);
         } catch (err) {
           if (isAbort(err)) return crash(err);
-          const message = String(err && err.message ? err.message : err);
+          const { message } = failure(err);
           unavailable.set(msg.key, message);
           post({ type: 'model-error', key: msg.key, message });
         }
@@ -344,7 +388,7 @@ self.onmessage = async (event) => {
           loop(run);
         } catch (err) {
           if (isAbort(err)) return crash(err);
-          post({ type: 'error', runId: msg.runId, message: String(err && err.message ? err.message : err) });
+          post({ type: 'error', runId: msg.runId, ...failure(err) });
         }
         break;
       }
