@@ -1,6 +1,6 @@
 // Impasto's iteration against its TF.js peer in one headless Chromium session, same sizes, same
-// weights: on WebGPU (issue 5: Impasto's WebGPU engine against TF.js's WebGPU and WebGL backends)
-// and on the CPU (issue 19: Impasto's CPU engine, burn-flex in wasm, against TF.js's wasm and cpu
+// weights: on WebGPU (Impasto's WebGPU engine against TF.js's WebGPU and WebGL backends)
+// and on the CPU (Impasto's CPU engine, burn-flex in wasm, against TF.js's wasm and cpu
 // backends). Serves the repository's bench/, pkg/ and models/ on 127.0.0.1, opens
 // bench/browser.html, prints the result as JSON (stdout) and a table (stderr).
 // Run via scripts/bench --browser, or directly (after scripts/build-web and

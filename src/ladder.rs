@@ -134,10 +134,11 @@ impl LadderRecipe {
 
 /// A coarse-to-fine run with the teacher: the stages before the last with the distilled model
 /// (at most 100 iterations each, by the default rule), the last with the teacher by L-BFGS, run
-/// close to convergence; a run of one size is painted there first by the distilled model. Departure from a plain ladder (one model, one optimizer): the teacher
-/// paints only the size that costs most, and L-BFGS converges in far fewer iterations than Adam;
-/// with the default preset's α its minimum is CS20's look (BENCHMARKS.md "Choosing the ladder",
-/// "The photo survives").
+/// close to convergence; a run of one size is painted there first by the distilled model.
+/// Departure from a plain ladder (one model, one optimizer): the teacher paints only the size
+/// that costs most, and L-BFGS converges in far fewer iterations than Adam; with the default
+/// preset's α its minimum is CS20's look (BENCHMARKS.md "Choosing the ladder", "The photo
+/// survives", "The one-size path at 128 px").
 pub const TEACHER_LADDER: LadderRecipe = LadderRecipe {
     coarse: ModelKind::Distilled,
     optimizer: OptimizerKind::Lbfgs,
