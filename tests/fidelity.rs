@@ -38,6 +38,44 @@ fn judged(teacher: &Vgg, neutral: &Vgg, device: &Device, content: &Decoded, styl
     (j.losses.content, j.losses.style)
 }
 
+/// The page's example (Chelsea as van Gogh's village) at long side `side`, and CS20's painting of
+/// it, judged: what a default run is held against.
+struct Example {
+    device: Device,
+    teacher: Vgg,
+    neutral: Vgg,
+    content: Decoded,
+    style: Decoded,
+    side: u32,
+    reference: Image,
+    /// CS20's neutral-judged (content, style).
+    judged: (f32, f32),
+}
+
+impl Example {
+    fn new(side: u32) -> Self {
+        let device = impasto::device::cpu();
+        let teacher = common::teacher(&device);
+        let neutral = judge::load(&device).unwrap();
+        let content = sample("chelsea-the-cat.jpg");
+        let style = sample("van-gogh-village-street-in-auvers.jpg");
+        let reference = cs20(&content, &style, side, teacher.clone(), &device);
+        let judged = judged(&teacher, &neutral, &device, &content, &style, &reference);
+        Example { device, teacher, neutral, content, style, side, reference, judged }
+    }
+
+    /// `out`'s neutral-judged (content, style) as multiples of CS20's; said on stderr with its
+    /// structure beside CS20's.
+    fn against_cs20(&self, label: &str, out: &Image) -> (f32, f32) {
+        let (c, s) = judged(&self.teacher, &self.neutral, &self.device, &self.content, &self.style, out);
+        let (c, s) = (c / self.judged.0, s / self.judged.1);
+        let photo = self.content.to_size(out.width, out.height, "content").unwrap();
+        let (structure, cs20s) = (judge::structure(&photo, out), judge::structure(&photo, &self.reference));
+        eprintln!("{label}: content {c:.3}× style {s:.3}× CS20's, structure {structure:.3} (CS20 {cs20s:.3})");
+        (c, s)
+    }
+}
+
 /// Photo, a painted version of it (CS20's recipe with the distilled model) and the painting
 /// itself: both fidelity measures put them in that order, on several pairs.
 #[test]
@@ -70,15 +108,8 @@ fn fidelity_measures_rank_photo_painted_and_painting() {
 /// L-BFGS stop) ended with the cat gone: its content over the bar.
 #[test]
 fn the_default_run_keeps_the_cat() {
-    let device = impasto::device::cpu();
-    let teacher = common::teacher(&device);
-    let neutral = judge::load(&device).unwrap();
-    let content = sample("chelsea-the-cat.jpg");
-    let style = sample("van-gogh-village-street-in-auvers.jpg");
-    let side = 192;
-    let reference = cs20(&content, &style, side, teacher.clone(), &device);
-    let (ref_content, ref_style) = judged(&teacher, &neutral, &device, &content, &style, &reference);
-
+    let ex = Example::new(192);
+    let (content, teacher, side) = (&ex.content, &ex.teacher, ex.side);
     let (config, stopping) = Preset::DEFAULT.config();
     let paint = |config: Config, ladder: impasto::multiscale::LadderRecipe| {
         let request = SizeRequest { size: side, coarse_to_fine: true, largest: false, smallest_stage: 96 };
@@ -88,17 +119,13 @@ fn the_default_run_keeps_the_cat() {
         let mut load = |kind| Ok(if kind == ModelKind::Teacher { teacher.clone() } else { common::distilled() });
         let (painter, finish) = ladder.models(ModelChoice::Auto, Some(Preset::DEFAULT), &Preset::DEFAULT.config().0, &sides, photo, &mut load).unwrap();
         assert!(finish.as_ref().is_some_and(|f| !f.is_pending()), "the default run finishes with the teacher");
-        let styles = vec![(style.clone(), 1.0)];
-        let mut run = MultiScale::new(config, content.clone(), styles, DEFAULT_STYLE_SCALE, sides, stopping, painter, finish, device.clone(), None).unwrap();
+        let styles = vec![(ex.style.clone(), 1.0)];
+        let mut run = MultiScale::new(config, content.clone(), styles, DEFAULT_STYLE_SCALE, sides, stopping, painter, finish, ex.device.clone(), None).unwrap();
         while !pollster::block_on(run.step()).unwrap().finished {}
         pollster::block_on(run.image()).unwrap()
     };
-    let out = paint(config.clone(), TEACHER_LADDER);
-    let (c, s) = judged(&teacher, &neutral, &device, &content, &style, &out);
-    let photo = content.to_size(out.width, out.height, "content").unwrap();
-    let (structure, ref_structure) = (judge::structure(&photo, &out), judge::structure(&photo, &reference));
-    eprintln!("default: content {:.3}× style {:.3}× CS20's, structure {structure:.3} (CS20 {ref_structure:.3})", c / ref_content, s / ref_style);
-    assert!(c <= 1.05 * ref_content && s <= 1.1 * ref_style, "content {c} vs CS20's {ref_content}, style {s} vs {ref_style}");
+    let (c, s) = ex.against_cs20("default", &paint(config.clone(), TEACHER_LADDER));
+    assert!(c <= 1.05 && s <= 1.1, "content {c:.3}×, style {s:.3}× CS20's");
 
     // The old default: CS20's α, the finish stopped at 3 % a step.
     let old_config = Config { weights: Config::default().weights, ..config };
@@ -106,10 +133,8 @@ fn the_default_run_keeps_the_cat() {
         rule: impasto::stopping::StopRule { tolerance: 3e-2, ..TEACHER_LADDER.rule },
         ..TEACHER_LADDER
     };
-    let old = paint(old_config, old_ladder);
-    let (oc, os) = judged(&teacher, &neutral, &device, &content, &style, &old);
-    eprintln!("old default: content {:.3}× style {:.3}× CS20's, structure {:.3}", oc / ref_content, os / ref_style, judge::structure(&photo, &old));
-    assert!(oc > 1.05 * ref_content, "the old default is over the content bar: {oc} vs CS20's {ref_content}");
+    let (oc, _) = ex.against_cs20("old default", &paint(old_config, old_ladder));
+    assert!(oc > 1.05, "the old default is over the content bar: {oc:.3}× CS20's");
 }
 
 /// The default run of one size (128 px: the ladder has no smaller stage) ends within the bar of
@@ -117,15 +142,8 @@ fn the_default_run_keeps_the_cat() {
 /// The old one-size path, the distilled model by Adam alone, ended short of CS20's style.
 #[test]
 fn the_default_run_of_one_size_keeps_the_cat_in_cs20s_style() {
-    let device = impasto::device::cpu();
-    let teacher = common::teacher(&device);
-    let neutral = judge::load(&device).unwrap();
-    let content = sample("chelsea-the-cat.jpg");
-    let style = sample("van-gogh-village-street-in-auvers.jpg");
-    let side = 128;
-    let reference = cs20(&content, &style, side, teacher.clone(), &device);
-    let (ref_content, ref_style) = judged(&teacher, &neutral, &device, &content, &style, &reference);
-
+    let ex = Example::new(128);
+    let (content, teacher, side) = (&ex.content, &ex.teacher, ex.side);
     let (config, stopping) = Preset::DEFAULT.config();
     let request = SizeRequest { size: side, coarse_to_fine: true, largest: false, smallest_stage: impasto::multiscale::SMALLEST_STAGE };
     let sides = RunPlan::new(request, (content.width(), content.height()), side, None, stopping, None).unwrap().sides;
@@ -135,20 +153,14 @@ fn the_default_run_of_one_size_keeps_the_cat_in_cs20s_style() {
     let (painter, finish) = TEACHER_LADDER.models(ModelChoice::Auto, Some(Preset::DEFAULT), &config, &sides, photo, &mut load).unwrap();
     assert!(finish.is_some(), "the default run of one size finishes with the teacher");
     let paint = |finish| {
-        let styles = vec![(style.clone(), 1.0)];
-        let mut run = MultiScale::new(config.clone(), content.clone(), styles, DEFAULT_STYLE_SCALE, sides.clone(), stopping, painter.clone(), finish, device.clone(), None).unwrap();
+        let styles = vec![(ex.style.clone(), 1.0)];
+        let mut run = MultiScale::new(config.clone(), content.clone(), styles, DEFAULT_STYLE_SCALE, sides.clone(), stopping, painter.clone(), finish, ex.device.clone(), None).unwrap();
         while !pollster::block_on(run.step()).unwrap().finished {}
         pollster::block_on(run.image()).unwrap()
     };
-    let out = paint(finish);
-    let (c, s) = judged(&teacher, &neutral, &device, &content, &style, &out);
-    let photo = content.to_size(out.width, out.height, "content").unwrap();
-    let (structure, ref_structure) = (judge::structure(&photo, &out), judge::structure(&photo, &reference));
-    eprintln!("one size: content {:.3}× style {:.3}× CS20's, structure {structure:.3} (CS20 {ref_structure:.3})", c / ref_content, s / ref_style);
-    assert!(c <= 1.05 * ref_content && s <= 1.1 * ref_style, "content {c} vs CS20's {ref_content}, style {s} vs {ref_style}");
+    let (c, s) = ex.against_cs20("one size", &paint(finish));
+    assert!(c <= 1.05 && s <= 1.1, "content {c:.3}×, style {s:.3}× CS20's");
 
-    let old = paint(None);
-    let (oc, os) = judged(&teacher, &neutral, &device, &content, &style, &old);
-    eprintln!("old one size: content {:.3}× style {:.3}× CS20's", oc / ref_content, os / ref_style);
-    assert!(os > 1.1 * ref_style, "the distilled model by Adam alone ends short of CS20's style: {os} vs {ref_style}");
+    let (_, os) = ex.against_cs20("old one size", &paint(None));
+    assert!(os > 1.1, "the distilled model by Adam alone ends short of CS20's style: {os:.3}× CS20's");
 }
