@@ -55,8 +55,8 @@ function ensureOne(name, quiet) {
 export async function start({ resume = false, preview = false, onward = false } = {}) {
   if (running()) return; // one run at a time: Stop (or let it finish) first
   showError('');
-  if (!resume) {
-    // A new run: what a crashed one left to resume is gone with it.
+  if (!resume && state.resumable) {
+    // A new run: what a crashed one left to resume is gone with it, and so is its banner.
     state.resumable = null;
     $('crash').hidden = true;
   }
