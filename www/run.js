@@ -265,7 +265,6 @@ export function wireRun() {
     else ensureModel(modelName()).catch(() => { /* said when a run needs it */ });
   });
   on('started', (msg) => {
-    if (msg.runId !== state.runId) return; // a run dropped before it began
     enter('painting');
     state.total = msg.total == null ? null : msg.total + state.iterationOffset;
     state.sides = msg.sides;
@@ -292,7 +291,6 @@ export function wireRun() {
     }
   });
   on('planned', (msg) => {
-    if (msg.runId !== state.runId) return;
     const asked = state.sides.at(-1);
     if (msg.sides.at(-1) < asked) state.planned = { asked, side: msg.sides.at(-1), files: { ...state.files } };
     if (msg.total != null) state.total = msg.total + state.iterationOffset;
@@ -304,14 +302,12 @@ export function wireRun() {
     announce(msg.line);
   });
   on('awaiting', (msg) => {
-    if (msg.runId !== state.runId) return;
     setStatus(`Loading ${msg.model === 'teacher' ? 'VGG16' : msg.model} for the last size…`);
     showProgress(msg.model);
     state.awaiting = msg.model;
     updateButtons();
   });
   on('models', (msg) => {
-    if (msg.runId !== state.runId) return;
     state.models = msg.models;
     state.awaiting = null;
     updateButtons();
@@ -324,7 +320,7 @@ export function wireRun() {
     }
   });
   on('step', (msg) => {
-    if (state.awaiting && msg.runId === state.runId) { // painting again: the model came
+    if (state.awaiting) { // painting again: the model came
       state.awaiting = null;
       updateButtons();
     }
@@ -348,7 +344,7 @@ export function wireRun() {
   });
   const at = (msg) => msg.iteration + state.iterationOffset;
   on('paused', (msg) => {
-    if (msg.runId !== state.runId || phaseIs('stopping')) return; // Stop pressed while it paused: the stop wins
+    if (phaseIs('stopping')) return; // Stop pressed while it paused: the stop wins
     hideProgress();
     keepResult(true);
     enter('paused');
@@ -357,13 +353,11 @@ export function wireRun() {
     updateButtons();
   });
   on('done', (msg) => {
-    if (msg.runId !== state.runId) return;
     showFinished();
     ended('done', `Done: ${at(msg)} iterations.`, `Painting finished after ${at(msg)} iterations.`);
   });
-  on('stopped', (msg) => msg.runId === state.runId && ended('stopped', `Stopped at iteration ${at(msg)}.`, 'Stopped.'));
+  on('stopped', (msg) => ended('stopped', `Stopped at iteration ${at(msg)}.`, 'Stopped.'));
   on('error', (msg) => {
-    if (msg.runId !== state.runId) return;
     const ran = state.stepsThisRun > 0;
     const text = sentence(msg.message);
     // A failure about one of the images belongs in its drop target (the core names it).
