@@ -166,7 +166,7 @@ async function run() {
           'impasto-frame': async () => { const f = await s.stepFrame(); const rec = f.record; f.free(); return rec; },
         }[peer] || (() => s.step());
         r = await time(step);
-        r.first = { content: first.content, style: first.style };
+        r.first = { content: first.terms.content, style: first.terms.style };
         r.engine = { backend: engine.backend, conv: engine.convAlgorithm };
         s.free();
       } else {

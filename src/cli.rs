@@ -463,14 +463,13 @@ impl StageLines {
     fn show(&mut self, bar: &indicatif::ProgressBar, rec: &crate::multiscale::ScaleRecord, backend: BackendKind, stage_done: bool, quiet: bool) -> bool {
         let stage = if rec.stages > 1 { format!("scale {}/{} ", rec.stage, rec.stages) } else { String::new() };
         let seconds = (rec.elapsed_ms - self.started_ms) / 1000.0;
+        let terms: String = rec.terms.iter().map(|(term, value)| format!("  {} {value:.4e}", term.name())).collect();
         bar.set_message(format!(
-            "{stage}{}x{} on {}  {:.2} it/s  content {:.4e}  style {:.4e}  total {:.4e}",
+            "{stage}{}x{} on {}  {:.2} it/s{terms}  total {:.4e}",
             rec.width,
             rec.height,
             backend.name(),
             rec.stage_iteration as f64 / seconds.max(1e-9),
-            rec.content,
-            rec.style,
             rec.total
         ));
         bar.set_position((rec.progress * 100.0) as u64);

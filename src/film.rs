@@ -57,13 +57,24 @@ impl Temporal {
         self.target.dims()
     }
 
+    /// λ.
+    pub fn weight(&self) -> f32 {
+        self.weight
+    }
+
     /// The weighted term at `x` (`[1, 3, H, W]`, as [`Temporal::dims`]) and its gradient with
-    /// respect to `x`, 2λ/D · c·(x − ω) (closed form: the term is a masked squared distance).
+    /// respect to `x`.
     pub fn loss_and_gradient(&self, x: Tensor<4>) -> (Tensor<1>, Tensor<4>) {
+        let (distance, gradient) = self.distance_and_gradient(x);
+        (distance.mul_scalar(self.weight), gradient.mul_scalar(self.weight))
+    }
+
+    /// The term unweighted, 1/D · Σ c·(x − ω)², and its gradient 2/D · c·(x − ω) (closed form: a
+    /// masked squared distance).
+    pub fn distance_and_gradient(&self, x: Tensor<4>) -> (Tensor<1>, Tensor<4>) {
         let count = x.shape().num_elements() as f32;
         let diff = (x - self.target.clone()) * self.mask.clone();
-        let loss = diff.clone().square().sum().mul_scalar(self.weight / count);
-        (loss, diff.mul_scalar(2.0 * self.weight / count))
+        (diff.clone().square().sum().div_scalar(count), diff.mul_scalar(2.0 / count))
     }
 }
 

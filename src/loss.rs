@@ -2,6 +2,7 @@
 //! composable pieces.
 
 use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
 
 use crate::vgg::{Layer, Pooling, Vgg};
 
@@ -24,7 +25,7 @@ pub const LOSS_LAYERS: [Layer; 6] =
     [Layer::Conv1_1, Layer::Conv2_1, Layer::Conv3_1, Layer::Conv4_1, Layer::Conv4_2, Layer::Conv5_1];
 
 /// Weights of the three terms of the total loss.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LossWeights {
     /// α, CS20: 0.01.
     pub content: f32,
@@ -52,16 +53,38 @@ pub fn gram(features: Tensor<4>) -> Tensor<2> {
 /// Content loss Σ(F−P)²/(4·|P|), `|P|` the number of elements of P (CS20 `_create_content_loss`;
 /// Gatys et al. use ½Σ(F−P)²).
 pub fn content_loss(f: Tensor<4>, p: Tensor<4>) -> Tensor<1> {
-    let count = p.shape().num_elements() as f32;
-    (f - p).square().sum().div_scalar(4.0 * count)
+    let scale = content_scale(p.shape().num_elements());
+    content_sum(f, p).mul_scalar(scale)
+}
+
+/// Σ(F−P)², the content loss before its normalisation: a sum over positions, so the sums of
+/// tiles add up to the whole image's ([`crate::tiled`]).
+pub fn content_sum(f: Tensor<4>, p: Tensor<4>) -> Tensor<1> {
+    (f - p).square().sum()
+}
+
+/// The content loss's normalisation 1/(4·|P|) for a target of `elements` values.
+pub fn content_scale(elements: usize) -> f32 {
+    1.0 / (4.0 * elements as f32)
 }
 
 /// One layer's style loss E = Σ(G−A)²/(2·N·M)² (Gatys et al. eq. 4; CS20 `_single_style_loss`).
 /// The difference is scaled before squaring: the same value, and no overflow of `f32` for large
 /// images, whose raw Gram entries reach 1e10.
 pub fn style_layer_loss(g: Tensor<2>, a: Tensor<2>, n: usize, m: usize) -> Tensor<1> {
-    let scale = 1.0 / (2.0 * n as f32 * m as f32);
-    (g - a).mul_scalar(scale).square().sum()
+    (g - a).mul_scalar(style_scale(n, m)).square().sum()
+}
+
+/// ∂E/∂G = 2s²(G−A) of [`style_layer_loss`], s = 1/(2NM): with it held constant, the gradient of
+/// ⟨∂E/∂G, G⟩ is E's, which is how [`crate::tiled`] takes the gradient one tile at a time.
+pub fn style_layer_gram_gradient(g: Tensor<2>, a: Tensor<2>, n: usize, m: usize) -> Tensor<2> {
+    let s = style_scale(n, m);
+    (g - a).mul_scalar(2.0 * s * s)
+}
+
+/// s = 1/(2·N·M) for a layer of `n` channels and `m` positions.
+fn style_scale(n: usize, m: usize) -> f32 {
+    1.0 / (2.0 * n as f32 * m as f32)
 }
 
 /// Total variation Σ(x[i,j+1]−x[i,j])² + Σ(x[i+1,j]−x[i,j])² over channels, on the 0..255 scale
@@ -140,26 +163,172 @@ pub(crate) fn blend_grams(
     grams.into_iter().flatten().collect()
 }
 
-/// The terms of the loss of one image, each a one-element tensor.
+/// A term of the loss, by name: how records, the page's chart and the CLI know it (never by a
+/// position in a readback).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Term {
+    /// Content loss at [`CONTENT_LAYER`] ([`content_loss`]), weighted by α.
+    Content,
+    /// Style loss Σ w_l E_l over [`STYLE_LAYERS`] ([`style_layer_loss`]), weighted by β.
+    Style,
+    /// Total variation of the image ([`tv_loss`]), weighted by γ.
+    Tv,
+    /// A film frame's distance to the previous painted frame carried along the motion
+    /// ([`crate::film::Temporal`]), weighted by λ.
+    Temporal,
+}
+
+impl Term {
+    /// Every term, in the order a record lists them.
+    pub const ALL: [Term; 4] = [Term::Content, Term::Style, Term::Tv, Term::Temporal];
+
+    /// The term's name in records (`content`, `style`, `tv`, `temporal`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Term::Content => "content",
+            Term::Style => "style",
+            Term::Tv => "tv",
+            Term::Temporal => "temporal",
+        }
+    }
+}
+
+/// The unweighted value of each term a loss has, as read back: `terms[Term::Style]`. A term the
+/// loss lacks (no TV weight, no previous film frame) has no value ([`Terms::get`]) and reads as 0.
+/// Serialized as an object of the terms it has (`{"content": …, "style": …}`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Terms {
+    values: [Option<f32>; Term::ALL.len()],
+}
+
+impl Terms {
+    /// The value of `term`, where the loss has it.
+    pub fn get(&self, term: Term) -> Option<f32> {
+        self.values[term as usize]
+    }
+
+    /// Set the value of `term`.
+    pub fn set(&mut self, term: Term, value: f32) {
+        self.values[term as usize] = Some(value);
+    }
+
+    /// The terms the loss has, with their values, in [`Term::ALL`]'s order.
+    pub fn iter(&self) -> impl Iterator<Item = (Term, f32)> + '_ {
+        Term::ALL.into_iter().filter_map(|t| self.get(t).map(|v| (t, v)))
+    }
+}
+
+impl std::ops::Index<Term> for Terms {
+    type Output = f32;
+    fn index(&self, term: Term) -> &f32 {
+        self.values[term as usize].as_ref().unwrap_or(&0.0)
+    }
+}
+
+impl Serialize for Terms {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // As a struct, not a map: serde-wasm-bindgen makes a struct a plain object, a map a `Map`.
+        use serde::ser::SerializeStruct;
+        let mut object = serializer.serialize_struct("Terms", self.iter().count())?;
+        for (term, value) in self.iter() {
+            object.serialize_field(term.name(), &value)?;
+        }
+        object.end()
+    }
+}
+
+/// The loss of one image: its terms by name, each a one-element tensor with its weight, and
+/// their weighted total.
 #[derive(Clone, Debug)]
 pub struct LossParts {
-    /// Content loss (unweighted).
-    pub content: Tensor<1>,
-    /// Style loss Σ w_l E_l (unweighted by β).
-    pub style: Tensor<1>,
+    /// `(term, weight, unweighted value)`, in [`Term::ALL`]'s order.
+    terms: Vec<(Term, f32, Tensor<1>)>,
     /// The terms w_l E_l of the style loss, in the order of [`STYLE_LAYERS`].
     pub style_layers: Vec<Tensor<1>>,
-    /// Total variation (unweighted by γ).
-    pub tv: Tensor<1>,
-    /// α·content + β·style + γ·tv.
-    pub total: Tensor<1>,
+    /// Σ weight · value over the terms.
+    total: Tensor<1>,
 }
 
 impl LossParts {
-    /// The four values as one `[4]` tensor (content, style, tv, total): one readback.
-    pub fn stacked(&self) -> Tensor<1> {
-        Tensor::cat(vec![self.content.clone(), self.style.clone(), self.tv.clone(), self.total.clone()], 0)
+    /// The loss made of `terms` (`(term, weight, unweighted value)`, no term twice): the total is
+    /// their weighted sum, written here only.
+    pub fn new(terms: Vec<(Term, f32, Tensor<1>)>, style_layers: Vec<Tensor<1>>) -> LossParts {
+        let total = terms
+            .iter()
+            .map(|(_, weight, value)| value.clone().mul_scalar(*weight))
+            .reduce(|a, b| a + b)
+            .expect("a loss has at least one term");
+        let mut parts = LossParts { terms, style_layers, total };
+        parts.terms.sort_by_key(|(t, _, _)| *t as usize);
+        parts
     }
+
+    /// Add a term computed apart (a film frame's temporal term) to the loss and its total.
+    pub fn add(&mut self, term: Term, weight: f32, value: Tensor<1>) {
+        debug_assert!(self.get(term).is_none(), "{term:?} twice");
+        self.total = self.total.clone() + value.clone().mul_scalar(weight);
+        let at = self.terms.partition_point(|(t, _, _)| (*t as usize) < term as usize);
+        self.terms.insert(at, (term, weight, value));
+    }
+
+    /// The unweighted value of `term`, where the loss has it.
+    pub fn get(&self, term: Term) -> Option<Tensor<1>> {
+        self.terms.iter().find(|(t, _, _)| *t == term).map(|(_, _, v)| v.clone())
+    }
+
+    /// The weighted total.
+    pub fn total(&self) -> Tensor<1> {
+        self.total.clone()
+    }
+
+    /// Every term's value and the total as one tensor: one readback, read by [`LossParts::read`].
+    pub fn stacked(&self) -> Tensor<1> {
+        let mut all: Vec<Tensor<1>> = self.terms.iter().map(|(_, _, v)| v.clone()).collect();
+        all.push(self.total.clone());
+        Tensor::cat(all, 0)
+    }
+
+    /// How many values [`LossParts::stacked`] holds.
+    pub fn stacked_len(&self) -> usize {
+        self.terms.len() + 1
+    }
+
+    /// The terms and the total from the first [`LossParts::stacked_len`] values of a readback of
+    /// [`LossParts::stacked`] (anything read back with it follows them).
+    pub fn read(&self, values: &[f32]) -> (Terms, f32) {
+        let mut terms = Terms::default();
+        for ((term, _, _), value) in self.terms.iter().zip(values) {
+            terms.set(*term, *value);
+        }
+        (terms, values[self.terms.len()])
+    }
+
+    /// The same values off the autodiff graph.
+    pub fn detached(self) -> LossParts {
+        let detach = |t: Tensor<1>| t.without_autodiff();
+        LossParts {
+            terms: self.terms.into_iter().map(|(t, w, v)| (t, w, detach(v))).collect(),
+            style_layers: self.style_layers.into_iter().map(detach).collect(),
+            total: detach(self.total),
+        }
+    }
+}
+
+/// The terms of `weights` computed on the image itself rather than on its features (total
+/// variation), on the whole image whichever way the features' terms are computed (whole or in
+/// tiles): `(term, weight, value)` and the gradient of their weighted sum; none where γ = 0.
+pub fn image_terms(x: &Tensor<4>, weights: LossWeights) -> crate::error::Result<Option<(Vec<(Term, f32, Tensor<1>)>, Tensor<4>)>> {
+    if weights.tv == 0.0 {
+        return Ok(None);
+    }
+    let xa = x.clone().autodiff().require_grad();
+    let tv = tv_loss(xa.clone());
+    let grads = tv.clone().mul_scalar(weights.tv).backward();
+    let g = xa
+        .grad(&grads)
+        .ok_or_else(|| crate::error::Error::Device("the backend returned no image gradient".into()))?
+        .without_autodiff();
+    Ok(Some((vec![(Term::Tv, weights.tv, tv.without_autodiff())], g)))
 }
 
 /// The losses of image `x` (`[1, 3, H, W]`, 0..255) against `targets`.
@@ -179,9 +348,33 @@ pub fn losses(model: &Vgg, x: Tensor<4>, targets: &Targets, weights: LossWeights
     }
     let content = content.expect("conv4_2 is in LOSS_LAYERS");
     let style = style_layers.iter().cloned().reduce(|a, b| a + b).expect("style layers are in LOSS_LAYERS");
-    let tv = if weights.tv != 0.0 { tv_loss(x) } else { Tensor::zeros([1], &content.device()) };
-    let total = content.clone().mul_scalar(weights.content)
-        + style.clone().mul_scalar(weights.style)
-        + tv.clone().mul_scalar(weights.tv);
-    LossParts { content, style, style_layers, tv, total }
+    let mut terms = vec![(Term::Content, weights.content, content), (Term::Style, weights.style, style)];
+    if weights.tv != 0.0 {
+        terms.push((Term::Tv, weights.tv, tv_loss(x)));
+    }
+    LossParts::new(terms, style_layers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scalar(v: f32) -> Tensor<1> {
+        Tensor::from_data(burn::tensor::TensorData::new(vec![v], [1]), &crate::device::cpu())
+    }
+
+    /// The total is Σ weight·value over the terms, whatever order they come in; a readback is
+    /// read back by name, and a record lists only the terms the loss has.
+    #[test]
+    fn terms_are_read_back_by_name() {
+        let mut parts = LossParts::new(vec![(Term::Style, 2.0, scalar(3.0)), (Term::Content, 0.5, scalar(10.0))], vec![]);
+        parts.add(Term::Temporal, 4.0, scalar(0.25));
+        assert_eq!(parts.stacked_len(), 4);
+        let values = pollster::block_on(crate::device::read(parts.stacked())).unwrap();
+        let (terms, total) = parts.read(&values);
+        assert_eq!(total, 0.5 * 10.0 + 2.0 * 3.0 + 4.0 * 0.25);
+        assert_eq!((terms[Term::Content], terms[Term::Style], terms[Term::Temporal]), (10.0, 3.0, 0.25));
+        assert_eq!((terms.get(Term::Tv), terms[Term::Tv]), (None, 0.0));
+        assert_eq!(serde_json::to_string(&terms).unwrap(), r#"{"content":10.0,"style":3.0,"temporal":0.25}"#);
+    }
 }

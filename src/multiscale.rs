@@ -160,12 +160,8 @@ pub struct ScaleRecord {
     pub width: u32,
     /// This stage's working height.
     pub height: u32,
-    /// Content loss (unweighted), at this stage's size.
-    pub content: f32,
-    /// Style loss (unweighted).
-    pub style: f32,
-    /// Total variation (unweighted).
-    pub tv: f32,
+    /// Each term of the loss (unweighted), by name, at this stage's size.
+    pub terms: crate::loss::Terms,
     /// Weighted total.
     pub total: f32,
     /// Milliseconds spent stepping since the run began, all stages.
@@ -389,9 +385,7 @@ impl MultiScale {
             stages: self.sides.len() as u32,
             width,
             height,
-            content: r.content,
-            style: r.style,
-            tv: r.tv,
+            terms: r.terms,
             total: r.total,
             elapsed_ms: self.elapsed_before + r.elapsed_ms,
             finished,

@@ -14,7 +14,7 @@ use crate::clock::now_ms;
 use crate::device::read;
 use crate::error::{Error, Result};
 use crate::image_io::Image;
-use crate::loss::{LossParts, LossWeights, Targets, losses};
+use crate::loss::{LossParts, LossWeights, Targets, Term, Terms, losses};
 use crate::optim::{Adam, Lbfgs, OptimizerKind, PIXEL_RANGE};
 use crate::rng::SplitMix64;
 use crate::stopping::Stopping;
@@ -236,17 +236,13 @@ impl Preset {
 }
 
 /// What one iteration did.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StepRecord {
     /// 1 for the first iteration.
     pub iteration: u32,
-    /// Content loss of the image this iteration started from (unweighted).
-    pub content: f32,
-    /// Style loss (unweighted).
-    pub style: f32,
-    /// Total variation (unweighted).
-    pub tv: f32,
+    /// Each term of the loss of the image this iteration started from (unweighted), by name.
+    pub terms: Terms,
     /// Weighted total.
     pub total: f32,
     /// Milliseconds spent stepping since the run began (pauses excluded).
@@ -455,11 +451,12 @@ impl Stylizer {
             Objective::Tiled(targets) => tiled::loss_and_gradient(&self.model, targets, self.x.clone(), weights, pooling)?,
         };
         if let Some(t) = &self.temporal {
-            let (loss, grad) = t.loss_and_gradient(self.x.clone());
-            parts.total = parts.total + loss;
-            g = g + grad;
+            let (distance, grad) = t.distance_and_gradient(self.x.clone());
+            parts.add(Term::Temporal, t.weight(), distance);
+            g = g + grad.mul_scalar(t.weight());
         }
         let stacked = parts.stacked();
+        let loss_count = parts.stacked_len();
         let (values, next, image) = match &mut self.optimizer {
             Optimizer::Adam(adam) if frame => {
                 // The step is taken before the losses are known, so that the new image comes back
@@ -468,9 +465,9 @@ impl Stylizer {
                 let next = adam.step(self.x.clone(), g);
                 let mut values = read(Tensor::cat(vec![stacked, next.clone().reshape([-1])], 0))
                     .await
-                    .and_then(|all| check_finite(&all[..4]).map(|()| all))
+                    .and_then(|all| check_finite(&all[..loss_count]).map(|()| all))
                     .inspect_err(|_| *adam = before)?;
-                let pixels = values.split_off(4); // the image, without copying it again
+                let pixels = values.split_off(loss_count); // the image, without copying it again
                 (values, next, Some(Image::from_planar(self.width, self.height, pixels)?))
             }
             Optimizer::Adam(adam) => {
@@ -481,21 +478,15 @@ impl Stylizer {
             Optimizer::Lbfgs(lbfgs) => {
                 let all = read(Tensor::cat(vec![stacked, lbfgs.scalars(&g)], 0)).await?;
                 check_finite(&all)?;
-                let next = lbfgs.step(self.x.clone(), g, [all[4], all[5], all[6]]);
+                let next = lbfgs.step(self.x.clone(), g, [all[loss_count], all[loss_count + 1], all[loss_count + 2]]);
                 (all, next, None)
             }
         };
         self.x = next;
         self.iteration += 1;
         self.elapsed_ms += now_ms() - started;
-        let record = StepRecord {
-            iteration: self.iteration,
-            content: values[0],
-            style: values[1],
-            tv: values[2],
-            total: values[3],
-            elapsed_ms: self.elapsed_ms,
-        };
+        let (terms, total) = parts.read(&values);
+        let record = StepRecord { iteration: self.iteration, terms, total, elapsed_ms: self.elapsed_ms };
         Ok((record, image))
     }
 
@@ -530,20 +521,12 @@ pub fn loss_and_gradient(
 ) -> Result<(LossParts, Tensor<4>)> {
     let xa = x.autodiff().require_grad();
     let parts = losses(model, xa.clone(), targets, weights, pooling);
-    let grads = parts.total.backward();
+    let grads = parts.total().backward();
     let g = xa
         .grad(&grads)
         .ok_or_else(|| Error::Device("the backend returned no image gradient".into()))?
         .without_autodiff();
-    let detach = |t: Tensor<1>| t.without_autodiff();
-    let parts = LossParts {
-        content: detach(parts.content),
-        style: detach(parts.style),
-        style_layers: parts.style_layers.into_iter().map(detach).collect(),
-        tv: detach(parts.tv),
-        total: detach(parts.total),
-    };
-    Ok((parts, g))
+    Ok((parts.detached(), g))
 }
 
 fn check_finite(values: &[f32]) -> Result<()> {
@@ -585,7 +568,8 @@ pub async fn evaluate_against(model: &Vgg, device: &Device, targets: &Targets, o
     let device = device.clone().inner();
     let parts = losses(model, to_tensor(output, &device), targets, LossWeights::default(), Pooling::Avg);
     let mut stacked = vec![parts.stacked()];
-    stacked.extend(parts.style_layers);
+    stacked.extend(parts.style_layers.iter().cloned());
     let v = read(Tensor::cat(stacked, 0)).await?;
-    Ok(Evaluation { content: v[0], style: v[1], total: v[3], style_layers: v[4..].to_vec() })
+    let (terms, total) = parts.read(&v);
+    Ok(Evaluation { content: terms[Term::Content], style: terms[Term::Style], total, style_layers: v[parts.stacked_len()..].to_vec() })
 }

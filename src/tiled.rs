@@ -25,7 +25,10 @@
 use burn::tensor::Tensor;
 
 use crate::error::{Error, Result};
-use crate::loss::{CONTENT_LAYER, LOSS_LAYERS, LossParts, LossWeights, STYLE_LAYERS, add_to, blend_grams, gram, style_layer_loss, tv_loss};
+use crate::loss::{
+    CONTENT_LAYER, LOSS_LAYERS, LossParts, LossWeights, STYLE_LAYERS, Term, add_to, blend_grams, content_scale, content_sum, gram,
+    image_terms, style_layer_gram_gradient, style_layer_loss,
+};
 use crate::vgg::{Layer, Pooling, VGG16, Vgg, pools_before, spatial};
 
 /// The image is tiled on multiples of 16 px: the poolings before conv5_1 (four 2×2) then cut
@@ -210,27 +213,27 @@ pub fn loss_and_gradient(
         )));
     }
     let layer_index = |layer: Layer| STYLE_LAYERS.iter().position(|(l, _)| *l == layer);
-    let content_scale = 1.0 / (4.0 * targets.content_elements as f32);
+    let content_norm = content_scale(targets.content_elements);
 
     // Pass 1, forward only: the whole image's Gram matrices and content loss.
     let mut grams: Vec<Option<Tensor<2>>> = vec![None; STYLE_LAYERS.len()];
-    let mut content_sum: Option<Tensor<1>> = None;
+    let mut content_total: Option<Tensor<1>> = None;
     for (tile, p) in targets.tiles.iter().zip(&targets.content) {
         for (layer, f) in LOSS_LAYERS.iter().zip(model.features(crop(&x, tile), &LOSS_LAYERS, pooling)) {
             let Some(f) = core_of(f, *layer, tile) else { continue };
             if *layer == CONTENT_LAYER
                 && let Some(p) = p
             {
-                add_to(&mut content_sum, (f.clone() - p.clone()).square().sum());
+                add_to(&mut content_total, content_sum(f.clone(), p.clone()));
             }
             if let Some(i) = layer_index(*layer) {
                 add_to(&mut grams[i], gram(f));
             }
         }
     }
-    let content = content_sum.unwrap_or_else(|| Tensor::zeros([1], &device)).mul_scalar(content_scale);
+    let content = content_total.unwrap_or_else(|| Tensor::zeros([1], &device)).mul_scalar(content_norm);
 
-    // The style terms and C_l = ∂(β·w_l·E_l)/∂G_l = β·w_l·2s²(G−A), s = 1/(2NM).
+    // The style terms and C_l = ∂(β·w_l·E_l)/∂G_l.
     let mut style_layers = Vec::with_capacity(STYLE_LAYERS.len());
     let mut coefficients = Vec::with_capacity(STYLE_LAYERS.len());
     for ((g, a), (layer, lw)) in grams.into_iter().zip(&targets.grams).zip(&STYLE_LAYERS) {
@@ -238,8 +241,7 @@ pub fn loss_and_gradient(
         let (fh, fw) = spatial(*layer, h, w);
         let g = g.unwrap_or_else(|| Tensor::zeros([n, n], &device));
         style_layers.push(style_layer_loss(g.clone(), a.clone(), n, fh * fw).mul_scalar(*lw));
-        let s = 1.0 / (2.0 * n as f32 * (fh * fw) as f32);
-        coefficients.push((g - a.clone()).mul_scalar(weights.style * lw * 2.0 * s * s));
+        coefficients.push(style_layer_gram_gradient(g, a.clone(), n, fh * fw).mul_scalar(weights.style * lw));
     }
     let style = style_layers.iter().cloned().reduce(|a, b| a + b).expect("five style layers");
 
@@ -255,7 +257,7 @@ pub fn loss_and_gradient(
                 && let Some(p) = p
             {
                 // P and C are constants on the plain device, as the targets in `losses`.
-                add_to(&mut surrogate, (f.clone() - p.clone()).square().sum().mul_scalar(weights.content * content_scale));
+                add_to(&mut surrogate, content_sum(f.clone(), p.clone()).mul_scalar(weights.content * content_norm));
             }
             if let Some(i) = layer_index(*layer)
                 && weights.style != 0.0
@@ -274,24 +276,14 @@ pub fn loss_and_gradient(
         gradient = gradient.slice_assign(region, sum);
     }
 
-    // Total variation, on the whole image (3 channels: small at any size).
-    let tv = if weights.tv != 0.0 {
-        let xa = x.autodiff().require_grad();
-        let tv = tv_loss(xa.clone());
-        let grads = tv.clone().mul_scalar(weights.tv).backward();
-        let g = xa
-            .grad(&grads)
-            .ok_or_else(|| Error::Device("the backend returned no image gradient".into()))?
-            .without_autodiff();
+    let mut parts = LossParts::new(vec![(Term::Content, weights.content, content), (Term::Style, weights.style, style)], style_layers);
+    if let Some((terms, g)) = image_terms(&x, weights)? {
+        for (term, weight, value) in terms {
+            parts.add(term, weight, value);
+        }
         gradient = gradient + g;
-        tv.without_autodiff()
-    } else {
-        Tensor::zeros([1], &device)
-    };
-    let total = content.clone().mul_scalar(weights.content)
-        + style.clone().mul_scalar(weights.style)
-        + tv.clone().mul_scalar(weights.tv);
-    Ok((LossParts { content, style, style_layers, tv, total }, gradient))
+    }
+    Ok((parts, gradient))
 }
 
 #[cfg(test)]

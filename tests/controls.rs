@@ -7,6 +7,7 @@ mod common;
 use common::decoded;
 
 use impasto::image_io::{self, Image, chroma};
+use impasto::loss::Term;
 use impasto::models::{self, ModelKind};
 use impasto::{Config, Stylizer};
 
@@ -63,10 +64,10 @@ fn a_blend_with_weights_one_and_zero_is_the_single_style_run() {
     let (single, _) = run(Config::default(), &content, &[(&a, 1.0)], 3);
     let (blend, _) = run(Config::default(), &content, &[(&a, 1.0), (&b, 0.0)], 3);
     for (x, y) in single.iter().zip(&blend) {
-        assert_eq!((x.content, x.style), (y.content, y.style));
+        assert_eq!((x.terms[Term::Content], x.terms[Term::Style]), (y.terms[Term::Content], y.terms[Term::Style]));
     }
     let (mixed, _) = run(Config::default(), &content, &[(&a, 0.5), (&b, 0.5)], 1);
-    assert_ne!(mixed[0].style, single[0].style, "the second style changes the target");
+    assert_ne!(mixed[0].terms[Term::Style], single[0].terms[Term::Style], "the second style changes the target");
     // Zero or negative weights everywhere are refused.
     let e = Stylizer::with_styles(Config::default(), &content, &[(&a, 0.0)], distilled(), impasto::device::cpu()).err().unwrap();
     assert!(e.to_string().contains("style weights"), "{e}");
@@ -85,7 +86,7 @@ fn style_scale_resizes_the_style_and_keeps_the_loss_scale() {
     // of the same order (unnormalised, it would be many times larger).
     let (at1, _) = run(Config::default(), &content, &[(&same, 1.0)], 1);
     let (at2, _) = run(Config::default(), &content, &[(&big, 1.0)], 1);
-    let ratio = at2[0].style / at1[0].style;
+    let ratio = at2[0].terms[Term::Style] / at1[0].terms[Term::Style];
     assert!((1.0 / 3.0..3.0).contains(&ratio), "style loss ratio {ratio} between scales 2 and 1");
 }
 
@@ -164,7 +165,7 @@ fn presets_range_from_faithful_to_bold() {
         .iter()
         .map(|p| {
             let (records, img) = run(p.config().0, &content, &[(&style, 1.0)], 30);
-            (records.last().unwrap().content, mean_abs_diff(&img.pixels, &content.pixels))
+            (records.last().unwrap().terms[Term::Content], mean_abs_diff(&img.pixels, &content.pixels))
         })
         .collect();
     assert!(runs[0].0 < runs[1].0 && runs[1].0 < runs[2].0, "content losses {runs:?}");
@@ -194,7 +195,7 @@ fn coarse_to_fine_continues_from_the_smaller_result() {
     let style = common::pattern(48, 32, 6);
     let mut s = Stylizer::with_start(Config::default(), &content, &[(&style, 1.0)], distilled(), impasto::device::cpu(), Some(&content))
         .unwrap();
-    assert_eq!(pollster::block_on(s.step(1)).unwrap()[0].content, 0.0);
+    assert_eq!(pollster::block_on(s.step(1)).unwrap()[0].terms[Term::Content], 0.0);
     let small = common::pattern(24, 16, 7);
     assert!(Stylizer::with_start(Config::default(), &content, &[(&style, 1.0)], distilled(), impasto::device::cpu(), Some(&small)).is_err());
     // The CLI runs the ladder and writes the full size.
@@ -251,8 +252,8 @@ fn multiscale_steps_through_the_ladder_and_continues_each_stage_from_the_last() 
     assert!(records.windows(2).all(|w| w[1].elapsed_ms >= w[0].elapsed_ms));
     // Started from the photo, stage 1's first content loss is zero; stage 2 starts from stage 1's
     // (stylised, upsampled) result, not from the photo again.
-    assert_eq!(records[0].content, 0.0);
-    assert!(records[2].content > 0.0, "{:?}", records[2]);
+    assert_eq!(records[0].terms[Term::Content], 0.0);
+    assert!(records[2].terms[Term::Content] > 0.0, "{:?}", records[2]);
     let img = pollster::block_on(run.image()).unwrap();
     assert_eq!((img.width, img.height), (48, 32));
     // Sizes must increase, and every stage is checked before any work.
@@ -284,7 +285,7 @@ fn a_finishing_model_and_optimizer_paint_only_the_last_stage() {
         (0..6).map(|_| pollster::block_on(r.step()).unwrap()).collect()
     };
     let close = |a: f32, b: f32| (a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1e-6);
-    let same = |a: &ScaleRecord, b: &ScaleRecord| close(a.content, b.content) && close(a.style, b.style);
+    let same = |a: &ScaleRecord, b: &ScaleRecord| close(a.terms[Term::Content], b.terms[Term::Content]) && close(a.terms[Term::Style], b.terms[Term::Style]);
     let plain = run(None);
     // A fresh run of one size with a finish paints that size with its own model first; resumed
     // from an image, a run of one size is its own last stage (as a resumed run's last stage is).
@@ -309,7 +310,7 @@ fn a_finishing_model_and_optimizer_paint_only_the_last_stage() {
     assert!(!same(&plain[3], &by_lbfgs[3]), "{:?} {:?}", plain[3], by_lbfgs[3]);
     // Then the optimizers part: L-BFGS steps differently from Adam.
     assert!(!same(&by_adam[5], &by_lbfgs[5]), "{:?} {:?}", by_adam[5], by_lbfgs[5]);
-    assert!(by_lbfgs.iter().all(|r| r.content.is_finite() && r.style.is_finite()));
+    assert!(by_lbfgs.iter().all(|r| r.terms[Term::Content].is_finite() && r.terms[Term::Style].is_finite()));
     // Progress weighs each stage by its expected time: its pixels, its model's cost per pixel
     // (the teacher's finish: pace::TEACHER_COST times the distilled model's) and its iterations
     // (3 each): with the teacher finishing, the distilled stage is a smaller share of the run.
@@ -500,9 +501,9 @@ fn a_resumed_run_climbs_the_rest_of_its_ladder() {
     let seen: Vec<(u32, u32, u32, u32)> = records.iter().map(|r| (r.iteration, r.stage_iteration, r.stage, r.width)).collect();
     assert_eq!(seen, vec![(1, 1, 1, 24), (2, 1, 2, 48), (3, 2, 2, 48), (4, 3, 2, 48)]);
     // It starts from the kept image, not from the photo (whose content loss would be zero).
-    assert!(records[0].content > 0.0, "{:?}", records[0]);
+    assert!(records[0].terms[Term::Content] > 0.0, "{:?}", records[0]);
     let fresh = pollster::block_on(run(None).step()).unwrap();
-    assert_eq!(fresh.content, 0.0);
+    assert_eq!(fresh.terms[Term::Content], 0.0);
 }
 
 #[test]

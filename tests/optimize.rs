@@ -5,7 +5,7 @@ mod common;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use impasto::device::read;
-use impasto::loss::{LossWeights, Targets, losses};
+use impasto::loss::{LossWeights, Targets, Term, losses};
 use impasto::optim::OptimizerKind;
 use impasto::stylize::{loss_and_gradient, start_image, to_tensor};
 use impasto::{Config, Init, Pooling, Stylizer, Vgg};
@@ -16,7 +16,7 @@ fn block<T>(f: impl std::future::Future<Output = T>) -> T {
 
 fn total(model: &Vgg, targets: &Targets, x: &[f32], shape: [usize; 4], w: LossWeights, device: &Device) -> f64 {
     let t = Tensor::<4>::from_data(TensorData::new(x.to_vec(), shape), device);
-    block(read(losses(model, t, targets, w, Pooling::Avg).total)).unwrap()[0] as f64
+    block(read(losses(model, t, targets, w, Pooling::Avg).total())).unwrap()[0] as f64
 }
 
 /// ∂total/∂pixels from autodiff against central finite differences, along random directions
@@ -176,7 +176,7 @@ fn step_frame_equals_step_then_image() {
                 let (rf, imgf) = block(b.step_frame()).unwrap();
                 // (Parallel sums may round differently from run to run: compare to f32 precision.)
                 assert_eq!(r.iteration, rf.iteration);
-                for (x, y) in [(r.content, rf.content), (r.style, rf.style), (r.total, rf.total)] {
+                for (x, y) in [(r.terms[Term::Content], rf.terms[Term::Content]), (r.terms[Term::Style], rf.terms[Term::Style]), (r.total, rf.total)] {
                     assert!((x - y).abs() <= 1e-5 * x.abs(), "{r:?} vs {rf:?}");
                 }
                 let worst = img.pixels.iter().zip(&imgf.pixels).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);

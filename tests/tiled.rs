@@ -5,7 +5,7 @@ mod common;
 
 use burn::tensor::Device;
 use impasto::device::read;
-use impasto::loss::{LossWeights, Targets};
+use impasto::loss::{LossWeights, Targets, Term};
 use impasto::models::{self, ModelKind};
 use impasto::stylize::{loss_and_gradient, to_tensor};
 use impasto::tiled::{self, TiledTargets};
@@ -15,7 +15,7 @@ fn block<T>(f: impl std::future::Future<Output = T>) -> T {
     pollster::block_on(f)
 }
 
-/// Losses `[content, style, tv, total, style layers…]` and the gradient, whole and tiled.
+/// Losses (every term, the total, then the style layers) and the gradient, whole and tiled.
 fn both(
     model: &Vgg,
     device: &Device,
@@ -45,6 +45,7 @@ fn both(
 }
 
 fn assert_same(label: &str, [(la, ga), (lb, gb)]: [(Vec<f32>, Vec<f32>); 2], tolerance: f32) {
+    assert_eq!(la.len(), lb.len(), "{label}: the same terms whole and tiled");
     for (i, (a, b)) in la.iter().zip(&lb).enumerate() {
         let rel = (a - b).abs() / a.abs().max(1e-20);
         assert!(rel < tolerance, "{label}: loss {i}: whole {a} vs tiled {b} (rel {rel})");
@@ -113,8 +114,8 @@ fn a_tiled_run_follows_the_whole_images_run() {
     ] {
         let (tiled, b) = run(config.clone());
         for (r, t) in whole.iter().zip(&tiled) {
-            assert!((r.style - t.style).abs() / r.style < 1e-3, "{config:?}: {r:?} vs {t:?}");
-            assert!((r.content - t.content).abs() / r.content < 1e-3, "{config:?}: {r:?} vs {t:?}");
+            assert!((r.terms[Term::Style] - t.terms[Term::Style]).abs() / r.terms[Term::Style] < 1e-3, "{config:?}: {r:?} vs {t:?}");
+            assert!((r.terms[Term::Content] - t.terms[Term::Content]).abs() / r.terms[Term::Content] < 1e-3, "{config:?}: {r:?} vs {t:?}");
         }
         let worst = a.pixels.iter().zip(&b.pixels).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
         assert!(worst < 0.05, "{config:?}: pixels differ by up to {worst} after 3 steps");

@@ -113,7 +113,11 @@ async fn the_engine_paints_the_teachers_ladder_where_it_applies() {
     assert_eq!(err, "the distilled model is not loaded");
     engine.load_model("distilled", DISTILLED.to_vec()).map_err(message).unwrap();
     assert!(engine.has_model("teacher") && engine.has_model("distilled") && !engine.has_model("student"));
-    let style_of = |record: wasm_bindgen::JsValue| js_sys::Reflect::get(&record, &"style".into()).unwrap().as_f64().unwrap();
+    // A record's terms, by name (loss::Terms).
+    let style_of = |record: wasm_bindgen::JsValue| {
+        let terms = js_sys::Reflect::get(&record, &"terms".into()).unwrap();
+        js_sys::Reflect::get(&terms, &"style".into()).unwrap().as_f64().unwrap()
+    };
     let mut ladder = engine.stylizer(&png(1), &png(2), options(r#""balanced""#)).map_err(message).unwrap();
     assert_eq!(ladder.sides(), vec![24, 48]);
     assert_eq!(ladder.stage_models(), vec!["distilled".to_string(), "teacher".to_string()]);

@@ -1,5 +1,6 @@
 // The loss chart, drawn here (no library): each loss term per iteration on one log₁₀ axis,
-// since the terms differ by orders of magnitude.
+// since the terms differ by orders of magnitude. A record names its terms (the core's
+// loss::Term); a term the run's loss lacks is not drawn.
 
 import { $ } from './dom.js';
 import { state } from './state.js';
@@ -8,6 +9,7 @@ const SERIES = [
   { key: 'style', label: 'style', color: '#c0392b' },
   { key: 'content', label: 'content', color: '#2471a3' },
   { key: 'tv', label: 'smoothing', color: '#7d8c2a' },
+  { key: 'temporal', label: 'steadiness', color: '#7d3c98' },
 ];
 let pending = false;
 

@@ -331,9 +331,9 @@ export function wireRun() {
     showStep(record);
     describeRun(record.iteration);
     $('loss-total').textContent = fmt(record.total);
-    $('loss-content').textContent = fmt(record.content);
-    $('loss-style').textContent = fmt(record.style);
-    state.history.push({ iteration: record.iteration, content: record.content, style: record.style, tv: record.tv });
+    $('loss-content').textContent = fmt(record.terms.content);
+    $('loss-style').textContent = fmt(record.terms.style);
+    state.history.push({ iteration: record.iteration, ...record.terms }); // every term the loss has, by name
     scheduleChart();
     snapshot(record.iteration, state.total);
     keepResult(false);

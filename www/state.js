@@ -28,7 +28,7 @@ export const state = {
   planned: null,
 
   pendingResume: false,
-  history: [], // {iteration, content, style, tv} per displayed iteration, for the chart
+  history: [], // {iteration, ...record.terms} per displayed iteration, for the chart
   frames: [], // WebP snapshots for the timelapse
   recording: false,
   updateAccepted: false,
