@@ -58,9 +58,8 @@ impl LadderRecipe {
     /// run's whole ladder) of a `width`×`height` photo paints this way where the recipe was
     /// measured: more than one size, or one of at least [`crate::multiscale::SMALLEST_STAGE`]
     /// ([`crate::multiscale::MultiScale`] paints it first with the coarse model); the default
-    /// preset and its settings (the seed, the colours
-    /// and the device's limits aside; the CS20 preset has the same settings but is CS20's recipe)
-    /// and a last size painted whole on this device with L-BFGS's history beside it (ten pairs of
+    /// preset and its picture settings ([`crate::settings::PictureSetting`]; the CS20 preset has
+    /// the same settings but is CS20's recipe) and a last size painted whole on this device with L-BFGS's history beside it (ten pairs of
     /// whole images, [`crate::budget::lbfgs_bytes`]: not for tiled print sizes). How the CLI and
     /// the page decide ([`LadderRecipe::models`]).
     pub fn applies(
@@ -71,21 +70,13 @@ impl LadderRecipe {
         sides: &[u32],
         (width, height): (u32, u32),
     ) -> bool {
-        let default = Preset::DEFAULT.config().0;
-        let asked = Config {
-            seed: default.seed,
-            original_colors: default.original_colors,
-            max_buffer_bytes: default.max_buffer_bytes,
-            max_memory_bytes: default.max_memory_bytes,
-            ..config.clone()
-        };
         let Some(&last) = sides.last() else { return false };
         let (w, h) = image_io::working_size(width, height, last);
         let memory = config.max_memory_bytes.map(|m| m.saturating_sub(crate::budget::lbfgs_bytes(w, h)));
         let whole = crate::budget::tile_core(teacher, w as usize, h as usize, config.tile, config.max_buffer_bytes, memory).is_none();
         // One size where it was measured: from SMALLEST_STAGE up.
         let sized = sides.len() > 1 || last >= crate::multiscale::SMALLEST_STAGE;
-        preset == Some(Preset::DEFAULT) && sized && asked == default && whole
+        preset == Some(Preset::DEFAULT) && Preset::DEFAULT.pictures(config) && sized && whole
     }
 
     /// The model that paints a run asked of `asked` ([`ModelChoice`]) and its finishing stage:

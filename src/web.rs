@@ -37,7 +37,7 @@ pub use failure::WebError;
 
 use options::WebOptions;
 // The page's and the wasm tests' calls: the defaults, bounds and presets the form is built from.
-pub use options::{bounds, check_image, default_options, presets};
+pub use options::{bounds, check_image, default_options, picture_settings, presets};
 
 /// Install the panic hook once, when the module is instantiated: a panic then reaches the
 /// console with its message before the instance aborts (the worker reports the crash).

@@ -48,7 +48,8 @@ fn stylizes_and_judges_two_sample_images() {
 
     // A size asked for is painted as the default one is: the teacher coarse to fine, the
     // distilled model painting the smaller size, the teacher the last by L-BFGS
-    // (multiscale::TEACHER_LADDER); with --optimizer, the teacher paints both.
+    // (multiscale::TEACHER_LADDER); with a setting of the picture named (settings::PictureSetting),
+    // even at the preset's own value, the teacher paints both.
     let ladder = tmp("tubingen-starry-ladder.png");
     let args = ["stylize", s(&content), s(&style), "-o", s(&ladder), "--size", "256", "--iterations", "2", "--backend", "cpu", "--model", "teacher"];
     let r = impasto(&args);
@@ -58,7 +59,7 @@ fn stylizes_and_judges_two_sample_images() {
     assert!(err.contains("scale 1/2 128x96") && err.contains("scale 2/2 256x192"), "{err}");
     let img = image::open(&ladder).expect("a valid PNG");
     assert_eq!((img.width(), img.height()), (256, 192));
-    for plain in [&["--optimizer", "adam"][..], &["--preset", "cs20"], &["--learning-rate", "1.5"]] {
+    for plain in [&["--optimizer", "adam"][..], &["--preset", "cs20"], &["--learning-rate", "1.5"], &["--pooling", "avg"]] {
         let r = impasto(&[&args[..], plain].concat());
         let err = String::from_utf8_lossy(&r.stderr);
         assert!(r.status.success() && !err.contains("the smaller sizes with"), "{plain:?}: {err}");

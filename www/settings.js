@@ -9,6 +9,7 @@ import { keep, kept } from './store.js';
 let defaults = null; // the core's defaultOptions(), once the engine has sent them
 let bounds = null; // the core's bounds(): [min, max] of each typed setting
 let presets = []; // the core's presets(): {name, label, description, advanced, options}
+let pictureSettings = []; // the core's pictureSettings(): the options that shape the picture
 let base = null; // the preset the settings started from: its options no field shows (noiseRatio…) still apply
 let saved = null; // what the last visit kept
 const touched = new Set(); // fields the person changed: neither defaults nor presets arriving later override them
@@ -83,10 +84,10 @@ function showStrength() {
 const presetNamed = (name) => presets.find((p) => p.name === name);
 // The fields any preset sets.
 const presetFields = () => Object.keys(FIELDS).filter((id) => presets.some((p) => FIELDS[id].keys.some((k) => k in p.options)));
-// Of those, the ones that choose sizes, not the picture's settings: a preset sets them (the
-// classic recipe paints one size) but changing them by hand keeps the preset, as the Size does
-// (the full-quality ladder needs the default preset: multiscale::LadderRecipe::applies).
-const SIZE_FIELDS = ['scale-mode'];
+// Changing a field by hand leaves the preset where the field sets one of the picture's settings
+// (the core decides which: settings::PictureSetting); sizes, counts, the seed and the colours keep
+// it, so that the default preset's full-quality ladder still applies (ladder::LadderRecipe::applies).
+const shapesPicture = (id) => FIELDS[id]?.keys.some((k) => pictureSettings.includes(k)) ?? false;
 
 function setField(id, value) {
   const el = $(id);
@@ -158,6 +159,7 @@ export function configure(config) {
   presets = config.presets;
   defaults = config.defaults;
   bounds = config.bounds;
+  pictureSettings = config.pictureSettings;
   for (const id of Object.keys(BOUNDED)) [$(id).min, $(id).max] = limits(id).map(String);
   renderPresets();
   for (const [id, f] of Object.entries(FIELDS)) {
@@ -205,7 +207,7 @@ export function wireSettings(onDeviceChange) {
   for (const id of [...Object.keys(FIELDS), ...OTHER]) {
     const mark = () => {
       touched.add(id);
-      if (presetFields().includes(id) && !SIZE_FIELDS.includes(id) && $('preset').value !== 'custom') {
+      if (shapesPicture(id) && $('preset').value !== 'custom') {
         $('preset').value = 'custom';
         showPresetHelp();
       }

@@ -32,7 +32,8 @@
 
 /**
  * Messages out.
- * - config: the core's presets(), defaultOptions() and bounds(), as soon as the module is loaded.
+ * - config: the core's presets(), defaultOptions(), bounds() and pictureSettings(), as soon as the
+ *   module is loaded.
  * - ready: `software`: the WebGPU adapter is an emulation; `reason`: why the CPU ('software',
  *   'chosen', or null: no WebGPU, `fallbackReason` says why); on the CPU, `threads` it computes
  *   on, and `threadsReason` why only one (or null).
@@ -52,7 +53,12 @@
  * - model-error: the weights could not be loaded.
  * - crash: the wasm instance aborted; lost: the GPU device was lost. The page starts a new worker
  *   (and offers to resume from the last image).
- * @typedef {{type: 'config', presets: any, defaults: any, bounds: any}
+ * @typedef {{iteration: number, stageIteration: number, stage: number, stages: number, width: number, height: number,
+ *   terms: {content: number, style: number, tv?: number, temporal?: number}, total: number, elapsedMs: number,
+ *   finished: boolean, progress: number}} StepRecord
+ *   One iteration (the core's multiscale::ScaleRecord); `terms` has each term of the loss by name
+ *   (loss::Term), unweighted, and only those the run's loss has.
+ * @typedef {{type: 'config', presets: any, defaults: any, bounds: any, pictureSettings: string[]}
  *   | {type: 'checked', id: number, slot: string, ok: true, width: number, height: number}
  *   | {type: 'checked', id: number, slot: string, ok: false, message: string}
  *   | {type: 'ready', backend: string, fallbackReason: string | null, reason: string | null, software: boolean,
@@ -62,7 +68,7 @@
  *   | {type: 'planned', runId: number, line: string, sides: number[], models: string[], total: number | null}
  *   | {type: 'awaiting', runId: number, model: string}
  *   | {type: 'models', runId: number, models: string[], without: string | undefined}
- *   | {type: 'step', runId: number, record: any, rgba: ArrayBuffer, width: number, height: number}
+ *   | {type: 'step', runId: number, record: StepRecord, rgba: ArrayBuffer, width: number, height: number}
  *   | {type: 'paused' | 'done' | 'stopped', runId: number, iteration: number, wasmBytes: number, gpuBytes: number}
  *   | ({type: 'error', runId: number} & Failure)
  *   | {type: 'model-error', key: string, message: string}
@@ -324,7 +330,10 @@ self.onmessage = async (event) => {
         const useGpu = msg.device === 'gpu' || (msg.device !== 'cpu' && !adapter?.software);
         let { threads, threadsReason } = await load(!(useGpu && (adapter || msg.device === 'gpu')));
         loaded();
-        post({ type: 'config', presets: plain(impasto.presets()), defaults: plain(impasto.defaultOptions()), bounds: plain(impasto.bounds()) });
+        post({
+          type: 'config', presets: plain(impasto.presets()), defaults: plain(impasto.defaultOptions()),
+          bounds: plain(impasto.bounds()), pictureSettings: plain(impasto.pictureSettings()),
+        });
         engine = await impasto.Engine.create(useGpu);
         if (engine.backend === 'wgpu') await tellBudget();
         // WebGPU was expected and failed to start: the module loaded for it paints on one thread.

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::image_io;
 use crate::models::{self, ModelChoice};
 use crate::multiscale::{RunPlan, SizeRequest};
+use crate::settings::PictureSetting;
 use crate::stopping::Stopping;
 use crate::stylize::Config;
 use crate::vgg::Vgg;
@@ -105,15 +106,14 @@ pub(super) struct Painters {
 pub(super) fn painters(a: &RunArgs, settings: &Settings, photo: (u32, u32)) -> Result<Painters> {
     let (device, backend) = pick_device(a.backend)?;
     // The teacher coarse to fine: the smaller stages with the distilled model, the last with the
-    // teacher by L-BFGS (multiscale::TEACHER_LADDER) where that was measured. An optimizer or a
-    // learning rate named on the command line counts as settings changed by hand (no preset): it
-    // is used at every size. (A fixed --iterations keeps the preset: a count is not a setting of
-    // the picture; the page's Iterations field is one of its presets' fields.)
+    // teacher by L-BFGS (multiscale::TEACHER_LADDER) where that was measured. A picture setting
+    // named on the command line is the preset's changed by hand (no preset): it holds at every
+    // size, e.g. --optimizer.
     // `auto` finishes with the teacher only where that last stage, L-BFGS's history with it, fits
     // in half the memory this machine has free (as the page gives a run half of what the browser
     // reports): a print size's teacher stage takes ~3.6 KB a pixel (11 GB at 2048×1536).
     let recipe = crate::multiscale::TEACHER_LADDER;
-    let preset = (a.optimizer.is_none() && a.learning_rate.is_none()).then_some(a.preset);
+    let preset = (!PictureSetting::ALL.into_iter().any(|s| names(a, s))).then_some(a.preset);
     let room = match a.model {
         ModelChoice::Auto => Config { max_memory_bytes: available_memory().map(|m| m / 2), ..settings.config.clone() },
         _ => settings.config.clone(),
@@ -139,4 +139,18 @@ pub(super) fn painters(a: &RunArgs, settings: &Settings, photo: (u32, u32)) -> R
         );
     }
     Ok(Painters { model, finish, device, backend })
+}
+
+/// Whether the command line names `setting`.
+fn names(a: &RunArgs, setting: PictureSetting) -> bool {
+    match setting {
+        PictureSetting::ContentWeight => a.content_weight.is_some(),
+        PictureSetting::StyleWeight => a.style_weight.is_some(),
+        PictureSetting::TvWeight => a.tv_weight.is_some(),
+        PictureSetting::Optimizer => a.optimizer.is_some(),
+        PictureSetting::LearningRate => a.learning_rate.is_some(),
+        PictureSetting::Init => a.init.is_some(),
+        PictureSetting::NoiseRatio => a.noise_ratio.is_some(),
+        PictureSetting::Pooling => a.pooling.is_some(),
+    }
 }

@@ -151,6 +151,13 @@ pub fn bounds() -> Result<JsValue, WebError> {
     })
 }
 
+/// The options that shape the picture ([`crate::settings::PictureSetting`], by the names the page
+/// sends them): a field of one changed by hand leaves the preset; any other field keeps it.
+#[wasm_bindgen(js_name = pictureSettings)]
+pub fn picture_settings() -> Result<JsValue, WebError> {
+    to_js(&crate::settings::PictureSetting::ALL.map(|s| s.option()))
+}
+
 /// The presets, in the order to offer them: `[{name, label, description, advanced, default,
 /// options}]`, `options` the settings the preset sets, as the page sends them.
 #[wasm_bindgen]

@@ -162,8 +162,8 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
   assert.match(engine, /running on the CPU \((one thread|\d+ threads)\): /, engine);
   // Automatic is the default network (the core's); the creative controls reach the core.
   assert.equal(await page.getByLabel('Model').inputValue(), 'auto');
-  // A preset sets the settings it stands for (the core's values); changing one of them makes
-  // them custom.
+  // A preset sets the settings it stands for (the core's values); changing one that shapes the
+  // picture makes them custom (the core's pictureSettings), a size or a count does not.
   const presets = await corePresets(page);
   const other = presets.find((p) => !p.advanced && !p.default && p.options.contentWeight !== undefined);
   if (other) {
@@ -174,6 +174,8 @@ test('without WebGPU the page says so and runs on the CPU', async () => {
     assert.equal(Number(await page.getByLabel('Smoothing (TV weight)').inputValue()), other.options.tvWeight);
   }
   await configure(page, { size: 32, iterations: 5 });
+  assert.equal(await page.getByLabel('Preset').inputValue(), other?.name ?? 'balanced');
+  await page.getByLabel('Smoothing (TV weight)').fill('0.002');
   assert.equal(await page.getByLabel('Preset').inputValue(), 'custom');
   await page.getByLabel('Colours').selectOption('photo');
   // Two paintings, blended 70/30 (stylizerBlend in the core).
