@@ -12,7 +12,6 @@ use crate::device::{self, BackendKind};
 use crate::error::{Error, Result};
 use crate::image_io::{self, Image, Limits};
 use crate::models::ModelChoice;
-use crate::multiscale::MultiScale;
 use crate::optim::OptimizerKind;
 use crate::stylize::{Init, Preset};
 use crate::vgg::{ConvAlgorithm, Pooling, Vgg};
@@ -21,7 +20,7 @@ mod film;
 mod run;
 mod tools;
 
-use run::{Painters, Settings, painters, settings};
+use run::{Settings, settings};
 use tools::{eval_cmd, models_cmd, resize_cmd};
 
 /// The largest long side the CLI paints (above 2048×2048 px in exact tiles, src/tiled.rs).
@@ -399,10 +398,13 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
     }
     // A frame every 3 iterations when the run stops by itself (~100–400 iterations a stage: ~33–133
     // frames a stage), about 100 frames a stage with a fixed count.
-    let every = a.timelapse_every.unwrap_or(settings.stopping.fixed().map_or(3, |n| n.div_ceil(100))).max(1);
-    let Painters { model, finish, device, backend } = painters(&a.run, &settings, (content_d.width(), content_d.height()))?;
-    let Settings { config, stopping, stages, styles } = settings;
-    let mut run = MultiScale::new(config, content_d, styles, a.run.style_scale, stages, stopping, model, finish, device, None)?;
+    let every = a.timelapse_every.unwrap_or(settings.spec.stopping.fixed().map_or(3, |n| n.div_ceil(100))).max(1);
+    let (device, backend) = pick_device(a.run.backend)?;
+    let Settings { spec, styles } = settings;
+    let mut load = |kind| run::load(&a.run, kind, &device);
+    let built = spec.build(content_d, styles, &mut run::site(device.clone(), &mut load), None)?;
+    let mut run = built.run;
+    run::announce(&a.run, built.finishes, built.without_finish, run.sides().first() < run.sides().last());
     if let Some(pace) = pace {
         if run.sides().len() == 1 && !a.run.quiet {
             eprintln!("impasto: --time-budget plans a coarse-to-fine run once its first size is painted; this run paints one size");

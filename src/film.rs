@@ -23,6 +23,7 @@ use crate::flow::{self, Carried};
 use crate::image_io::{Decoded, Image};
 use crate::multiscale::{Finish, MultiScale, ScaleRecord, TEACHER_LADDER};
 use crate::optim::OptimizerKind;
+use crate::run::{RunSpec, Site};
 use crate::stopping::Stopping;
 use crate::stylize::{Config, to_tensor};
 use crate::vgg::Vgg;
@@ -79,6 +80,7 @@ impl Temporal {
 }
 
 /// How every frame of a shot is painted: the run an image would get, and the temporal weight.
+#[derive(Clone)]
 pub struct Shot {
     /// The settings of every frame.
     pub config: Config,
@@ -102,6 +104,34 @@ pub struct Shot {
 }
 
 impl Shot {
+    /// The shot of frames the size of `first`, painted as `spec` asks at `site`: each frame gets
+    /// the run an image of that size would get, the later ones with the temporal term of weight
+    /// `temporal_weight`. Also whether the teacher's finish was left out for want of its weights
+    /// ([`crate::run::Painters::without_finish`]).
+    pub fn new(
+        spec: &RunSpec,
+        styles: Vec<(Decoded, f32)>,
+        first: &Decoded,
+        site: &mut Site,
+        temporal_weight: f32,
+    ) -> Result<(Shot, bool)> {
+        spec.check()?;
+        let (plan, whole) = spec.plan_at(first, site, None)?;
+        let painters = spec.painters(&whole.sides, (first.width(), first.height()), site)?;
+        let shot = Shot {
+            config: spec.config.clone(),
+            styles,
+            style_scale: spec.style_scale,
+            sides: plan.sides,
+            stopping: spec.stopping,
+            model: painters.model,
+            finish: painters.finish,
+            device: site.device.clone(),
+            temporal_weight,
+        };
+        Ok((shot, painters.without_finish))
+    }
+
     /// The long side every painted frame has.
     pub fn side(&self) -> u32 {
         *self.sides.last().unwrap_or(&0)

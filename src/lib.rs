@@ -20,6 +20,7 @@ pub mod multiscale;
 pub mod optim;
 pub mod pace;
 pub mod rng;
+pub mod run;
 pub mod settings;
 pub mod stopping;
 pub mod stylize;

@@ -96,6 +96,17 @@ impl ModelChoice {
     pub fn from_name(name: &str) -> Option<ModelChoice> {
         ModelChoice::ALL.into_iter().find(|k| k.name() == name)
     }
+
+    /// The model whose memory decides the largest size of a run asked of this choice: the
+    /// teacher's when asked for by name; otherwise the distilled model's (`auto` gets the
+    /// teacher's finish only where the teacher holds that size whole too:
+    /// [`crate::ladder::LadderRecipe::applies`]).
+    pub fn sizing(self) -> ModelKind {
+        match self {
+            ModelChoice::Teacher => ModelKind::Teacher,
+            ModelChoice::Auto | ModelChoice::Distilled => ModelKind::Distilled,
+        }
+    }
 }
 
 impl From<ModelKind> for ModelChoice {

@@ -229,14 +229,7 @@ impl MultiScale {
         device: Device,
         start: Option<(&Image, u32)>,
     ) -> Result<Self> {
-        if let Stopping::Fixed(n) = stopping
-            && !(1..=crate::stopping::MAX_ITERATIONS).contains(&n)
-        {
-            return Err(Error::InvalidConfig(format!(
-                "the iterations per size must be between 1 and {}, not {n}",
-                crate::stopping::MAX_ITERATIONS
-            )));
-        }
+        stopping.check()?;
         if sides.is_empty() || sides.windows(2).any(|w| w[0] >= w[1]) {
             return Err(Error::InvalidConfig(format!("the sizes of a coarse-to-fine run must increase, not {sides:?}")));
         }

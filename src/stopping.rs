@@ -58,6 +58,16 @@ pub enum Stopping {
 }
 
 impl Stopping {
+    /// Check a fixed count against [`MAX_ITERATIONS`].
+    pub fn check(self) -> crate::error::Result<()> {
+        match self {
+            Stopping::Fixed(n) if !(1..=MAX_ITERATIONS).contains(&n) => Err(crate::error::Error::InvalidConfig(format!(
+                "the iterations per size must be between 1 and {MAX_ITERATIONS}, not {n}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Fixed when a count is given, else the default rule: how the CLI's `--iterations` and the
     /// page's Iterations field (empty: automatic) are read.
     pub fn from_iterations(iterations: Option<u32>) -> Self {

@@ -24,7 +24,8 @@ use crate::image_io::{self, Limits};
 use crate::budget::DeviceBudget;
 use crate::pace::Pace;
 use crate::models::{ModelChoice, ModelKind};
-use crate::multiscale::{Holder, MultiScale, RunPlan, SMALLEST_STAGE, SizeRequest, TEACHER_LADDER};
+use crate::multiscale::{MultiScale, SMALLEST_STAGE, SizeRequest};
+use crate::run::{Built, Resume, RunSpec, Site};
 use crate::stopping::Stopping;
 use crate::stylize::Preset;
 use crate::vgg::{ConvAlgorithm, Vgg};
@@ -159,7 +160,7 @@ impl Engine {
     pub fn largest_side(&self, model: &str, width: u32, height: u32) -> Result<u32, WebError> {
         let choice = ModelChoice::from_name(model)
             .ok_or_else(|| Error::InvalidConfig(format!("unknown model {model:?} (auto, distilled or teacher)")))?;
-        let model = self.model(sizing(choice))?;
+        let model = self.model(choice.sizing())?;
         Ok(self.budget.largest_side(model, width.max(1), height.max(1), MAX_SIDE).unwrap_or(0))
     }
 
@@ -194,7 +195,7 @@ impl Engine {
     /// largest, iterations, smallestStage}` whose missing fields take [`default_options`]' values.
     /// With `model: "teacher"`, coarse to fine and the default preset's settings, the smaller
     /// sizes are painted with the distilled model (which must be loaded too) and the last with
-    /// the teacher by L-BFGS ([`TEACHER_LADDER`]); `stageModels` says which.
+    /// the teacher by L-BFGS ([`crate::ladder::TEACHER_LADDER`]); `stageModels` says which.
     pub fn stylizer(&self, content: &[u8], style: &[u8], options: JsValue) -> Result<WebStylizer, WebError> {
         self.start(content, &[(style.to_vec(), 1.0)], options, None)
     }
@@ -246,14 +247,6 @@ impl Engine {
     }
 }
 
-/// Where a resumed run goes on from: the image an interrupted run had reached and how many
-/// iterations it had done, or (`onward`) a finished painting to paint on at the larger sizes.
-struct Resume {
-    image: image_io::Image,
-    done: u32,
-    onward: bool,
-}
-
 fn style_bytes(styles: js_sys::Array, weights: Vec<f32>) -> Result<Vec<(Vec<u8>, f32)>, WebError> {
     if styles.length() as usize != weights.len() {
         return Err(Error::InvalidConfig(format!("{} style images but {} weights", styles.length(), weights.len())).into());
@@ -299,7 +292,21 @@ impl Engine {
         let mut config = options.config();
         config.max_buffer_bytes = Some(self.budget.max_buffer_bytes);
         config.max_memory_bytes = Some(self.budget.memory_bytes);
-        config.validate()?;
+        let spec = RunSpec {
+            config,
+            stopping: Stopping::from_iterations(options.iterations),
+            sizes: SizeRequest {
+                size: options.size,
+                coarse_to_fine: options.coarse_to_fine,
+                largest: options.largest,
+                smallest_stage: options.smallest_stage.unwrap_or(SMALLEST_STAGE),
+            },
+            style_scale: options.style_scale,
+            model: options.model,
+            preset: options.preset.as_deref().and_then(Preset::from_name),
+        };
+        // The settings first: a wrong one is said at once, before the images are decoded.
+        spec.check()?;
         let read = |bytes: &[u8], input: Input| {
             image_io::decode(bytes, &input.phrase(), Limits::default()).map_err(|e| e.about(input))
         };
@@ -308,76 +315,21 @@ impl Engine {
         for (k, (bytes, weight)) in styles.iter().enumerate() {
             decoded.push((read(bytes, Input::Style(k))?, *weight));
         }
-        let stopping = Stopping::from_iterations(options.iterations);
-        let request = SizeRequest {
-            size: options.size,
-            coarse_to_fine: options.coarse_to_fine,
-            largest: options.largest,
-            smallest_stage: options.smallest_stage.unwrap_or(SMALLEST_STAGE),
-        };
-        // The model asked for by name paints the largest size, also in the teacher's ladder;
-        // `auto` takes the size the distilled model holds (and the teacher's finish only where
-        // the teacher holds it whole too: LadderRecipe::applies).
-        let sizing = sizing(options.model);
-        let model = self.model(sizing)?;
         let name = if self.backend == BackendKind::Wgpu { "this GPU" } else { "the CPU engine" };
-        let holder = Holder { budget: &self.budget, model, name };
-        let resumed = match &resume {
-            None => None,
-            Some(Resume { image: img, done, .. }) => {
-                let side = img.width.max(img.height);
-                let expected = image_io::working_size(content.width(), content.height(), side);
-                if expected != (img.width, img.height) {
-                    return Err(Error::InvalidConfig(format!(
-                        "the image to resume from is {}x{}, the photo at that size is {}x{}",
-                        img.width, img.height, expected.0, expected.1
-                    ))
-                    .into());
-                }
-                Some((side, *done))
-            }
+        let mut load = |kind: ModelKind| -> crate::error::Result<Vgg> { Ok(self.model(kind)?.clone()) };
+        let mut site = Site {
+            device: self.device.clone(),
+            cap: MAX_SIDE,
+            budget: Some((&self.budget, name)),
+            finish_memory: None,
+            load: &mut load,
+            can_wait: true,
         };
-        let photo = (content.width(), content.height());
-        let whole = RunPlan::new(request, photo, MAX_SIDE, Some(holder), stopping, None)?;
-        let plan = match (&resume, resumed) {
-            (None, _) | (_, None) => whole.clone(),
-            (Some(r), Some((side, _))) if r.onward => RunPlan::onward(&whole, side)?,
-            (Some(_), Some(_)) => RunPlan::new(request, photo, MAX_SIDE, Some(holder), stopping, resumed)?,
-        };
-        // Going on at a larger size starts from the painting upsampled to it.
-        let onward = match &resume {
-            Some(r) if r.onward => {
-                let (w, h) = image_io::working_size(photo.0, photo.1, plan.sides[0]);
-                Some(r.image.resized(w, h))
-            }
-            _ => None,
-        };
-        let start = match (&onward, &resume) {
-            (Some(img), _) => Some((img, 0)),
-            (None, Some(r)) => Some((&r.image, plan.stage_done)),
-            (None, None) => None,
-        };
-        // Which models paint is decided on the whole ladder, also for a resumed run (whose last
-        // stage, even alone, is then the teacher's finish). With `auto` the teacher's weights may
-        // still be on their way: the finish waits for them (`finishWith`).
-        let preset = options.preset.as_deref().and_then(Preset::from_name);
-        let (model, mut finish) = TEACHER_LADDER.models(options.model, preset, &config, &whole.sides, photo, &mut |kind| {
-            Ok(self.model(kind)?.clone())
-        })?;
-        if plan.sides.len() == 1 && finish.as_ref().is_some_and(|f| f.is_pending()) {
-            // Resumed at the last size with the teacher not here (the page tried to fetch it
-            // first): nothing paints before that size, so it is painted without the finish.
-            finish = None;
-        }
-        let painter = if finish.is_some() { TEACHER_LADDER.coarse } else { sizing };
-        let device = self.device.clone();
-        let mut inner =
-            MultiScale::new(config, content, decoded, options.style_scale, plan.sides, stopping, model, finish, device, start)?;
+        let Built { mut run, notice, painter, .. } = spec.build(content, decoded, &mut site, resume)?;
         if let Some(pace) = pace {
-            inner.set_pace(pace);
+            run.set_pace(pace);
         }
-        let notice = plan.notice;
-        Ok(WebStylizer { inner, notice, painter })
+        Ok(WebStylizer { inner: run, notice, painter })
     }
 
     /// The loaded model of this kind, if it is loaded.
@@ -388,16 +340,6 @@ impl Engine {
     /// The loaded model of this kind.
     fn model(&self, kind: ModelKind) -> Result<&Vgg, Error> {
         self.loaded(kind).ok_or_else(|| Error::ModelUnavailable(format!("the {} model is not loaded", kind.name())))
-    }
-}
-
-/// The model whose memory decides the largest size of a run asked of `choice`: the teacher's
-/// when asked for by name; otherwise the distilled model's (`auto` gets the teacher's finish only
-/// where the teacher holds that size whole too: `LadderRecipe::applies`).
-fn sizing(choice: ModelChoice) -> ModelKind {
-    match choice {
-        ModelChoice::Teacher => ModelKind::Teacher,
-        ModelChoice::Auto | ModelChoice::Distilled => ModelKind::Distilled,
     }
 }
 

@@ -577,3 +577,56 @@ fn the_run_plan_sizes_ladders_and_resumes() {
     let resumed = RunPlan::new(req(1024, true, false), (1024, 768), 8192, None, fixed, Some((512, 13))).unwrap();
     assert_eq!((resumed.sides, resumed.stage_done, resumed.notice), (vec![512, 1024], 3, None));
 }
+
+/// One builder of a run for every face (`run::RunSpec`): which models paint, and what happens
+/// while the teacher is still to come. A site that can wait keeps the finish (the page fetches
+/// VGG16 meanwhile); one that cannot (the CLI) paints without it and says so; a run resumed at
+/// its last size does not wait, since nothing paints before that size.
+#[test]
+fn one_builder_decides_the_finish_for_every_site() {
+    use impasto::error::Error;
+    use impasto::models::ModelChoice;
+    use impasto::multiscale::SizeRequest;
+    use impasto::run::{Built, Resume, RunSpec, Site};
+    use impasto::stylize::Preset;
+    let (photo, style) = (common::pattern(160, 120, 1), common::pattern(160, 120, 2));
+    let (config, stopping) = Preset::DEFAULT.config();
+    let spec = |size, coarse_to_fine, preset| RunSpec {
+        config: config.clone(),
+        stopping,
+        sizes: SizeRequest { size, coarse_to_fine, largest: false, smallest_stage: 128 },
+        style_scale: 1.0,
+        model: ModelChoice::Auto,
+        preset,
+    };
+    let device = impasto::device::cpu();
+    let mut load = |kind: ModelKind| match kind {
+        ModelKind::Distilled => Ok(distilled()),
+        ModelKind::Teacher => Err(Error::ModelUnavailable("not yet".into())),
+    };
+    let mut build = |spec: RunSpec, can_wait: bool, resume: Option<Resume>| -> Built {
+        let mut site = Site { device: device.clone(), cap: 4096, budget: None, finish_memory: None, load: &mut load, can_wait };
+        spec.build(decoded(&photo), vec![(decoded(&style), 1.0)], &mut site, resume).unwrap()
+    };
+    let default = Some(Preset::DEFAULT);
+    // A fresh run of one size is painted there twice, the finish waiting for VGG16.
+    let waits = build(spec(128, false, default), true, None);
+    assert!(waits.finishes && !waits.without_finish && waits.run.finish_pending());
+    assert_eq!(waits.run.sides(), &[128, 128]);
+    assert_eq!(waits.run.stage_models(waits.painter), ["distilled", "teacher"]);
+    // The CLI cannot wait: one size, by the distilled model, and it says why.
+    let cli = build(spec(128, false, default), false, None);
+    assert!(!cli.finishes && cli.without_finish && cli.run.sides() == [128]);
+    // Coarse to fine: the ladder, the finish on its last size.
+    let ladder = build(spec(256, true, default), true, None);
+    assert_eq!((ladder.run.sides(), ladder.finishes), (&[128, 256][..], true));
+    // Resumed at the last size: painted without the finish.
+    let image = decoded(&photo).to_working(256, "the photo").unwrap();
+    let resumed = build(spec(256, true, default), true, Some(Resume { image, done: 3, onward: false }));
+    assert!(!resumed.finishes && !resumed.without_finish && resumed.run.sides() == [256]);
+    // Settings changed by hand, or a size under the smallest stage: the distilled model alone.
+    for (size, preset) in [(256, None), (96, default)] {
+        let plain = build(spec(size, true, preset), true, None);
+        assert!(!plain.finishes && !plain.run.finish_pending(), "{size} {preset:?}");
+    }
+}

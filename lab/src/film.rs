@@ -10,7 +10,8 @@ use impasto::error::{Error, Result};
 use impasto::film::{Frame, Shot, temporal_error};
 use impasto::image_io::{Decoded, Limits};
 use impasto::models::{self, ModelKind};
-use impasto::multiscale::{DEFAULT_STYLE_SCALE, RunPlan, SMALLEST_STAGE, SizeRequest, TEACHER_LADDER};
+use impasto::multiscale::{DEFAULT_STYLE_SCALE, SMALLEST_STAGE, SizeRequest};
+use impasto::run::{RunSpec, Site};
 use impasto::stylize::Preset;
 use serde::Serialize;
 
@@ -91,23 +92,19 @@ pub fn film_cmd(a: FilmArgs) -> Result<()> {
         };
         // The product's run for the default preset at this size (as `impasto film --size N`).
         let (config, stopping) = Preset::DEFAULT.config();
-        let request = SizeRequest { size: a.size, coarse_to_fine: true, largest: false, smallest_stage: SMALLEST_STAGE };
-        let photo = (first.width(), first.height());
-        let sides = RunPlan::new(request, photo, a.size, None, stopping, None)?.sides;
+        let spec = RunSpec {
+            config,
+            stopping,
+            sizes: SizeRequest { size: a.size, coarse_to_fine: true, largest: false, smallest_stage: SMALLEST_STAGE },
+            style_scale: DEFAULT_STYLE_SCALE,
+            model: a.model,
+            preset: Some(Preset::DEFAULT),
+        };
         let mut load = |kind| models::load(kind, &device);
-        let (model, finish) = TEACHER_LADDER.models(a.model, Some(Preset::DEFAULT), &config, &sides, photo, &mut load)?;
+        let mut site = Site { device: device.clone(), cap: a.size, budget: None, finish_memory: None, load: &mut load, can_wait: false };
+        let (base, _) = Shot::new(&spec, vec![(style.clone(), 1.0)], first, &mut site, 0.0)?;
         for &weight in &a.weights {
-            let shot = Shot {
-                config: config.clone(),
-                styles: vec![(style.clone(), 1.0)],
-                style_scale: DEFAULT_STYLE_SCALE,
-                sides: sides.clone(),
-                stopping,
-                model: model.clone(),
-                finish: finish.clone(),
-                device: device.clone(),
-                temporal_weight: weight,
-            };
+            let shot = Shot { temporal_weight: weight, ..base.clone() };
             let t0 = impasto::clock::now_ms();
             let mut painted: Vec<Frame> = Vec::new();
             let mut iterations = Vec::new();

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{FilmArgs, Painters, Settings, decode_file, painters, settings, write_png};
+use super::{FilmArgs, Settings, decode_file, pick_device, settings, write_png};
 use crate::error::{Error, Result};
 use crate::film::{Frame, Shot};
 use crate::multiscale::ScaleRecord;
@@ -213,19 +213,11 @@ pub(super) fn film_cmd(a: FilmArgs) -> Result<()> {
         eprintln!("impasto: {start} of {n} frames already painted; going on at frame {}", start + 1);
     }
     if start < n {
-        let Painters { model, finish, device, backend: _ } = painters(&a.run, &settings, first_size)?;
-        let Settings { config, stopping, stages, styles } = settings;
-        let shot = Shot {
-            config,
-            styles,
-            style_scale: a.run.style_scale,
-            sides: stages,
-            stopping,
-            model,
-            finish,
-            device,
-            temporal_weight: a.temporal_weight,
-        };
+        let (device, _) = pick_device(a.run.backend)?;
+        let Settings { spec, styles } = settings;
+        let mut load = |kind| super::run::load(&a.run, kind, &device);
+        let (shot, without_finish) = Shot::new(&spec, styles, &first, &mut super::run::site(device.clone(), &mut load), a.temporal_weight)?;
+        super::run::announce(&a.run, shot.finish.is_some(), without_finish, shot.sides.len() > 1);
         let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(n as u64) };
         if let Ok(style) = indicatif::ProgressStyle::with_template("frame {pos}/{len} [{elapsed_precise}<{eta_precise}] {bar:30} {msg}") {
             bar.set_style(style);

@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use super::{MAX_SIDE, RunArgs, arg_name, decode_file, pick_device};
-use crate::device::BackendKind;
+use super::{MAX_SIDE, RunArgs, arg_name, decode_file};
 use crate::error::{Error, Result};
 use crate::image_io;
-use crate::models::{self, ModelChoice};
-use crate::multiscale::{RunPlan, SizeRequest};
+use crate::models::{self, ModelKind};
+use crate::multiscale::{SizeRequest, TEACHER_LADDER};
+use crate::run::{RunSpec, Site};
 use crate::settings::PictureSetting;
 use crate::stopping::Stopping;
 use crate::stylize::Config;
@@ -23,10 +23,7 @@ fn available_memory() -> Option<u64> {
 
 /// What a run's settings come to, before any model is loaded: checked, every image decoded.
 pub(super) struct Settings {
-    pub(super) config: Config,
-    pub(super) stopping: Stopping,
-    /// The long sides of the run's stages, smallest first.
-    pub(super) stages: Vec<u32>,
+    pub(super) spec: RunSpec,
     pub(super) styles: Vec<(image_io::Decoded, f32)>,
 }
 
@@ -61,7 +58,6 @@ pub(super) fn settings(a: &RunArgs, content: &image_io::Decoded, style: &[PathBu
         tile: a.tile,
         ..preset
     };
-    config.validate()?;
     let weights = match a.style_weights.len() {
         0 => vec![1.0; style.len()],
         n if n == style.len() => a.style_weights.clone(),
@@ -69,8 +65,7 @@ pub(super) fn settings(a: &RunArgs, content: &image_io::Decoded, style: &[PathBu
             return Err(Error::InvalidConfig(format!("--style-weights has {n} values for {} style images", style.len())));
         }
     };
-    let style_d: Vec<image_io::Decoded> = style.iter().map(|p| decode_file(p, "the style image")).collect::<Result<_>>()?;
-    let request = match a.max_size {
+    let sizes = match a.max_size {
         Some(n) if (image_io::MIN_SIDE..=MAX_SIDE).contains(&n) => {
             SizeRequest { size: n, coarse_to_fine: true, largest: false, smallest_stage: crate::multiscale::SMALLEST_STAGE }
         }
@@ -86,59 +81,23 @@ pub(super) fn settings(a: &RunArgs, content: &image_io::Decoded, style: &[PathBu
             smallest_stage: crate::multiscale::SMALLEST_STAGE,
         },
     };
-    // No device budget here: above 2048×2048 or where a buffer would not hold a layer, the run is
-    // tiled (src/tiled.rs).
-    let stages = RunPlan::new(request, (content.width(), content.height()), MAX_SIDE, None, stopping, None)?.sides;
-    // Check the content's size before anything else (MultiScale checks every stage again).
-    content.to_working(stages[0], "the content image at this size")?;
-    Ok(Settings { config, stopping, stages, styles: style_d.into_iter().zip(weights).collect() })
-}
-
-/// The models that paint a run, on the device its options name.
-pub(super) struct Painters {
-    pub(super) model: Vgg,
-    pub(super) finish: Option<crate::multiscale::Finish>,
-    pub(super) device: burn::tensor::Device,
-    pub(super) backend: BackendKind,
-}
-
-/// The device and models for a run of `settings` on a photo of `photo` (width, height).
-pub(super) fn painters(a: &RunArgs, settings: &Settings, photo: (u32, u32)) -> Result<Painters> {
-    let (device, backend) = pick_device(a.backend)?;
-    // The teacher coarse to fine: the smaller stages with the distilled model, the last with the
-    // teacher by L-BFGS (multiscale::TEACHER_LADDER) where that was measured. A picture setting
-    // named on the command line is the preset's changed by hand (no preset): it holds at every
-    // size, e.g. --optimizer.
-    // `auto` finishes with the teacher only where that last stage, L-BFGS's history with it, fits
-    // in half the memory this machine has free (as the page gives a run half of what the browser
-    // reports): a print size's teacher stage takes ~3.6 KB a pixel (11 GB at 2048×1536).
-    let recipe = crate::multiscale::TEACHER_LADDER;
-    let preset = (!PictureSetting::ALL.into_iter().any(|s| names(a, s))).then_some(a.preset);
-    let room = match a.model {
-        ModelChoice::Auto => Config { max_memory_bytes: available_memory().map(|m| m / 2), ..settings.config.clone() },
-        _ => settings.config.clone(),
+    // A setting of the picture named on the command line is the preset's changed by hand (no
+    // preset): it holds at every size, e.g. --optimizer, and the teacher's ladder does not apply.
+    let by_hand = PictureSetting::ALL.into_iter().any(|s| names(a, s));
+    let spec = RunSpec {
+        config,
+        stopping,
+        sizes,
+        style_scale: a.style_scale,
+        model: a.model,
+        preset: (!by_hand).then_some(a.preset),
     };
-    let (model, mut finish) = recipe.models(a.model, preset, &room, &settings.stages, photo, &mut |kind| {
-        Ok(a.conv.apply(models::load(kind, &device)?))
-    })?;
-    if finish.as_ref().is_some_and(|f| f.is_pending()) {
-        // `auto` without the teacher installed: the distilled model paints every size.
-        finish = None;
-        if !a.quiet {
-            eprintln!(
-                "impasto: the VGG16 teacher is not installed (`impasto fetch-teacher`): the distilled model paints every size, without the full-quality finish"
-            );
-        }
-    }
-    if finish.is_some() && !a.quiet {
-        let first = if settings.stages.len() > 1 { "the smaller sizes" } else { "this size first" };
-        eprintln!(
-            "impasto: {first} with the {} model, the last with the teacher by {}",
-            recipe.coarse.name(),
-            arg_name(recipe.optimizer)
-        );
-    }
-    Ok(Painters { model, finish, device, backend })
+    spec.check()?;
+    let style_d: Vec<image_io::Decoded> = style.iter().map(|p| decode_file(p, "the style image")).collect::<Result<_>>()?;
+    // The content's size before anything else (the run checks every stage again). No device
+    // budget here: above 2048×2048 or where a buffer would not hold a layer, the run is tiled.
+    spec.plan(content, MAX_SIDE, None, None)?;
+    Ok(Settings { spec, styles: style_d.into_iter().zip(weights).collect() })
 }
 
 /// Whether the command line names `setting`.
@@ -152,5 +111,41 @@ fn names(a: &RunArgs, setting: PictureSetting) -> bool {
         PictureSetting::Init => a.init.is_some(),
         PictureSetting::NoiseRatio => a.noise_ratio.is_some(),
         PictureSetting::Pooling => a.pooling.is_some(),
+    }
+}
+
+/// Where the CLI paints: `device`, models from their files (with the convolution `--conv`
+/// asks for), no device budget (a print size is tiled), and `auto`'s teacher finish only where
+/// it fits in half the memory this machine has free (as the page gives a run half of what the
+/// browser reports): a print size's teacher stage takes ~3.6 KB a pixel (11 GB at 2048×1536).
+/// The CLI cannot wait for a model: without the teacher installed, the last size is painted
+/// without it.
+pub(super) fn site<'a>(device: burn::tensor::Device, load: &'a mut dyn FnMut(ModelKind) -> Result<Vgg>) -> Site<'a> {
+    Site { device, cap: MAX_SIDE, budget: None, finish_memory: available_memory().map(|m| m / 2), load, can_wait: false }
+}
+
+/// A model from its file, computed the way `--conv` asks.
+pub(super) fn load(a: &RunArgs, kind: ModelKind, device: &burn::tensor::Device) -> Result<Vgg> {
+    Ok(a.conv.apply(models::load(kind, device)?))
+}
+
+/// Say which models paint the run: where the teacher's finish applies, or where it would but is
+/// not installed. `first_smaller`: the run has sizes below its last.
+pub(super) fn announce(a: &RunArgs, finishes: bool, without_finish: bool, first_smaller: bool) {
+    if a.quiet {
+        return;
+    }
+    if without_finish {
+        eprintln!(
+            "impasto: the VGG16 teacher is not installed (`impasto fetch-teacher`): the distilled model paints every size, without the full-quality finish"
+        );
+    }
+    if finishes {
+        let first = if first_smaller { "the smaller sizes" } else { "this size first" };
+        eprintln!(
+            "impasto: {first} with the {} model, the last with the teacher by {}",
+            TEACHER_LADDER.coarse.name(),
+            arg_name(TEACHER_LADDER.optimizer)
+        );
     }
 }
