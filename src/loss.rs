@@ -250,20 +250,17 @@ pub struct LossParts {
 }
 
 impl LossParts {
-    /// The loss made of `terms` (`(term, weight, unweighted value)`, no term twice): the total is
-    /// their weighted sum, written here only.
-    pub fn new(terms: Vec<(Term, f32, Tensor<1>)>, style_layers: Vec<Tensor<1>>) -> LossParts {
-        let total = terms
-            .iter()
-            .map(|(_, weight, value)| value.clone().mul_scalar(*weight))
-            .reduce(|a, b| a + b)
-            .expect("a loss has at least one term");
-        let mut parts = LossParts { terms, style_layers, total };
-        parts.terms.sort_by_key(|(t, _, _)| *t as usize);
-        parts
+    /// The loss of the network's two terms, content and style (unweighted, with the weights of
+    /// `weights`), and the style loss's terms by layer; other terms join it by
+    /// [`LossParts::add`]. The total, Σ weight · value, is written here and there only.
+    pub fn new(weights: LossWeights, content: Tensor<1>, style: Tensor<1>, style_layers: Vec<Tensor<1>>) -> LossParts {
+        let total = content.clone().mul_scalar(weights.content) + style.clone().mul_scalar(weights.style);
+        let terms = vec![(Term::Content, weights.content, content), (Term::Style, weights.style, style)];
+        LossParts { terms, style_layers, total }
     }
 
-    /// Add a term computed apart (a film frame's temporal term) to the loss and its total.
+    /// Add a term computed apart (total variation, a film frame's temporal term) to the loss and
+    /// its total.
     pub fn add(&mut self, term: Term, weight: f32, value: Tensor<1>) {
         debug_assert!(self.get(term).is_none(), "{term:?} twice");
         self.total = self.total.clone() + value.clone().mul_scalar(weight);
@@ -348,11 +345,11 @@ pub fn losses(model: &Vgg, x: Tensor<4>, targets: &Targets, weights: LossWeights
     }
     let content = content.expect("conv4_2 is in LOSS_LAYERS");
     let style = style_layers.iter().cloned().reduce(|a, b| a + b).expect("style layers are in LOSS_LAYERS");
-    let mut terms = vec![(Term::Content, weights.content, content), (Term::Style, weights.style, style)];
+    let mut parts = LossParts::new(weights, content, style, style_layers);
     if weights.tv != 0.0 {
-        terms.push((Term::Tv, weights.tv, tv_loss(x)));
+        parts.add(Term::Tv, weights.tv, tv_loss(x));
     }
-    LossParts::new(terms, style_layers)
+    parts
 }
 
 #[cfg(test)]
@@ -363,11 +360,12 @@ mod tests {
         Tensor::from_data(burn::tensor::TensorData::new(vec![v], [1]), &crate::device::cpu())
     }
 
-    /// The total is Σ weight·value over the terms, whatever order they come in; a readback is
+    /// The total is Σ weight·value over the terms, a term added apart included; a readback is
     /// read back by name, and a record lists only the terms the loss has.
     #[test]
     fn terms_are_read_back_by_name() {
-        let mut parts = LossParts::new(vec![(Term::Style, 2.0, scalar(3.0)), (Term::Content, 0.5, scalar(10.0))], vec![]);
+        let weights = LossWeights { content: 0.5, style: 2.0, tv: 1.0 };
+        let mut parts = LossParts::new(weights, scalar(10.0), scalar(3.0), vec![]);
         parts.add(Term::Temporal, 4.0, scalar(0.25));
         assert_eq!(parts.stacked_len(), 4);
         let values = pollster::block_on(crate::device::read(parts.stacked())).unwrap();

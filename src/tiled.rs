@@ -26,7 +26,7 @@ use burn::tensor::Tensor;
 
 use crate::error::{Error, Result};
 use crate::loss::{
-    CONTENT_LAYER, LOSS_LAYERS, LossParts, LossWeights, STYLE_LAYERS, Term, add_to, blend_grams, content_scale, content_sum, gram,
+    CONTENT_LAYER, LOSS_LAYERS, LossParts, LossWeights, STYLE_LAYERS, add_to, blend_grams, content_scale, content_sum, gram,
     image_terms, style_layer_gram_gradient, style_layer_loss,
 };
 use crate::vgg::{Layer, Pooling, VGG16, Vgg, pools_before, spatial};
@@ -276,7 +276,7 @@ pub fn loss_and_gradient(
         gradient = gradient.slice_assign(region, sum);
     }
 
-    let mut parts = LossParts::new(vec![(Term::Content, weights.content, content), (Term::Style, weights.style, style)], style_layers);
+    let mut parts = LossParts::new(weights, content, style, style_layers);
     if let Some((terms, g)) = image_terms(&x, weights)? {
         for (term, weight, value) in terms {
             parts.add(term, weight, value);
