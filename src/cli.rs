@@ -201,8 +201,8 @@ struct RunArgs {
     /// fetch-teacher`) and holds the last size whole; otherwise the distilled model alone.
     /// distilled: the distilled model at every size. teacher: its ladder where auto would use it,
     /// otherwise the teacher at every size (another preset; a setting of the picture named:
-    /// --optimizer, --learning-rate, the weights, --init, --noise-ratio or --pooling; --tile,
-    /// --one-size, or a last size over 2048×2048 px).
+    /// --optimizer, --learning-rate, the weights, --init, --noise-ratio or --pooling; --one-size;
+    /// or a last size computed in tiles: over 2048×2048 px, or a --tile smaller than it).
     #[arg(long, value_enum, default_value_t = ModelChoice::default())]
     model: ModelChoice,
     /// Optimizer (default: the preset's; CS20: adam).

@@ -424,8 +424,9 @@ pub struct WebStylizer {
 #[wasm_bindgen]
 impl WebStylizer {
     /// One iteration; resolves to `{iteration, stageIteration, stage, stages, width, height,
-    /// content, style, tv, total, elapsedMs, finished, progress}` (`iteration` counts over all
-    /// stages; `finished`: the run is complete, stop stepping; `progress`: 0..1).
+    /// terms, total, elapsedMs, finished, progress}` (`iteration` counts over all stages; `terms`:
+    /// each term of the loss by name, `{content, style}` and `tv` or `temporal` where the loss has
+    /// them; `finished`: the run is complete, stop stepping; `progress`: 0..1).
     pub async fn step(&mut self) -> Result<JsValue, WebError> {
         let record = self.inner.step().await?;
         Ok(serde_wasm_bindgen::to_value(&record).map_err(|e| Error::Encode(e.to_string()))?)
