@@ -262,15 +262,10 @@ impl LossParts {
     /// Add a term computed apart (total variation, a film frame's temporal term) to the loss and
     /// its total.
     pub fn add(&mut self, term: Term, weight: f32, value: Tensor<1>) {
-        debug_assert!(self.get(term).is_none(), "{term:?} twice");
+        debug_assert!(self.terms.iter().all(|(t, _, _)| *t != term), "{term:?} twice");
         self.total = self.total.clone() + value.clone().mul_scalar(weight);
         let at = self.terms.partition_point(|(t, _, _)| (*t as usize) < term as usize);
         self.terms.insert(at, (term, weight, value));
-    }
-
-    /// The unweighted value of `term`, where the loss has it.
-    pub fn get(&self, term: Term) -> Option<Tensor<1>> {
-        self.terms.iter().find(|(t, _, _)| *t == term).map(|(_, _, v)| v.clone())
     }
 
     /// The weighted total.
