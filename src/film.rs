@@ -21,6 +21,7 @@ use crate::device::read;
 use crate::error::{Error, Result};
 use crate::flow::{self, Carried};
 use crate::image_io::{Decoded, Image};
+use crate::models::ModelKind;
 use crate::multiscale::{Finish, MultiScale, ScaleRecord, TEACHER_LADDER};
 use crate::optim::OptimizerKind;
 use crate::run::{RunSpec, Site};
@@ -79,6 +80,20 @@ impl Temporal {
     }
 }
 
+/// The settings a shot cannot take, said before any frame is read: original colours, a temporal
+/// weight that is not a number ≥ 0.
+pub fn check(original_colors: bool, temporal_weight: f32) -> Result<()> {
+    if original_colors {
+        // The temporal term compares the optimised images; a kept frame has the photo's colours
+        // put back, so a resumed shot could not carry it.
+        return Err(Error::InvalidConfig("original colours are not available for a film shot yet".into()));
+    }
+    if !(temporal_weight.is_finite() && temporal_weight >= 0.0) {
+        return Err(Error::InvalidConfig(format!("the temporal weight must be a finite number ≥ 0, not {temporal_weight}")));
+    }
+    Ok(())
+}
+
 /// How every frame of a shot is painted: the run an image would get, and the temporal weight.
 #[derive(Clone)]
 pub struct Shot {
@@ -95,6 +110,8 @@ pub struct Shot {
     pub stopping: Stopping,
     /// The model of every stage but a finish's.
     pub model: Vgg,
+    /// Its kind.
+    pub painter: ModelKind,
     /// The last stage's model, optimizer and rule, where they differ ([`Finish`]).
     pub finish: Option<Finish>,
     /// Where the painting runs.
@@ -116,6 +133,7 @@ impl Shot {
         temporal_weight: f32,
     ) -> Result<(Shot, bool)> {
         spec.check()?;
+        check(spec.config.original_colors, temporal_weight)?;
         let (plan, whole) = spec.plan_at(first, site, None)?;
         let painters = spec.painters(&whole.sides, (first.width(), first.height()), site)?;
         let shot = Shot {
@@ -125,6 +143,7 @@ impl Shot {
             sides: plan.sides,
             stopping: spec.stopping,
             model: painters.model,
+            painter: painters.kind,
             finish: painters.finish,
             device: site.device.clone(),
             temporal_weight,

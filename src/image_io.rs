@@ -135,6 +135,11 @@ impl Decoded {
         self.image.height()
     }
 
+    /// A frame the browser decoded: RGBA bytes, alpha ignored (a video frame is opaque).
+    pub fn from_rgba8(width: u32, height: u32, rgba: &[u8]) -> Result<Decoded> {
+        Ok(Decoded { image: Image::from_rgba8(width, height, rgba)?.to_dynamic() })
+    }
+
     /// The whole image as a float working image, at its own size.
     pub fn to_image(&self) -> Image {
         from_dynamic(&self.image)

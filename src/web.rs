@@ -20,7 +20,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::device::BackendKind;
 use crate::error::{Error, Input};
-use crate::image_io::{self, Limits};
+use crate::image_io::{self, Decoded, Limits};
 use crate::budget::DeviceBudget;
 use crate::pace::Pace;
 use crate::models::{ModelChoice, ModelKind};
@@ -32,9 +32,11 @@ use crate::vgg::{ConvAlgorithm, Vgg};
 
 mod failure;
 mod options;
+mod shot;
 mod teacher;
 
 pub use failure::WebError;
+pub use shot::WebShot;
 
 use options::WebOptions;
 // The page's and the wasm tests' calls: the defaults, bounds and presets the form is built from.
@@ -262,13 +264,9 @@ fn style_bytes(styles: js_sys::Array, weights: Vec<f32>) -> Result<Vec<(Vec<u8>,
 }
 
 impl Engine {
-    fn start(
-        &self,
-        content: &[u8],
-        styles: &[(Vec<u8>, f32)],
-        options: JsValue,
-        resume: Option<Resume>,
-    ) -> Result<WebStylizer, WebError> {
+    /// The run the page's `options` describe (missing fields take [`default_options`]' values),
+    /// checked, and its time budget where it has one.
+    fn spec(&self, options: JsValue) -> Result<(RunSpec, Option<Pace>), WebError> {
         let options: WebOptions = if options.is_undefined() || options.is_null() {
             WebOptions::default()
         } else {
@@ -307,14 +305,12 @@ impl Engine {
         };
         // The settings first: a wrong one is said at once, before the images are decoded.
         spec.check()?;
-        let read = |bytes: &[u8], input: Input| {
-            image_io::decode(bytes, &input.phrase(), Limits::default()).map_err(|e| e.about(input))
-        };
-        let content = read(content, Input::Content)?;
-        let mut decoded = Vec::with_capacity(styles.len());
-        for (k, (bytes, weight)) in styles.iter().enumerate() {
-            decoded.push((read(bytes, Input::Style(k))?, *weight));
-        }
+        Ok((spec, pace))
+    }
+
+    /// `f` at this engine's site: its device, what it holds, its loaded models. `can_wait`: a run
+    /// may begin before the teacher's weights are here (its last size waits for them).
+    fn at_site<T>(&self, can_wait: bool, f: impl FnOnce(&mut Site) -> crate::error::Result<T>) -> Result<T, WebError> {
         let name = if self.backend == BackendKind::Wgpu { "this GPU" } else { "the CPU engine" };
         let mut load = |kind: ModelKind| -> crate::error::Result<Vgg> { Ok(self.model(kind)?.clone()) };
         let mut site = Site {
@@ -323,9 +319,22 @@ impl Engine {
             budget: Some((&self.budget, name)),
             finish_memory: None,
             load: &mut load,
-            can_wait: true,
+            can_wait,
         };
-        let Built { mut run, notice, painter, .. } = spec.build(content, decoded, &mut site, resume)?;
+        Ok(f(&mut site)?)
+    }
+
+    fn start(
+        &self,
+        content: &[u8],
+        styles: &[(Vec<u8>, f32)],
+        options: JsValue,
+        resume: Option<Resume>,
+    ) -> Result<WebStylizer, WebError> {
+        let (spec, pace) = self.spec(options)?;
+        let content = read_image(content, Input::Content)?;
+        let decoded = read_styles(styles)?;
+        let Built { mut run, notice, painter, .. } = self.at_site(true, |site| spec.build(content, decoded, site, resume))?;
         if let Some(pace) = pace {
             run.set_pace(pace);
         }
@@ -341,6 +350,16 @@ impl Engine {
     fn model(&self, kind: ModelKind) -> Result<&Vgg, Error> {
         self.loaded(kind).ok_or_else(|| Error::ModelUnavailable(format!("the {} model is not loaded", kind.name())))
     }
+}
+
+/// An image of the run from its file's bytes; an error names which.
+fn read_image(bytes: &[u8], input: Input) -> Result<Decoded, Error> {
+    image_io::decode(bytes, &input.phrase(), Limits::default()).map_err(|e| e.about(input))
+}
+
+/// The style images of a blend, each with its weight.
+fn read_styles(styles: &[(Vec<u8>, f32)]) -> Result<Vec<(Decoded, f32)>, Error> {
+    styles.iter().enumerate().map(|(k, (bytes, weight))| Ok((read_image(bytes, Input::Style(k))?, *weight))).collect()
 }
 
 /// A model's kind from its name, as the page sends it.

@@ -194,6 +194,7 @@ fn a_shot_is_steadier_than_independent_frames() {
             sides: vec![64],
             stopping,
             model: common::distilled(),
+            painter: impasto::models::ModelKind::Distilled,
             finish: None,
             device: device.clone(),
             temporal_weight: weight,

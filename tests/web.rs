@@ -250,3 +250,52 @@ async fn failures_reach_the_page_as_kind_input_and_message() {
     assert_eq!(thrown(setting).0.as_deref(), Some("invalid-setting"));
     assert_eq!(thrown(engine.stylizer(&png, &png, options(8)).map(|_| ()).unwrap_err()).1, None);
 }
+
+/// A film shot in the page: frames in as RGBA, each a run stepped to its end; the next frame's
+/// loss has the temporal term, and a shot gone on with after a kept frame (a reload) paints that
+/// next frame exactly as the shot that painted it. Bad frames and settings are refused as data.
+#[wasm_bindgen_test]
+async fn a_shot_paints_each_frame_from_the_last_painting_and_goes_on_after_a_kept_one() {
+    use impasto::web::Engine;
+    let message = |e: impasto::web::WebError| e.message();
+    let mut engine = Engine::create(false).await;
+    engine.load_model("distilled", DISTILLED.to_vec()).unwrap();
+    let frames: Vec<Vec<u8>> = (0..2).map(|k| pattern(48, 32, 10 + k).to_rgba8()).collect();
+    let style = || js_sys::Array::of1(&js_sys::Uint8Array::from(&impasto::image_io::encode_png(&pattern(48, 32, 2)).unwrap()[..]));
+    let options = |extra: &str| {
+        js_sys::JSON::parse(&format!(r#"{{"model": "distilled", "size": 40, "iterations": 3{extra}}}"#)).unwrap()
+    };
+    let get = |v: &wasm_bindgen::JsValue, k: &str| js_sys::Reflect::get(v, &k.into()).unwrap();
+    let mut shot = engine.shot(48, 32, &frames[0], style(), vec![1.0], options(""), None).map_err(message).unwrap();
+    assert_eq!((shot.width(), shot.height(), shot.without_finish()), (40, 27, false));
+    let mut first = shot.frame(frames[0].clone()).await.map_err(message).unwrap();
+    loop {
+        let record = first.step().await.map_err(message).unwrap();
+        assert!(get(&get(&record, "terms"), "temporal").is_undefined());
+        if get(&record, "finished").as_bool().unwrap() {
+            break;
+        }
+    }
+    let painting = first.rgba().await.map_err(message).unwrap().to_vec();
+    assert_eq!(painting.len(), 40 * 27 * 4);
+    shot.painted(&painting).map_err(message).unwrap();
+    let mut second = shot.frame(frames[1].clone()).await.map_err(message).unwrap();
+    let record = second.step().await.map_err(message).unwrap();
+    let temporal = get(&get(&record, "terms"), "temporal").as_f64();
+    assert!(temporal.is_some_and(|t| t.is_finite() && t >= 0.0), "{temporal:?}");
+    // After a reload: the last painted frame and its painting, kept by the page.
+    let mut again = engine.shot(48, 32, &frames[0], style(), vec![1.0], options(""), None).map_err(message).unwrap();
+    again.go_on_after(&frames[0], &painting).map_err(message).unwrap();
+    let mut resumed = again.frame(frames[1].clone()).await.map_err(message).unwrap();
+    let same = resumed.step().await.map_err(message).unwrap();
+    assert_eq!(get(&same, "total").as_f64(), get(&record, "total").as_f64());
+    // A frame of another size, a painting handed back with no frame begun, original colours.
+    let other = pattern(32, 32, 3).to_rgba8();
+    assert!(message(again.frame(other).await.map(|_| ()).unwrap_err()).contains("do not make a 48x32 RGBA image"));
+    let mut fresh = engine.shot(48, 32, &frames[0], style(), vec![1.0], options(""), None).map_err(message).unwrap();
+    assert_eq!(message(fresh.painted(&painting).unwrap_err()), "no frame of this shot is being painted");
+    let colours = engine.shot(48, 32, &frames[0], style(), vec![1.0], options(r#", "originalColors": true"#), None).map(|_| ());
+    assert_eq!(message(colours.unwrap_err()), "invalid setting: original colours are not available for a film shot yet");
+    let huge = engine.shot(2048, 32, &[0; 2048 * 32 * 4], style(), vec![1.0], options(""), None).map(|_| ());
+    assert_eq!(message(huge.unwrap_err()), "the frames are 2048x32; a shot's frames are at most 1024 px long");
+}

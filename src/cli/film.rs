@@ -178,14 +178,7 @@ pub(super) fn film_cmd(a: FilmArgs) -> Result<()> {
         // Both ends of a video go through ffmpeg: say so before any work.
         run_tool("ffmpeg", &[std::ffi::OsStr::new("-version")], "a video").map_err(|_| tool_missing("ffmpeg", "a video"))?;
     }
-    if a.run.original_colors {
-        // The temporal term compares the optimised images; a frame kept on disk has the photo's
-        // colours put back, so a resumed shot could not carry it.
-        return Err(Error::InvalidConfig("--original-colors is not available for a film shot yet".into()));
-    }
-    if !(a.temporal_weight.is_finite() && a.temporal_weight >= 0.0) {
-        return Err(Error::InvalidConfig(format!("--temporal-weight must be a finite number ≥ 0, not {}", a.temporal_weight)));
-    }
+    crate::film::check(a.run.original_colors, a.temporal_weight)?;
     let layout = Layout::new(&a.input, &a.output)?;
     let n = layout.frames.len();
     // Every frame one size, checked before any painting (headers only).

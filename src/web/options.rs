@@ -126,7 +126,8 @@ pub fn default_options() -> Result<JsValue, WebError> {
     to_js(&WebOptions::default())
 }
 
-/// The bounds of the settings a person types, as `{size, styleScale, iterations, timeBudget}`,
+/// The bounds of the settings a person types, as `{size, styleScale, iterations, timeBudget,
+/// shotFrames, shotSide}` (a film shot's frames and their long side in the page),
 /// each `[min, max]` (sizes in px, the time budget in seconds): the page's form takes its limits
 /// and its messages from them, and the core checks the same ones.
 #[wasm_bindgen]
@@ -138,6 +139,9 @@ pub fn bounds() -> Result<JsValue, WebError> {
         style_scale: [f64; 2],
         iterations: [u32; 2],
         time_budget: [f64; 2],
+        /// A shot's frames, and their long side as the page decodes them.
+        shot_frames: [u32; 2],
+        shot_side: [u32; 2],
     }
     // As written in the source (0.1, not f32's 0.10000000149…), for the form and its messages.
     let decimal = |v: f32| v.to_string().parse::<f64>().unwrap_or(v as f64);
@@ -148,6 +152,8 @@ pub fn bounds() -> Result<JsValue, WebError> {
         style_scale: [decimal(scale_lo), decimal(scale_hi)],
         iterations: [1, crate::stopping::MAX_ITERATIONS],
         time_budget: [decimal(budget_lo), decimal(budget_hi)],
+        shot_frames: [1, super::shot::MAX_FRAMES],
+        shot_side: [image_io::MIN_SIDE, super::shot::MAX_SIDE],
     })
 }
 
