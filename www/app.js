@@ -10,17 +10,20 @@
 //   result.js      the painting: drawing, description, kept in IndexedDB, Download
 //   compare.js     the before/after divider on the painting
 //   chart.js       the loss chart          timelapse.js  the WebM of a run
+//   film.js        a clip as the content: read, kept frame by frame, written back as a video
 //   samples.js     Try an example          sw-register.js  offline (service worker)
 //   ui.js          what the buttons allow  store.js      IndexedDB
 //   weights.js     model weights           state.js, dom.js  shared state and helpers
 
 import { $ } from './dom.js';
+import { state } from './state.js';
 import { enter, running } from './phase.js';
 import { on, post, startWorker } from './engine.js';
-import { wireFiles, onChecked } from './files.js';
+import { wireFiles, onChecked, restoreShot } from './files.js';
 import { configure, loadSaved, wireSettings, deviceChoice } from './settings.js';
 import { wireRun, start, pause, stop, resumeAfterCrash, goWithout, goOnward } from './run.js';
 import { restoreResult, download } from './result.js';
+import { downloadShot } from './film.js';
 import { wireCompare } from './compare.js';
 import { timelapse } from './timelapse.js';
 import { tryExample } from './samples.js';
@@ -50,7 +53,8 @@ $('pause').addEventListener('click', pause);
 $('stop').addEventListener('click', stop);
 $('without').addEventListener('click', goWithout);
 $('onward').addEventListener('click', goOnward);
-$('download').addEventListener('click', download);
+// A shot's Download is its clip, as a video; an image's, the painting.
+$('download').addEventListener('click', () => (state.shot ? downloadShot() : download()));
 $('timelapse').addEventListener('click', timelapse);
 $('crash-dismiss').addEventListener('click', () => { $('crash').hidden = true; });
 $('crash-resume').addEventListener('click', resumeAfterCrash);
@@ -61,6 +65,6 @@ updateButtons();
 // The kept settings first: Compute decides which engine starts.
 loadSaved().then(() => {
   startWorker(deviceChoice());
-  restoreResult();
+  restoreResult().then(restoreShot);
 });
 registerServiceWorker();

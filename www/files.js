@@ -7,6 +7,9 @@ import { $, sentence } from './dom.js';
 import { state } from './state.js';
 import { post } from './engine.js';
 import { updateButtons } from './ui.js';
+import { boundsReady } from './settings.js';
+import { isVideo, probe, keptShot, keptFrame } from './film.js';
+import { showKept } from './result.js';
 
 export const SLOTS = {
   content: { label: 'Content image', what: 'the content image' },
@@ -32,25 +35,42 @@ export async function choose(file, slot) {
   pending[slot] = { id, file };
   $(`${slot}-hint`).textContent = `Checking “${file.name}”…`;
   updateButtons();
+  // A clip as the content: a film shot, read here (WebCodecs), not by the core's image decoder.
+  if (slot === 'content' && isVideo(file)) return chooseVideo(file, id);
   const bytes = await file.arrayBuffer();
   if (pending[slot]?.id !== id) return; // another file was chosen meanwhile
   post({ type: 'check', id, slot, what: SLOTS[slot].what, bytes }, [bytes]);
 }
 
-/** A file that needs no check (a sample shipped with the app): taken as it is. */
-export function accept(slot, file, size) {
+async function chooseVideo(file, id) {
+  try {
+    const info = await probe(file, await boundsReady);
+    if (pending.content?.id !== id) return;
+    accept('content', file, info, { file, ...info });
+  } catch (err) {
+    if (pending.content?.id !== id) return;
+    pending.content = null;
+    refuse('content', sentence(err.message), file);
+  }
+}
+
+/** A file that needs no check (a sample shipped with the app), or one checked: taken as it is.
+ * `video`: the content is a clip (its first frame is shown). */
+export function accept(slot, file, size, video = null) {
   pending[slot] = null;
   showFileError(slot, '');
   state.files[slot] = file;
+  if (slot === 'content') state.video = video;
   const thumb = $(`${slot}-thumb`);
   if (thumb.src) URL.revokeObjectURL(thumb.src);
-  thumb.src = URL.createObjectURL(file);
-  thumb.alt = `${SLOTS[slot].label}: ${file.name}`;
+  thumb.src = URL.createObjectURL(video ? video.poster : file);
+  thumb.alt = `${SLOTS[slot].label}: ${file.name}${video ? ' (its first frame)' : ''}`;
   thumb.hidden = false;
   // A format the core reads but this browser cannot show (or the reverse): the name says it.
   thumb.onerror = () => { thumb.hidden = true; };
   const dims = size ? ` (${size.width} × ${size.height})` : '';
-  $(`${slot}-hint`).textContent = `${file.name}${dims} — drop, paste or choose another`;
+  const clip = video ? `, ${video.frames} frames at ${Math.round(video.fps * 100) / 100} fps` : '';
+  $(`${slot}-hint`).textContent = `${file.name}${dims}${clip} — drop, paste or choose another`;
   $(`drop-${slot}`).classList.add('has-image');
   if (slot === 'style2') $('blend-field').hidden = false; // the blend and Remove, with a second style
   updateButtons();
@@ -82,11 +102,12 @@ export function refuse(slot, message, file = state.files[slot]) {
 function restoreHint(slot) {
   const f = state.files[slot];
   $(`${slot}-hint`).textContent = f ? `${f.name} — drop, paste or choose another`
-    : { content: 'Your photo — drop it here, paste it, or choose a file', style: 'A painting — drop it here, paste it, or choose a file', style2: 'A second painting to blend with the first: drop, paste or choose' }[slot];
+    : { content: 'Your photo (or a short clip) — drop it here, paste it, or choose a file', style: 'A painting — drop it here, paste it, or choose a file', style2: 'A second painting to blend with the first: drop, paste or choose' }[slot];
 }
 
 export function clear(slot) {
   state.files[slot] = null;
+  if (slot === 'content') state.video = null;
   pending[slot] = null;
   const thumb = $(`${slot}-thumb`);
   thumb.hidden = true;
@@ -134,3 +155,20 @@ export function wireFiles() {
 }
 
 const emptySlot = () => (!state.files.content ? 'content' : !state.files.style ? 'style' : 'content');
+
+/** After a reload: a shot left unfinished (film.js keeps it) gets its clip and paintings back in
+ * their targets, and Start goes on at its first frame not painted. */
+export async function restoreShot() {
+  const s = await keptShot();
+  if (!s || s.done >= s.n || state.files.content || pending.content) return;
+  choose(s.video, 'content');
+  choose(s.style, 'style');
+  if (s.style2) choose(s.style2, 'style2');
+  // The last painted frame is shown (in place of the last image kept).
+  const png = await keptFrame(s.done - 1);
+  if (!png) return; // (the shot then starts again from its first frame)
+  state.hasResult = false;
+  await showKept(png,
+    `The shot of “${s.name}” was interrupted after ${s.done} of ${s.n} frames: Start goes on from frame ${s.done + 1}.`,
+    `frame ${s.done} of the shot of “${s.name}”, painted`);
+}

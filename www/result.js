@@ -53,23 +53,32 @@ export function keepResult(force) {
   }, 'image/png');
 }
 
-export async function restoreResult() {
-  const r = await kept('result');
-  if (!r || !(r.png instanceof Blob) || state.hasResult) return;
+/** Show a kept painting (a PNG) where no run has drawn yet, with `notice` above it and
+ * `description` for screen readers; false where it is not shown. */
+export async function showKept(png, notice, description) {
+  if (!(png instanceof Blob) || state.hasResult) return false;
   try {
-    const bitmap = await createImageBitmap(r.png);
-    if (state.hasResult) return; // a run drew meanwhile
+    const bitmap = await createImageBitmap(png);
+    if (state.hasResult) return false; // a run drew meanwhile
     fit(bitmap.width, bitmap.height).getContext('2d').drawImage(bitmap, 0, 0);
     bitmap.close();
-    state.hasResult = true;
-    state.iteration = r.iteration;
-    const when = new Date(r.savedAt).toLocaleString();
-    $('notice').textContent = `Your last result (iteration ${r.iteration}, ${when}) is restored; Download saves it.`;
-    $('notice').hidden = false;
-    describeResult(`your last painting, kept from ${when} (iteration ${r.iteration})`);
-    showCompare();
-    updateButtons();
-  } catch { /* an unreadable entry: nothing to offer */ }
+  } catch { return false; } // an unreadable entry: nothing to offer
+  state.hasResult = true;
+  $('notice').textContent = notice;
+  $('notice').hidden = false;
+  describeResult(description);
+  showCompare();
+  updateButtons();
+  return true;
+}
+
+export async function restoreResult() {
+  const r = await kept('result');
+  if (!r) return;
+  const when = new Date(r.savedAt).toLocaleString();
+  const shown = await showKept(r.png, `Your last result (iteration ${r.iteration}, ${when}) is restored; Download saves it.`,
+    `your last painting, kept from ${when} (iteration ${r.iteration})`);
+  if (shown) state.iteration = r.iteration;
 }
 
 export function download() {

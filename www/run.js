@@ -5,7 +5,8 @@ import { $, setStatus, announce, showError, sentence } from './dom.js';
 import { state } from './state.js';
 import { enter, running, phaseIs } from './phase.js';
 import { on, post, startWorker, describeEngine } from './engine.js';
-import { readOptions, modelName, deviceChoice, blendShare } from './settings.js';
+import { readOptions, modelName, deviceChoice, blendShare, coreBounds } from './settings.js';
+import { frameSize, decodeFrames, shotKey, keptShot, keepShot, keepShotFiles, keptFrame, shotStatus, framePainted } from './film.js';
 import { fetchWeights, showProgress, hideProgress } from './weights.js';
 import { refuse, recheckPending, SLOTS } from './files.js';
 import { draw, keepResult, describeRun } from './result.js';
@@ -67,6 +68,8 @@ export async function start({ resume = false, preview = false, onward = false } 
   }
   let options;
   try { options = readOptions(); } catch (err) { showError(err.message); return; }
+  if (state.video) { startShot(options); return; }
+  state.shot = null; // Download saves this run's painting
   if (preview && !options.coarseToFine && !options.largest && options.size > PREVIEW_ABOVE) options.coarseToFine = true;
   // Going on from a painting the time limit made smaller: the rest of the sizes asked for, with
   // no limit. Resumed after a crash, a planned run keeps to its planned size.
@@ -131,6 +134,84 @@ export async function start({ resume = false, preview = false, onward = false } 
     if (runId !== state.runId) return;
     if (running()) enter('failed'); // (another engine chosen meanwhile has ended it)
     showError(err.message || String(err));
+    updateButtons();
+  }
+}
+
+/**
+ * Start the shot of the chosen clip, or go on with it: a shot of the same clip, paintings and
+ * settings kept in IndexedDB (film.js) goes on at its first frame not painted. Every frame is
+ * decoded at the painted size first, then the engine paints them in order.
+ */
+async function startShot(formOptions) {
+  const video = state.video;
+  const { shotSide } = coreBounds();
+  const size = frameSize(video.width, video.height, formOptions.size, shotSide[1]);
+  // Every frame is painted to its end (no time limit), at the frames' size.
+  const options = { ...formOptions, size: Math.max(size.width, size.height), largest: false, timeBudget: null };
+  const share = blendShare();
+  state.runId += 1;
+  const runId = state.runId;
+  state.planned = null;
+  Object.assign(state, { stepsThisRun: 0, awaiting: null, iterationOffset: 0, history: [], frames: [], total: null });
+  enter('preparing');
+  resetProgress();
+  drawChart();
+  $('notice').hidden = true;
+  updateButtons();
+  showStage();
+  setStatus('Reading the clip…');
+  try {
+    const key = shotKey(state.files, options, share);
+    const before = await keptShot();
+    let from = before?.key === key && before.done < before.n ? before.done : 0;
+    const previousPng = from > 0 ? await keptFrame(from - 1) : null;
+    if (!previousPng) from = 0;
+    const frames = await decodeFrames(video.file, size.width, size.height, (k) => {
+      if (runId === state.runId) setStatus(`Reading the clip: frame ${k} of ${video.frames}…`);
+    });
+    if (runId !== state.runId) return;
+    const record = { key, name: video.file.name, n: frames.length, fps: video.fps, done: from };
+    if (!from) await keepShotFiles(key, state.files);
+    await keepShot(record);
+    state.shot = {
+      n: frames.length, fps: video.fps, index: from, done: from, pngs: [], times: [], frameStarted: performance.now(),
+      iterations: 0, lastIteration: 0, record, first: from === 0, // (times[0] is the first frame's)
+    };
+    let previous = null;
+    if (previousPng) {
+      const bitmap = await createImageBitmap(previousPng);
+      const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+      const ctx = canvas.getContext('2d');
+      ctx.drawImage(bitmap, 0, 0);
+      bitmap.close();
+      previous = ctx.getImageData(0, 0, canvas.width, canvas.height).data.buffer;
+    }
+    const [style, style2] = await Promise.all([state.files.style.arrayBuffer(), state.files.style2?.arrayBuffer()]);
+    const styles = style2 ? [style, style2] : [style];
+    const styleWeights = style2 ? [1 - share, share] : [1];
+    const worker = state.worker;
+    await ensureModel(modelName(), false);
+    // Automatic: VGG16 finishes every frame where the core's ladder applies, and a shot's frames
+    // all have one painter, so it is fetched first (20 MB, once); without it (offline, a failed
+    // download) the engine paints the whole shot with the distilled network and says so.
+    if (modelName() === 'auto') await ensureOne('teacher', false).catch(() => {});
+    if (runId !== state.runId) return;
+    if (state.worker !== worker || !state.ready) {
+      // The engine was replaced meanwhile (a crash, another Compute): the shot starts again on
+      // the new one when Start is pressed (its painted frames are kept).
+      if (running()) enter('idle');
+      setStatus('The engine was restarted: press Start to go on with the shot.');
+      updateButtons();
+      return;
+    }
+    setStatus(from ? `Going on with the shot at frame ${from + 1} of ${frames.length}…` : 'Preparing…');
+    post({ type: 'shot', runId, frames, width: size.width, height: size.height, styles, styleWeights, options, from, previous },
+      [...frames, ...styles, ...(previous ? [previous] : [])]);
+  } catch (err) {
+    if (runId !== state.runId) return;
+    if (running()) enter('failed');
+    showError(sentence(err.message || String(err)));
     updateButtons();
   }
 }
@@ -328,14 +409,19 @@ export function wireRun() {
     record.iteration += state.iterationOffset;
     draw(msg);
     state.stepsThisRun += 1;
-    showStep(record);
+    if (state.shot) {
+      state.shot.lastIteration = record.iteration;
+      shotStatus(record);
+    } else {
+      showStep(record);
+    }
     describeRun(record.iteration);
     $('loss-total').textContent = fmt(record.total);
     $('loss-content').textContent = fmt(record.terms.content);
     $('loss-style').textContent = fmt(record.terms.style);
     state.history.push({ iteration: record.iteration, ...record.terms }); // every term the loss has, by name
     scheduleChart();
-    snapshot(record.iteration, state.total);
+    if (!state.shot) snapshot(record.iteration, state.total); // (a shot's download is its video)
     keepResult(false);
     if (state.stepsThisRun === 1) {
       updateButtons();
@@ -348,15 +434,31 @@ export function wireRun() {
     hideProgress();
     keepResult(true);
     enter('paused');
-    setStatus(`Paused at iteration ${at(msg)}.`);
+    const s = state.shot;
+    setStatus(s ? `Paused at frame ${s.index + 1} of ${s.n}, iteration ${at(msg)}.` : `Paused at iteration ${at(msg)}.`);
     announce('Paused.');
     updateButtons();
   });
   on('done', (msg) => {
     showFinished();
-    ended('done', `Done: ${at(msg)} iterations.`, `Painting finished after ${at(msg)} iterations.`);
+    const s = state.shot;
+    if (s) ended('done', `Done: all ${s.n} frames painted. Download saves the clip.`, `The shot is painted: ${s.n} frames.`);
+    else ended('done', `Done: ${at(msg)} iterations.`, `Painting finished after ${at(msg)} iterations.`);
   });
-  on('stopped', (msg) => ended('stopped', `Stopped at iteration ${at(msg)}.`, 'Stopped.'));
+  on('frame-start', (msg) => {
+    const s = state.shot;
+    if (!s) return;
+    s.index = msg.index;
+    s.frameStarted = performance.now();
+    state.history = []; // the chart follows the frame being painted
+    setStatus(`Frame ${msg.index + 1} of ${msg.n}…`);
+  });
+  on('frame', (msg) => { if (state.shot) framePainted(msg); });
+  on('stopped', (msg) => {
+    const s = state.shot;
+    const kept = s && s.done < s.n ? `Stopped at frame ${s.index + 1} of ${s.n}: the ${s.done} frames painted are kept, and Start goes on from frame ${s.done + 1}.` : null;
+    ended('stopped', kept ?? `Stopped at iteration ${at(msg)}.`, 'Stopped.');
+  });
   on('error', (msg) => {
     const ran = state.stepsThisRun > 0;
     const text = sentence(msg.message);

@@ -170,6 +170,7 @@ export function configure(config) {
   restoreSaved();
   showStrength();
   showPresetHelp();
+  configured(bounds);
 }
 
 export async function loadSaved() {
@@ -255,6 +256,11 @@ export function readOptions() {
   return o;
 }
 
+/** The core's bounds() (the shot's limits among them), once the engine has sent them. */
+export const coreBounds = () => bounds;
+let configured;
+/** Resolves to the core's bounds() once the engine has sent them. */
+export const boundsReady = new Promise((resolve) => { configured = resolve; });
 export const modelName = () => $('model').value;
 export const deviceChoice = () => $('device').value;
 export const blendShare = () => Number($('blend').value) / 100;

@@ -3,6 +3,12 @@
 
 export const state = {
   files: { content: null, style: null, style2: null }, // accepted File objects (checked by the core)
+  // The content is a clip (film.js): {file, frames, fps, width, height, poster}, else null.
+  video: null,
+  // The shot being painted or painted last: {n, fps, index, done, pngs, times, frameStarted,
+  // iterations, lastIteration, record, first} (run.js startShot, film.js), else null (an image's
+  // run).
+  shot: null,
   pending: { content: null, style: null, style2: null }, // files being checked: {id, file}
   worker: null,
   ready: false, // the engine is up and can run

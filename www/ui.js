@@ -4,6 +4,7 @@
 import { $ } from './dom.js';
 import { state } from './state.js';
 import { running, phaseIs } from './phase.js';
+import { LATER_FRAME_SHARE_WORDS } from './film.js';
 
 // The timelapse needs a WebM recorder; where there is none its button is absent.
 export const TIMELAPSE_TYPE = (() => {
@@ -20,6 +21,10 @@ function startHint() {
   if (missing.length === 2) return 'Add a content image and a style image, or try an example.';
   if (missing.length === 1) return `Add a ${missing[0]} image to start.`;
   if (!state.ready) return 'Start is ready as soon as the engine is.';
+  if (state.video) {
+    return `Press Start to paint the clip's ${state.video.frames} frames: the first takes as long as a photo, `
+      + `each later one starts from it and takes about ${LATER_FRAME_SHARE_WORDS} of that.`;
+  }
   return 'Press Start to paint.';
 }
 
@@ -50,7 +55,9 @@ export function updateButtons() {
   $('onward-wrap').hidden = !(canGoOnward() && !running());
   if (state.planned) $('onward').textContent = `Go on to ${state.planned.asked} px`;
   $('download').disabled = !state.hasResult;
-  $('timelapse').hidden = !TIMELAPSE_TYPE;
+  $('download').textContent = state.shot ? 'Download video' : 'Download';
+  // A shot's video is its download; the timelapse is an image's.
+  $('timelapse').hidden = !TIMELAPSE_TYPE || Boolean(state.shot);
   $('timelapse').disabled = !(TIMELAPSE_TYPE && state.frames.length > 1 && !state.recording);
   // The painting takes the main area once there is one (or one is coming); no empty boxes before.
   const showStage = running() || state.hasResult;

@@ -20,6 +20,9 @@
  *   stage) null: the core stops by itself; `resume` goes on from a kept image, `done` iterations
  *   into the run (`onward`: from a finished painting the time limit made smaller, on to the larger
  *   sizes asked for).
+ * - shot: paint a film shot's frames (RGBA, `width`×`height` each) in order, from frame `from`;
+ *   going on after a reload, `previous` is the kept painting of frame `from − 1` (the painted
+ *   size, RGBA). Pause, resume and stop act on the shot.
  * - lose-device: destroy the GPU device, as a driver reset would (tests).
  * @typedef {{type: 'init', device: 'auto' | 'gpu' | 'cpu', faults?: boolean}
  *   | {type: 'check', id: number, slot: string, what: string, bytes: ArrayBuffer}
@@ -27,6 +30,8 @@
  *   | {type: 'model-unavailable', runId: number, key: string, message: string}
  *   | {type: 'start', runId: number, content: ArrayBuffer, styles: ArrayBuffer[], styleWeights: number[],
  *      options: object, resume: {rgba: ArrayBuffer, width: number, height: number, done: number, onward?: boolean} | null}
+ *   | {type: 'shot', runId: number, frames: ArrayBuffer[], width: number, height: number, styles: ArrayBuffer[],
+ *      styleWeights: number[], options: object, from: number, previous: ArrayBuffer | null}
  *   | {type: 'pause'} | {type: 'resume'} | {type: 'stop'} | {type: 'lose-device'}} In
  */
 
@@ -46,7 +51,10 @@
  * - awaiting: the run's last size waits for `model`'s weights.
  * - models: the models of the stages changed (the last size painted without the teacher:
  *   `without` says why).
- * - step: `record.finished` ends the run; `record.progress` is the core's estimate, 0..1.
+ * - step: `record.finished` ends the run (a shot's frame); `record.progress` is the core's
+ *   estimate, 0..1 (of the frame, in a shot).
+ * - frame-start: a shot begins painting frame `index` of `n` (from 0).
+ * - frame: a shot's frame `index` is painted: `rgba` is its painting. After the last, 'done'.
  * - paused, done, stopped: with the engine's memory: wasm linear memory (it never shrinks: a leak
  *   shows as growth) and the bytes of live WebGPU buffers.
  * - error: a bad input or setting, as data (`failure`): the page shows it where it belongs.
@@ -69,6 +77,8 @@
  *   | {type: 'awaiting', runId: number, model: string}
  *   | {type: 'models', runId: number, models: string[], without: string | undefined}
  *   | {type: 'step', runId: number, record: StepRecord, rgba: ArrayBuffer, width: number, height: number}
+ *   | {type: 'frame-start', runId: number, index: number, n: number}
+ *   | {type: 'frame', runId: number, index: number, rgba: ArrayBuffer, width: number, height: number}
  *   | {type: 'paused' | 'done' | 'stopped', runId: number, iteration: number, wasmBytes: number, gpuBytes: number}
  *   | ({type: 'error', runId: number} & Failure)
  *   | {type: 'model-error', key: string, message: string}
@@ -88,8 +98,10 @@ let impasto;
 let engine = null;
 // `iteration` is kept here: the stylizer cannot be read while a step() is in flight
 // (wasm-bindgen borrows it for the whole call).
+// A shot's run steps one frame's stylizer at a time: `shot` holds the frames and which is painted.
+/** @typedef {{shot: import('../pkg/impasto.js').WebShot, frames: (ArrayBuffer | null)[], index: number}} Shot */
 /** @typedef {{id: number, stylizer: import('../pkg/impasto.js').WebStylizer | null, paused: boolean, looping: boolean,
- *   finished: boolean, iteration: number, planned: boolean}} Run */
+ *   finished: boolean, iteration: number, planned: boolean, shot: Shot | null}} Run */
 /** @type {Run | null} */
 let run = null;
 let crashed = false;
@@ -186,8 +198,14 @@ async function loop(current) {
       if (run !== current) break; // stopped or replaced while stepping: no stale frame
       current.finished = record.finished; // the core says when the run is complete
       const { width, height } = current.stylizer;
+      // A shot's painted frame is where the next starts (a copy: the step's pixels go to the page).
+      const painted = current.finished && current.shot ? new Uint8Array(rgba) : null;
       const pixels = /** @type {ArrayBuffer} */ (rgba.buffer); // the module's own copy, never shared
       post({ type: 'step', runId: current.id, record, rgba: pixels, width, height }, [pixels]);
+      if (painted && current.shot) {
+        if (!(await nextFrame(current, painted, width, height))) break;
+        continue;
+      }
       const line = current.planned ? null : current.stylizer.planLine;
       if (line) {
         current.planned = true;
@@ -212,6 +230,28 @@ async function loop(current) {
     current.looping = false;
     if (run !== current) free(current);
   }
+}
+
+/**
+ * A shot's frame is painted: the page gets it, the shot keeps it as the next frame's start, and
+ * the next frame's run replaces the finished one. False where the run was stopped meanwhile.
+ * @param {Run} current @param {Uint8Array} painted @param {number} width @param {number} height
+ */
+async function nextFrame(current, painted, width, height) {
+  const s = /** @type {Shot} */ (current.shot);
+  s.shot.painted(painted);
+  const pixels = /** @type {ArrayBuffer} */ (painted.buffer);
+  post({ type: 'frame', runId: current.id, index: s.index, rgba: pixels, width, height }, [pixels]);
+  if (s.index + 1 >= s.frames.length) return true; // the last: the loop says 'done'
+  s.frames[s.index] = null; // the shot keeps what the next frame needs of it
+  s.index += 1;
+  current.stylizer?.free();
+  current.stylizer = null;
+  current.stylizer = await s.shot.frame(new Uint8Array(/** @type {ArrayBuffer} */ (s.frames[s.index])));
+  if (run !== current) return false;
+  current.finished = false;
+  post({ type: 'frame-start', runId: current.id, index: s.index, n: s.frames.length });
+  return true;
 }
 
 /** The WebGPU adapter this browser offers: its name, and whether it is a software emulation
@@ -312,10 +352,43 @@ async function load(cpu) {
 
 /** @param {Run | null} r */
 function free(r) {
-  if (r && r.stylizer && !r.looping) {
-    r.stylizer.free();
-    r.stylizer = null;
+  if (!r || r.looping) return;
+  r.stylizer?.free();
+  r.stylizer = null;
+  r.shot?.shot.free();
+  r.shot = null;
+}
+
+/** Start a shot (the 'shot' message): its first frame's run is made before any step.
+ * @param {Extract<In, {type: 'shot'}>} msg */
+async function startShot(msg) {
+  const styles = msg.styles.map((b) => new Uint8Array(b));
+  const weights = new Float32Array(msg.styleWeights);
+  const frame = (k) => new Uint8Array(/** @type {ArrayBuffer} */ (msg.frames[k]));
+  const shot = engine.shot(msg.width, msg.height, frame(0), styles, weights, msg.options, undefined);
+  /** @type {Run} */
+  const current = {
+    id: msg.runId, stylizer: null, paused: false, looping: true, iteration: 0, finished: false, planned: true,
+    shot: { shot, frames: msg.frames, index: msg.from },
+  };
+  run = current;
+  try {
+    if (msg.previous) shot.goOnAfter(frame(msg.from - 1), new Uint8Array(msg.previous));
+    for (let k = 0; k < msg.from; k++) msg.frames[k] = null;
+    current.stylizer = await shot.frame(frame(msg.from));
+  } finally {
+    current.looping = false;
   }
+  if (run !== current) { free(current); return; } // stopped meanwhile
+  const { stylizer } = current;
+  post({
+    type: 'started', runId: msg.runId, width: shot.width, height: shot.height, sides: Array.from(stylizer.sides),
+    models: stylizer.stageModels, total: stylizer.totalIterations ?? null, pending: null,
+    notice: shot.withoutFinish ? 'VGG16 could not be loaded, so every frame of this shot is painted with the distilled network.' : null,
+  });
+  post({ type: 'frame-start', runId: msg.runId, index: msg.from, n: msg.frames.length });
+  current.looping = true;
+  loop(current);
 }
 
 self.onmessage = async (event) => {
@@ -389,7 +462,7 @@ self.onmessage = async (event) => {
           const models = stylizer.stageModels;
           // The core's count of iterations (null where it stops by itself).
           const total = stylizer.totalIterations ?? null;
-          run = { id: msg.runId, stylizer, paused: false, looping: true, iteration: 0, finished: false, planned: false };
+          run = { id: msg.runId, stylizer, paused: false, looping: true, iteration: 0, finished: false, planned: false, shot: null };
           post({
             type: 'started', runId: msg.runId, width: stylizer.width, height: stylizer.height, sides, models, total,
             notice: stylizer.notice ?? null, pending: stylizer.pendingModel ?? null,
@@ -397,6 +470,20 @@ self.onmessage = async (event) => {
           loop(run);
         } catch (err) {
           if (isAbort(err)) return crash(err);
+          post({ type: 'error', runId: msg.runId, ...failure(err) });
+        }
+        break;
+      }
+      case 'shot': {
+        const previous = run;
+        run = null;
+        free(previous);
+        wakeAll();
+        try {
+          await startShot(msg);
+        } catch (err) {
+          if (isAbort(err)) return crash(err);
+          if (run?.id === msg.runId) { free(run); run = null; }
           post({ type: 'error', runId: msg.runId, ...failure(err) });
         }
         break;

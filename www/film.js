@@ -1,0 +1,230 @@
+// A film clip as the content: a shot painted frame by frame (the core's film module: each frame
+// starts from the last painting carried along the motion). The clip is read with mediabunny
+// (demuxing, frame-exact) and WebCodecs (decoding), each painted frame is kept in IndexedDB as it
+// is finished, so that a reload goes on where the shot was, and Download writes the painted frames
+// back as a video at the clip's frame rate (WebCodecs encoding, mediabunny muxing). The library
+// is loaded only when a clip is dropped.
+
+import { $, setStatus, announce, formatTime, saveBlob, showError } from './dom.js';
+import { state } from './state.js';
+import { keep, kept } from './store.js';
+
+// What a later frame of a shot costs against the first: it starts from the carried painting and
+// stops by the finishing rule (BENCHMARKS.md "Film": a 12-frame shot took 270 s where a frame
+// painted on its own took 103 s, so each later frame about 15 s, a seventh). Used until a later
+// frame has been timed here.
+export const LATER_FRAME_SHARE = 1 / 7;
+export const LATER_FRAME_SHARE_WORDS = 'a seventh';
+
+/** @type {Promise<any> | null} */
+let library = null;
+const mediabunny = () => (library ??= import('./vendor/mediabunny.js'));
+
+const VIDEO_NAME = /\.(mp4|m4v|mov|webm|mkv|ogv)$/i;
+
+/** Whether a chosen file is a clip (by its type, or its name where the browser gives no type). */
+export const isVideo = (file) => Boolean(file) && (file.type.startsWith('video/') || VIDEO_NAME.test(file.name));
+
+/** A failure of ours, said as it is (not wrapped as a failure to read the clip). */
+class Refusal extends Error {}
+
+/** The painted frames' size for a clip of `width`×`height` painted at `size` px: the long side
+ * `size` (at most the clip's own and the core's limit), the aspect kept. */
+export function frameSize(width, height, size, maxSide) {
+  const side = Math.min(size, Math.max(width, height), maxSide);
+  const scale = side / Math.max(width, height);
+  return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
+}
+
+/**
+ * What the page needs of a clip before painting it, or a Refusal in one sentence: its frames,
+ * frame rate, size and a poster (the first frame, as a PNG blob).
+ * @param {File} file @param {{shotFrames: number[]}} bounds
+ */
+export async function probe(file, bounds) {
+  const name = `“${file.name}”`;
+  if (typeof VideoDecoder === 'undefined') {
+    throw new Refusal('This browser cannot decode video (it has no WebCodecs): a recent Chrome, Edge, Firefox or Safari can, or paint the clip with the command-line tool');
+  }
+  const mb = await mediabunny();
+  const input = new mb.Input({ source: new mb.BlobSource(file), formats: mb.ALL_FORMATS });
+  try {
+    if (!(await input.canRead())) throw new Refusal(`${name} is not a video this page can read (MP4, WebM, Matroska, QuickTime or Ogg)`);
+    const track = await input.getPrimaryVideoTrack();
+    if (!track) throw new Refusal(`${name} has no video in it`);
+    if (!(await track.canDecode())) throw new Refusal(`This browser cannot decode the video of ${name} (${track.codec ?? 'an unknown codec'}); try another browser, or convert it to MP4 (H.264) or WebM (VP9)`);
+    const stats = await track.computePacketStats();
+    const max = bounds.shotFrames[1];
+    if (!stats.packetCount) throw new Refusal(`${name} has no frames`);
+    if (stats.packetCount > max) {
+      throw new Refusal(`${name} has ${stats.packetCount} frames; a shot painted here has at most ${max}: trim it first (ffmpeg -i clip.mp4 -frames:v ${max} short.mp4)`);
+    }
+    const sink = new mb.CanvasSink(track, { poolSize: 1 });
+    const first = await sink.getCanvas(await track.getFirstTimestamp());
+    if (!first) throw new Refusal(`${name} has no frames`);
+    const poster = await canvasBlob(first.canvas);
+    const fps = stats.averagePacketRate > 0 ? stats.averagePacketRate : 24;
+    return { frames: stats.packetCount, fps, width: track.displayWidth, height: track.displayHeight, poster };
+  } catch (err) {
+    if (err instanceof Refusal) throw err;
+    throw new Refusal(`${name} could not be read as a video (${err?.message || err})`);
+  } finally {
+    input.dispose?.();
+  }
+}
+
+async function canvasBlob(canvas) {
+  if (canvas.convertToBlob) return canvas.convertToBlob({ type: 'image/png' });
+  return new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
+}
+
+/**
+ * Every frame of the clip as RGBA at `width`×`height`, in presentation order.
+ * @param {File} file @param {number} width @param {number} height @param {(k: number) => void} onFrame
+ * @returns {Promise<ArrayBuffer[]>}
+ */
+export async function decodeFrames(file, width, height, onFrame) {
+  const mb = await mediabunny();
+  const input = new mb.Input({ source: new mb.BlobSource(file), formats: mb.ALL_FORMATS });
+  try {
+    const track = await input.getPrimaryVideoTrack();
+    const sink = new mb.CanvasSink(track, { width, height, fit: 'fill', poolSize: 1 });
+    const frames = [];
+    for await (const { canvas } of sink.canvases()) {
+      const ctx = canvas.getContext('2d', { willReadFrequently: true });
+      frames.push(ctx.getImageData(0, 0, width, height).data.buffer);
+      onFrame(frames.length);
+    }
+    return frames;
+  } finally {
+    input.dispose?.();
+  }
+}
+
+/**
+ * The painted frames (PNG blobs) as a video at `fps`: WebM (VP9 or VP8) where the browser encodes
+ * it, else MP4 (H.264) or WebM (AV1). VP9 first: Firefox 153's H.264 encoder hands over a
+ * malformed decoder description (its avcC repeats the parameter sets' first byte), which strict
+ * players reject. Frames are stretched to even sides, as 4:2:0 encoders need.
+ * @param {Blob[]} pngs @param {number} fps
+ * @returns {Promise<{blob: Blob, extension: string}>}
+ */
+export async function encodeVideo(pngs, fps) {
+  const mb = await mediabunny();
+  const firstBitmap = await createImageBitmap(pngs[0]);
+  const width = firstBitmap.width + (firstBitmap.width % 2);
+  const height = firstBitmap.height + (firstBitmap.height % 2);
+  firstBitmap.close();
+  const codec = await mb.getFirstEncodableVideoCodec(['vp9', 'vp8', 'avc', 'av1'], { width, height });
+  if (!codec) throw new Refusal('This browser cannot encode video; the painted frames are kept, and a browser that can (Chrome, Edge, Firefox, Safari) will write the clip');
+  const format = codec === 'avc' ? new mb.Mp4OutputFormat() : new mb.WebMOutputFormat();
+  const target = new mb.BufferTarget();
+  const output = new mb.Output({ format, target });
+  const canvas = new OffscreenCanvas(width, height);
+  const ctx = canvas.getContext('2d');
+  const source = new mb.CanvasSource(canvas, { codec, bitrate: mb.QUALITY_HIGH });
+  output.addVideoTrack(source, { frameRate: fps });
+  await output.start();
+  for (let k = 0; k < pngs.length; k++) {
+    const bitmap = await createImageBitmap(pngs[k]);
+    ctx.drawImage(bitmap, 0, 0, width, height);
+    bitmap.close();
+    await source.add(k / fps, 1 / fps);
+  }
+  await output.finalize();
+  return { blob: new Blob([target.buffer], { type: format.mimeType }), extension: format.fileExtension };
+}
+
+// The shot kept in IndexedDB: 'shot' → {key, name, n, fps, done}, rewritten as each frame is
+// painted; 'shot-files' → {key, video, style, style2}, the files, written once; and
+// 'shot-frame-K' → frame K's painting as a PNG. `key` names the clip, the paintings and the
+// settings: a shot started again with the same ones goes on at frame `done`.
+
+/** The key of a shot of the chosen files with these options. */
+export function shotKey(files, options, share) {
+  const id = (f) => (f ? [f.name, f.size, f.lastModified] : null);
+  return JSON.stringify([id(files.content), id(files.style), id(files.style2), options, files.style2 ? share : null]);
+}
+
+/** The kept shot and its files, if any (an unreadable entry counts as none). */
+export async function keptShot() {
+  const s = await kept('shot');
+  if (!s || typeof s.key !== 'string') return null;
+  const files = await kept('shot-files');
+  return files?.key === s.key && files.video instanceof Blob && files.style instanceof Blob ? { ...files, ...s } : null;
+}
+
+/** Keep how far a shot is: {key, name, n, fps, done}. */
+export const keepShot = (s) => keep('shot', s);
+
+/** Keep a shot's files (the clip and the paintings) under its key. */
+export const keepShotFiles = (key, files) => keep('shot-files', { key, video: files.content, style: files.style, style2: files.style2 });
+
+export const keepFrame = (k, png) => keep(`shot-frame-${k}`, png);
+
+export const keptFrame = async (k) => {
+  const png = await kept(`shot-frame-${k}`);
+  return png instanceof Blob ? png : null;
+};
+
+/** The shot's progress line: frame k of n, the frame's iteration, and the time left by the frames
+ * painted so far (the first frame, painted from noise, costs more than the rest: it is left out of
+ * the estimate once a later frame is done). */
+export function shotStatus(record) {
+  const s = state.shot;
+  const p = typeof record.progress === 'number' ? record.progress
+    : state.total ? record.iteration / state.total : 0;
+  const parts = [`Frame ${s.index + 1} of ${s.n}`, `iteration ${record.iteration}`];
+  // Later frames' time: measured once one is painted, else a share of the first's.
+  const later = s.times.slice(s.first ? 1 : 0);
+  const perFrame = later.length ? later.reduce((a, b) => a + b, 0) / later.length
+    : s.first && s.times.length ? s.times[0] * LATER_FRAME_SHARE : null;
+  if (perFrame != null) parts.push(`about ${formatTime(((s.n - s.index - Math.min(p, 1)) * perFrame) / 1000)} left`);
+  setStatus(parts.join(' · '));
+  const overall = (s.index + Math.min(1, Math.max(0, p))) / s.n;
+  $('progress-fill').style.width = `${100 * overall}%`;
+  const bar = $('progress');
+  bar.dataset.iteration = String((s.iterations ?? 0) + record.iteration);
+  bar.setAttribute('aria-valuemax', '100');
+  bar.setAttribute('aria-valuenow', String(Math.round(100 * overall)));
+  bar.setAttribute('aria-valuetext', `frame ${s.index + 1} of ${s.n}`);
+}
+
+/** A painted frame, as its PNG, kept; the shot's record says how far it is. */
+export async function framePainted(msg) {
+  const s = state.shot;
+  const canvas = new OffscreenCanvas(msg.width, msg.height);
+  canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(msg.rgba), msg.width, msg.height), 0, 0);
+  const png = await canvas.convertToBlob({ type: 'image/png' });
+  s.pngs[msg.index] = png;
+  s.done = msg.index + 1;
+  s.iterations += s.lastIteration;
+  s.times.push(performance.now() - s.frameStarted);
+  await keepFrame(msg.index, png);
+  if (s.record) {
+    s.record.done = msg.index + 1;
+    await keepShot(s.record);
+  }
+  announce(`Frame ${msg.index + 1} of ${s.n} painted.`);
+}
+
+/** Download: the painted frames as a video (all of them, or those painted so far). */
+export async function downloadShot() {
+  const s = state.shot;
+  const pngs = [];
+  for (let k = 0; k < s.n; k++) {
+    const png = s.pngs[k] ?? (k < s.done ? await keptFrame(k) : null);
+    if (!png) break;
+    pngs.push(png);
+  }
+  if (!pngs.length) { showError('No frame of the shot is painted yet.'); return; }
+  setStatus(`Writing the video (${pngs.length} frames)…`);
+  try {
+    const { blob, extension } = await encodeVideo(pngs, s.fps);
+    const base = state.files.content?.name.replace(/\.[a-z0-9]{2,5}$/i, '') || 'shot';
+    saveBlob(blob, `impasto-${base}${extension}`);
+    setStatus(`Saved ${pngs.length} of ${s.n} frames as a video.`);
+  } catch (err) {
+    showError(err instanceof Refusal ? err.message : `The video could not be written (${err?.message || err}).`);
+  }
+}
