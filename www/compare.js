@@ -13,7 +13,7 @@ export function showCompare() {
   divider.style.left = `${share}%`;
   divider.classList.toggle('at-edge', share < 4);
   $('compare').setAttribute('aria-valuetext', share ? `the photo over the left ${share} %` : 'the painting only');
-  if (!share || !src || $('content-thumb').hidden || !state.hasResult) { photo.hidden = true; return; }
+  if (!share || !src || $('content-thumb').hidden || !state.hasResult || state.shot) { photo.hidden = true; return; }
   if (photo.src !== src) photo.src = src;
   photo.style.clipPath = `inset(0 ${100 - share}% 0 0)`;
   photo.hidden = false;

@@ -8,7 +8,7 @@ import { state } from './state.js';
 import { post } from './engine.js';
 import { updateButtons } from './ui.js';
 import { boundsReady } from './settings.js';
-import { isVideo, probe, keptShot, keptFrame } from './film.js';
+import { isVideo, probe, keptShot, keptFrame, newShot } from './film.js';
 import { showKept } from './result.js';
 
 export const SLOTS = {
@@ -156,19 +156,20 @@ export function wireFiles() {
 
 const emptySlot = () => (!state.files.content ? 'content' : !state.files.style ? 'style' : 'content');
 
-/** After a reload: a shot left unfinished (film.js keeps it) gets its clip and paintings back in
- * their targets, and Start goes on at its first frame not painted. */
+/** After a reload: the last shot (film.js keeps it; an image run since forgets it) gets its clip
+ * and paintings back in their targets and its last painted frame on show. Download video writes
+ * the frames painted; where some are left, Start goes on at the first of them. */
 export async function restoreShot() {
   const s = await keptShot();
-  if (!s || s.done >= s.n || state.files.content || pending.content) return;
+  if (!s || !s.done || state.files.content || pending.content) return;
+  const png = await keptFrame(s.done - 1);
+  if (!png) return; // (the shot then starts again from its first frame)
   choose(s.video, 'content');
   choose(s.style, 'style');
   if (s.style2) choose(s.style2, 'style2');
-  // The last painted frame is shown (in place of the last image kept).
-  const png = await keptFrame(s.done - 1);
-  if (!png) return; // (the shot then starts again from its first frame)
-  state.hasResult = false;
-  await showKept(png,
-    `The shot of “${s.name}” was interrupted after ${s.done} of ${s.n} frames: Start goes on from frame ${s.done + 1}.`,
-    `frame ${s.done} of the shot of “${s.name}”, painted`);
+  state.shot = newShot({ key: s.key, name: s.name, n: s.n, fps: s.fps, done: s.done });
+  state.hasResult = false; // the frame is shown in place of the last image kept
+  const left = s.done < s.n ? `was interrupted after ${s.done} of ${s.n} frames: Start goes on from frame ${s.done + 1}, and Download video saves the frames painted`
+    : `is painted (${s.n} frames): Download video saves it`;
+  await showKept(png, `The shot of “${s.name}” ${left}.`, `frame ${s.done} of the shot of “${s.name}”, painted`);
 }

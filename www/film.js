@@ -18,15 +18,16 @@ export const LATER_FRAME_SHARE_WORDS = 'a seventh';
 
 /** @type {Promise<any> | null} */
 let library = null;
-const mediabunny = () => (library ??= import('./vendor/mediabunny.js'));
+// (A failed load, e.g. offline before the service worker has it, is tried again with the next clip.)
+const mediabunny = () => (library ??= import('./vendor/mediabunny.js').catch((err) => { library = null; throw err; }));
 
 const VIDEO_NAME = /\.(mp4|m4v|mov|webm|mkv|ogv)$/i;
 
 /** Whether a chosen file is a clip (by its type, or its name where the browser gives no type). */
 export const isVideo = (file) => Boolean(file) && (file.type.startsWith('video/') || VIDEO_NAME.test(file.name));
 
-/** A failure of ours, said as it is (not wrapped as a failure to read the clip). */
-class Refusal extends Error {}
+/** A clip that cannot be painted, in one sentence: said in the content's drop target. */
+export class Refusal extends Error {}
 
 /** The painted frames' size for a clip of `width`×`height` painted at `size` px: the long side
  * `size` (at most the clip's own and the core's limit), the aspect kept. */
@@ -53,11 +54,12 @@ export async function probe(file, bounds) {
     const track = await input.getPrimaryVideoTrack();
     if (!track) throw new Refusal(`${name} has no video in it`);
     if (!(await track.canDecode())) throw new Refusal(`This browser cannot decode the video of ${name} (${track.codec ?? 'an unknown codec'}); try another browser, or convert it to MP4 (H.264) or WebM (VP9)`);
-    const stats = await track.computePacketStats();
     const max = bounds.shotFrames[1];
+    // (Counting stops past the limit: a long film is refused without reading all of it.)
+    const stats = await track.computePacketStats(max + 1);
     if (!stats.packetCount) throw new Refusal(`${name} has no frames`);
     if (stats.packetCount > max) {
-      throw new Refusal(`${name} has ${stats.packetCount} frames; a shot painted here has at most ${max}: trim it first (ffmpeg -i clip.mp4 -frames:v ${max} short.mp4)`);
+      throw new Refusal(`${name} has more than ${max} frames, the most a shot painted here has: trim it first (ffmpeg -i clip.mp4 -frames:v ${max} short.mp4)`);
     }
     const sink = new mb.CanvasSink(track, { poolSize: 1 });
     const first = await sink.getCanvas(await track.getFirstTimestamp());
@@ -79,23 +81,30 @@ async function canvasBlob(canvas) {
 }
 
 /**
- * Every frame of the clip as RGBA at `width`×`height`, in presentation order.
- * @param {File} file @param {number} width @param {number} height @param {(k: number) => void} onFrame
- * @returns {Promise<ArrayBuffer[]>}
+ * Every frame of the clip as RGBA at `width`×`height`, in presentation order; null once `wanted`
+ * says the frames are no longer wanted (the run was stopped). A clip that fails to decode is a
+ * Refusal.
+ * @param {File} file @param {number} width @param {number} height @param {(k: number) => boolean} wanted
+ * @returns {Promise<ArrayBuffer[] | null>}
  */
-export async function decodeFrames(file, width, height, onFrame) {
+export async function decodeFrames(file, width, height, wanted) {
   const mb = await mediabunny();
   const input = new mb.Input({ source: new mb.BlobSource(file), formats: mb.ALL_FORMATS });
   try {
     const track = await input.getPrimaryVideoTrack();
+    if (!track) throw new Refusal(`“${file.name}” has no video in it`);
     const sink = new mb.CanvasSink(track, { width, height, fit: 'fill', poolSize: 1 });
     const frames = [];
     for await (const { canvas } of sink.canvases()) {
       const ctx = canvas.getContext('2d', { willReadFrequently: true });
       frames.push(ctx.getImageData(0, 0, width, height).data.buffer);
-      onFrame(frames.length);
+      if (!wanted(frames.length)) return null;
     }
+    if (!frames.length) throw new Refusal(`“${file.name}” has no frames`);
     return frames;
+  } catch (err) {
+    if (err instanceof Refusal) throw err;
+    throw new Refusal(`“${file.name}” could not be decoded (${err?.message || err})`);
   } finally {
     input.dispose?.();
   }
@@ -190,27 +199,41 @@ export function shotStatus(record) {
   bar.setAttribute('aria-valuetext', `frame ${s.index + 1} of ${s.n}`);
 }
 
-/** A painted frame, as its PNG, kept; the shot's record says how far it is. */
-export async function framePainted(msg) {
+/** A painted frame: counted at once; its PNG kept in order after the frames before it
+ * (`s.saving`: Download and a restart wait for it), and then the record says how far it is. */
+export function framePainted(msg) {
   const s = state.shot;
-  const canvas = new OffscreenCanvas(msg.width, msg.height);
-  canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(msg.rgba), msg.width, msg.height), 0, 0);
-  const png = await canvas.convertToBlob({ type: 'image/png' });
-  s.pngs[msg.index] = png;
   s.done = msg.index + 1;
   s.iterations += s.lastIteration;
   s.times.push(performance.now() - s.frameStarted);
-  await keepFrame(msg.index, png);
-  if (s.record) {
-    s.record.done = msg.index + 1;
-    await keepShot(s.record);
-  }
   announce(`Frame ${msg.index + 1} of ${s.n} painted.`);
+  const record = { ...s.record, done: msg.index + 1 };
+  s.saving = s.saving.then(async () => {
+    const canvas = new OffscreenCanvas(msg.width, msg.height);
+    canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(msg.rgba), msg.width, msg.height), 0, 0);
+    const png = await canvas.convertToBlob({ type: 'image/png' });
+    s.pngs[msg.index] = png;
+    await keepFrame(msg.index, png);
+    await keepShot(record); // only once the frame is there: a reload never goes on after a missing one
+  }).catch(() => {}); // (storage full or blocked: the frames painted stay in s.pngs for Download)
 }
+
+/** The shot's bookkeeping, `done` frames of `n` painted (kept, where `record` is the kept one). */
+export function newShot(record) {
+  return {
+    n: record.n, fps: record.fps, index: record.done, done: record.done, pngs: [], times: [],
+    frameStarted: performance.now(), iterations: 0, lastIteration: 0, record, first: record.done === 0,
+    saving: Promise.resolve(),
+  };
+}
+
+/** An image run forgets the kept shot: a reload then restores that image, not the clip. */
+export const forgetShot = () => keep('shot', null);
 
 /** Download: the painted frames as a video (all of them, or those painted so far). */
 export async function downloadShot() {
   const s = state.shot;
+  await s.saving; // the frames painted last are being kept
   const pngs = [];
   for (let k = 0; k < s.n; k++) {
     const png = s.pngs[k] ?? (k < s.done ? await keptFrame(k) : null);

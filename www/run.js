@@ -6,7 +6,10 @@ import { state } from './state.js';
 import { enter, running, phaseIs } from './phase.js';
 import { on, post, startWorker, describeEngine } from './engine.js';
 import { readOptions, modelName, deviceChoice, blendShare, coreBounds } from './settings.js';
-import { frameSize, decodeFrames, shotKey, keptShot, keepShot, keepShotFiles, keptFrame, shotStatus, framePainted } from './film.js';
+import {
+  frameSize, decodeFrames, shotKey, keptShot, keepShot, keepShotFiles, keptFrame, shotStatus, framePainted, newShot, forgetShot,
+  Refusal,
+} from './film.js';
 import { fetchWeights, showProgress, hideProgress } from './weights.js';
 import { refuse, recheckPending, SLOTS } from './files.js';
 import { draw, keepResult, describeRun } from './result.js';
@@ -69,6 +72,7 @@ export async function start({ resume = false, preview = false, onward = false } 
   let options;
   try { options = readOptions(); } catch (err) { showError(err.message); return; }
   if (state.video) { startShot(options); return; }
+  if (state.shot) forgetShot(); // a reload restores this run's painting, not the clip
   state.shot = null; // Download saves this run's painting
   if (preview && !options.coarseToFine && !options.largest && options.size > PREVIEW_ABOVE) options.coarseToFine = true;
   // Going on from a painting the time limit made smaller: the rest of the sizes asked for, with
@@ -145,6 +149,7 @@ export async function start({ resume = false, preview = false, onward = false } 
  */
 async function startShot(formOptions) {
   const video = state.video;
+  const files = { ...state.files }; // as they are now (the targets stay live while frames decode)
   const { shotSide } = coreBounds();
   const size = frameSize(video.width, video.height, formOptions.size, shotSide[1]);
   // Every frame is painted to its end (no time limit), at the frames' size.
@@ -153,7 +158,8 @@ async function startShot(formOptions) {
   state.runId += 1;
   const runId = state.runId;
   state.planned = null;
-  Object.assign(state, { stepsThisRun: 0, awaiting: null, iterationOffset: 0, history: [], frames: [], total: null });
+  Object.assign(state, { stepsThisRun: 0, awaiting: null, iterationOffset: 0, history: [], frames: [], total: null, iteration: 0 });
+  if (state.resumable) { state.resumable = null; $('crash').hidden = true; } // (a shot goes on from what it kept)
   enter('preparing');
   resetProgress();
   drawChart();
@@ -162,22 +168,22 @@ async function startShot(formOptions) {
   showStage();
   setStatus('Reading the clip…');
   try {
-    const key = shotKey(state.files, options, share);
+    await state.shot?.saving; // the frames the last shot painted, all kept
+    const key = shotKey(files, options, share);
     const before = await keptShot();
     let from = before?.key === key && before.done < before.n ? before.done : 0;
     const previousPng = from > 0 ? await keptFrame(from - 1) : null;
     if (!previousPng) from = 0;
     const frames = await decodeFrames(video.file, size.width, size.height, (k) => {
       if (runId === state.runId) setStatus(`Reading the clip: frame ${k} of ${video.frames}…`);
+      return runId === state.runId;
     });
-    if (runId !== state.runId) return;
+    if (!frames || runId !== state.runId) return;
+    if (from >= frames.length) from = 0; // (the clip decodes to fewer frames than were kept)
     const record = { key, name: video.file.name, n: frames.length, fps: video.fps, done: from };
-    if (!from) await keepShotFiles(key, state.files);
+    if (!from) await keepShotFiles(key, files);
     await keepShot(record);
-    state.shot = {
-      n: frames.length, fps: video.fps, index: from, done: from, pngs: [], times: [], frameStarted: performance.now(),
-      iterations: 0, lastIteration: 0, record, first: from === 0, // (times[0] is the first frame's)
-    };
+    state.shot = newShot(record);
     let previous = null;
     if (previousPng) {
       const bitmap = await createImageBitmap(previousPng);
@@ -187,15 +193,15 @@ async function startShot(formOptions) {
       bitmap.close();
       previous = ctx.getImageData(0, 0, canvas.width, canvas.height).data.buffer;
     }
-    const [style, style2] = await Promise.all([state.files.style.arrayBuffer(), state.files.style2?.arrayBuffer()]);
+    const [style, style2] = await Promise.all([files.style.arrayBuffer(), files.style2?.arrayBuffer()]);
     const styles = style2 ? [style, style2] : [style];
     const styleWeights = style2 ? [1 - share, share] : [1];
     const worker = state.worker;
-    await ensureModel(modelName(), false);
+    await ensureModel(options.model, false);
     // Automatic: VGG16 finishes every frame where the core's ladder applies, and a shot's frames
     // all have one painter, so it is fetched first (20 MB, once); without it (offline, a failed
     // download) the engine paints the whole shot with the distilled network and says so.
-    if (modelName() === 'auto') await ensureOne('teacher', false).catch(() => {});
+    if (options.model === 'auto') await ensureOne('teacher', false).catch(() => {});
     if (runId !== state.runId) return;
     if (state.worker !== worker || !state.ready) {
       // The engine was replaced meanwhile (a crash, another Compute): the shot starts again on
@@ -211,7 +217,10 @@ async function startShot(formOptions) {
   } catch (err) {
     if (runId !== state.runId) return;
     if (running()) enter('failed');
-    showError(sentence(err.message || String(err)));
+    // A clip that would not decode belongs in its drop target; anything else below Start.
+    if (err instanceof Refusal) refuse('content', sentence(err.message), files.content);
+    else showError(sentence(err.message || String(err)));
+    setStatus('Nothing was painted.');
     updateButtons();
   }
 }
@@ -411,6 +420,7 @@ export function wireRun() {
     state.stepsThisRun += 1;
     if (state.shot) {
       state.shot.lastIteration = record.iteration;
+      state.iteration = record.iteration;
       shotStatus(record);
     } else {
       showStep(record);

@@ -58,6 +58,9 @@ export function updateButtons() {
   $('download').textContent = state.shot ? 'Download video' : 'Download';
   // A shot's video is its download; the timelapse is an image's.
   $('timelapse').hidden = !TIMELAPSE_TYPE || Boolean(state.shot);
+  // The before/after divider lays the photo over the painting: a shot has a photo per frame.
+  $('compare').hidden = Boolean(state.shot);
+  $('divider').hidden = Boolean(state.shot);
   $('timelapse').disabled = !(TIMELAPSE_TYPE && state.frames.length > 1 && !state.recording);
   // The painting takes the main area once there is one (or one is coming); no empty boxes before.
   const showStage = running() || state.hasResult;

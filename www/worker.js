@@ -376,9 +376,13 @@ async function startShot(msg) {
     if (msg.previous) shot.goOnAfter(frame(msg.from - 1), new Uint8Array(msg.previous));
     for (let k = 0; k < msg.from; k++) msg.frames[k] = null;
     current.stylizer = await shot.frame(frame(msg.from));
-  } finally {
+  } catch (err) {
     current.looping = false;
+    if (run === current) run = null;
+    free(current); // (the shot with it, stopped meanwhile or not)
+    throw err;
   }
+  current.looping = false;
   if (run !== current) { free(current); return; } // stopped meanwhile
   const { stylizer } = current;
   post({
@@ -480,10 +484,9 @@ self.onmessage = async (event) => {
         free(previous);
         wakeAll();
         try {
-          await startShot(msg);
+          await startShot(msg); // (it frees what it made, where it fails)
         } catch (err) {
           if (isAbort(err)) return crash(err);
-          if (run?.id === msg.runId) { free(run); run = null; }
           post({ type: 'error', runId: msg.runId, ...failure(err) });
         }
         break;

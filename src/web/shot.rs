@@ -13,8 +13,8 @@ use crate::image_io::{self, Decoded, Image};
 /// on the CPU engine a frame takes about a minute (4 s of video at 30 frames a second).
 pub const MAX_FRAMES: u32 = 120;
 
-/// The largest long side of a shot's frames in the page: 120 frames at this size are about
-/// 280 MB decoded.
+/// The largest long side of a shot's frames in the page: 120 frames at this size are 280 MB
+/// decoded at 16:9, 500 MB square.
 pub const MAX_SIDE: u32 = 1024;
 
 /// One shot being painted.
@@ -84,8 +84,8 @@ impl WebShot {
         Ok(WebStylizer { inner: run, notice: None, painter: self.shot.painter })
     }
 
-    /// The painting of the frame `frame` began (RGBA at the painted size: its run's last image):
-    /// where the next frame starts.
+    /// Hand back the painting of the frame the last `frame` call began (RGBA at the painted size:
+    /// its run's last image): where the next frame starts.
     pub fn painted(&mut self, rgba: &[u8]) -> Result<(), WebError> {
         let content = self.current.take().ok_or_else(|| Error::Shot("no frame of this shot is being painted".into()))?;
         let painting = Image::from_rgba8(content.width, content.height, rgba)?;

@@ -77,6 +77,13 @@ test('a clip as the content: painted frame by frame, resumed after a reload, dow
   await download.saveAs(file);
   assert.match(file, /impasto-clip\.(webm|mp4)$/);
   assert.equal(frameCount(file), FRAMES);
+  // After another reload the finished shot is still there to download.
+  await page.reload();
+  await page.locator('#notice').filter({ hasText: 'is painted (6 frames): Download video saves it' }).waitFor({ timeout: 30_000 });
+  const [again] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download video' }).click()]);
+  const second = path.join(dir, `again-${again.suggestedFilename()}`);
+  await again.saveAs(second);
+  assert.equal(frameCount(second), FRAMES);
 });
 
 test('clips that cannot be painted are refused in the drop target, at once, in one sentence', async () => {
@@ -96,7 +103,7 @@ test('clips that cannot be painted are refused in the drop target, at once, in o
   await refused(text, /^“notes\.mp4” is not a video this page can read/);
   await refused(make('sound.webm', ['-f', 'lavfi', '-i', 'sine=duration=0.3', '-c:a', 'libopus']), /^“sound\.webm” has no video in it\.$/);
   await refused(make('long.webm', ['-f', 'lavfi', '-i', 'testsrc=size=32x24:rate=30', '-frames:v', '125', '-c:v', 'libvpx']),
-    /^“long\.webm” has 125 frames; a shot painted here has at most 120: trim it first/);
+    /^“long\.webm” has more than 120 frames, the most a shot painted here has: trim it first/);
   // A browser without WebCodecs says so.
   const old = await browser.newContext();
   await old.addInitScript(() => { delete window.VideoDecoder; });
