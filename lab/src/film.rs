@@ -42,6 +42,10 @@ pub struct FilmArgs {
     /// Also write every painted frame here (CLIP-WEIGHT/NNNNN.png).
     #[arg(long)]
     pub images: Option<PathBuf>,
+    /// Paint every frame after the first with this many iterations (the product: its finishing
+    /// rule), to see what a later frame's early stop leaves of the carried painting.
+    #[arg(long)]
+    pub later_iterations: Option<u32>,
 }
 
 /// One clip painted with one temporal weight.
@@ -105,11 +109,16 @@ pub fn film_cmd(a: FilmArgs) -> Result<()> {
         let (base, _) = Shot::new(&spec, vec![(style.clone(), 1.0)], first, &mut site, 0.0)?;
         for &weight in &a.weights {
             let shot = Shot { temporal_weight: weight, ..base.clone() };
+            let later = match a.later_iterations {
+                Some(n) => Shot { stopping: impasto::stopping::Stopping::Fixed(n), ..shot.clone() },
+                None => shot.clone(),
+            };
             let t0 = impasto::clock::now_ms();
             let mut painted: Vec<Frame> = Vec::new();
             let mut iterations = Vec::new();
             for (k, f) in frames.iter().enumerate() {
-                let (frame, cost) = pollster::block_on(shot.paint(f.clone(), painted.last(), &mut |_| {}))?;
+                let painter = if k == 0 { &shot } else { &later };
+                let (frame, cost) = pollster::block_on(painter.paint(f.clone(), painted.last(), &mut |_| {}))?;
                 eprintln!("impasto-lab: {} λ {weight}: frame {}/{}: {} iterations", name(clip), k + 1, frames.len(), cost.iterations);
                 iterations.push(cost.iterations);
                 painted.push(frame);
