@@ -15,6 +15,9 @@ import { keep, kept } from './store.js';
 // frame has been timed here.
 export const LATER_FRAME_SHARE = 1 / 7;
 export const LATER_FRAME_SHARE_WORDS = 'a seventh';
+// The first frame's progress from which its time so far says its whole time (its first
+// iterations compile kernels and fill caches; progress.js waits as long for an image).
+const FIRST_ESTIMATE_AFTER = 0.05;
 
 /** @type {Promise<any> | null} */
 let library = null;
@@ -184,11 +187,16 @@ export function shotStatus(record) {
   const p = typeof record.progress === 'number' ? record.progress
     : state.total ? record.iteration / state.total : 0;
   const parts = [`Frame ${s.index + 1} of ${s.n}`, `iteration ${record.iteration}`];
-  // Later frames' time: measured once one is painted, else a share of the first's.
+  // Later frames' time: measured once one is painted, else a share of the first's; while the
+  // first paints, its own time is its time so far over its progress (after a few per cent).
   const later = s.times.slice(s.first ? 1 : 0);
+  const firstMs = s.times.length ? s.times[0] : p >= FIRST_ESTIMATE_AFTER ? record.elapsedMs / p : null;
   const perFrame = later.length ? later.reduce((a, b) => a + b, 0) / later.length
-    : s.first && s.times.length ? s.times[0] * LATER_FRAME_SHARE : null;
-  if (perFrame != null) parts.push(`about ${formatTime(((s.n - s.index - Math.min(p, 1)) * perFrame) / 1000)} left`);
+    : s.first && firstMs != null ? firstMs * LATER_FRAME_SHARE : null;
+  if (perFrame != null) {
+    const thisFrame = s.index === 0 && s.first && !s.times.length ? firstMs * (1 - p) : perFrame * (1 - Math.min(p, 1));
+    parts.push(`about ${formatTime((thisFrame + (s.n - s.index - 1) * perFrame) / 1000)} left`);
+  }
   setStatus(parts.join(' · '));
   const overall = (s.index + Math.min(1, Math.max(0, p))) / s.n;
   $('progress-fill').style.width = `${100 * overall}%`;
