@@ -23,7 +23,7 @@ import { wireFiles, onChecked, restoreShot } from './files.js';
 import { configure, loadSaved, wireSettings, deviceChoice } from './settings.js';
 import { wireRun, start, pause, stop, resumeAfterCrash, goWithout, goOnward } from './run.js';
 import { restoreResult, download } from './result.js';
-import { downloadShot } from './film.js';
+import { downloadShot, loadShotSpeed } from './film.js';
 import { wireCompare } from './compare.js';
 import { timelapse } from './timelapse.js';
 import { tryExample } from './samples.js';
@@ -60,6 +60,10 @@ $('crash-dismiss').addEventListener('click', () => { $('crash').hidden = true; }
 $('crash-resume').addEventListener('click', resumeAfterCrash);
 // The fault test (#dev-faults) destroys the GPU device as a driver reset would.
 if (location.hash.includes('faults')) window.impastoFaults = { loseDevice: () => post({ type: 'lose-device' }) };
+// A clip's estimate before Start follows its size and network.
+$('size').addEventListener('input', updateButtons);
+$('model').addEventListener('change', updateButtons);
+loadShotSpeed().then(updateButtons);
 updateButtons();
 
 // The kept settings first: Compute decides which engine starts.

@@ -15,6 +15,23 @@ import { keep, kept } from './store.js';
 // frame has been timed here.
 export const LATER_FRAME_SHARE = 1 / 7;
 export const LATER_FRAME_SHARE_WORDS = 'a seventh';
+/** What the last shot painted here measured, for the next clip's estimate before Start:
+ * {backend, threads, model, pixels, firstMs, laterMs} (IndexedDB 'shot-speed'). */
+export async function loadShotSpeed() {
+  const v = await kept('shot-speed');
+  state.shotSpeed = v && Number.isFinite(v.firstMs) && Number.isFinite(v.laterMs) && v.pixels > 0 ? v : null;
+}
+
+/** Seconds a shot of `video` at `size` px (at most `maxSide`) painted by `model` is expected to
+ * take on this engine, by the last shot measured here, its time scaled by the frames' pixels;
+ * null where none was measured on this engine with this model. */
+export function shotSeconds(video, size, maxSide, model) {
+  const m = state.shotSpeed;
+  if (!m || m.backend !== state.backend || m.threads !== state.threads || m.model !== model) return null;
+  const { width, height } = frameSize(video.width, video.height, size, maxSide);
+  return ((m.firstMs + (video.frames - 1) * m.laterMs) * ((width * height) / m.pixels)) / 1000;
+}
+
 // The first frame's progress from which its time so far says its whole time (its first
 // iterations compile kernels and fill caches; progress.js waits as long for an image).
 const FIRST_ESTIMATE_AFTER = 0.05;
@@ -215,6 +232,14 @@ export function framePainted(msg) {
   s.iterations += s.lastIteration;
   s.times.push(performance.now() - s.frameStarted);
   announce(`Frame ${msg.index + 1} of ${s.n} painted.`);
+  if (s.first && s.times.length >= 2) { // the first frame and a later one, timed here
+    const later = s.times.slice(1);
+    state.shotSpeed = {
+      backend: state.backend, threads: state.threads, model: s.model, pixels: msg.width * msg.height,
+      firstMs: s.times[0], laterMs: later.reduce((a, b) => a + b, 0) / later.length,
+    };
+    keep('shot-speed', state.shotSpeed);
+  }
   const record = { ...s.record, done: msg.index + 1 };
   s.saving = s.saving.then(async () => {
     const canvas = new OffscreenCanvas(msg.width, msg.height);
@@ -227,8 +252,9 @@ export function framePainted(msg) {
 }
 
 /** The shot's bookkeeping, `done` frames of `n` painted (kept, where `record` is the kept one). */
-export function newShot(record) {
+export function newShot(record, model = null) {
   return {
+    model,
     n: record.n, fps: record.fps, index: record.done, done: record.done, pngs: [], times: [],
     frameStarted: performance.now(), iterations: 0, lastIteration: 0, record, first: record.done === 0,
     saving: Promise.resolve(),

@@ -183,7 +183,7 @@ async function startShot(formOptions) {
     const record = { key, name: video.file.name, n: frames.length, fps: video.fps, done: from };
     if (!from) await keepShotFiles(key, files);
     await keepShot(record);
-    state.shot = newShot(record);
+    state.shot = newShot(record, options.model);
     let previous = null;
     if (previousPng) {
       const bitmap = await createImageBitmap(previousPng);
@@ -342,6 +342,7 @@ export function wireRun() {
     state.ready = true;
     failedStarts = 0;
     state.backend = msg.backend;
+    state.threads = msg.threads;
     $('engine').textContent = `Ready — ${describeEngine(msg)}`;
     $('engine-detail').textContent = [msg.adapter && `WebGPU adapter: ${msg.adapter}.`,
       msg.backend === 'cpu' && msg.fallbackReason && `Why the CPU: ${msg.fallbackReason}`,

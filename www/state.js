@@ -13,6 +13,8 @@ export const state = {
   worker: null,
   ready: false, // the engine is up and can run
   backend: null, // 'wgpu' or 'cpu'
+  threads: null, // the CPU engine's threads (null on WebGPU)
+  shotSpeed: null, // what the last shot measured here (film.js loadShotSpeed)
   loadedModels: new Set(), // the models the engine holds, by name
   runId: 0,
   phase: 'idle', // the run's phase: phase.js says which there are and how one leads to another

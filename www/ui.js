@@ -1,10 +1,11 @@
 // What the buttons allow, and what the page shows, from the state alone: called after anything
 // changes. Start says why it cannot start yet.
 
-import { $ } from './dom.js';
+import { $, formatTime } from './dom.js';
 import { state } from './state.js';
 import { running, phaseIs } from './phase.js';
-import { LATER_FRAME_SHARE_WORDS } from './film.js';
+import { LATER_FRAME_SHARE_WORDS, shotSeconds } from './film.js';
+import { coreBounds } from './settings.js';
 
 // The timelapse needs a WebM recorder; where there is none its button is absent.
 export const TIMELAPSE_TYPE = (() => {
@@ -22,8 +23,10 @@ function startHint() {
   if (missing.length === 1) return `Add a ${missing[0]} image to start.`;
   if (!state.ready) return 'Start is ready as soon as the engine is.';
   if (state.video) {
-    return `Press Start to paint the clip's ${state.video.frames} frames: the first takes as long as a photo, `
-      + `each later one starts from it and takes about ${LATER_FRAME_SHARE_WORDS} of that.`;
+    const seconds = shotSeconds(state.video, Number($('size').value), coreBounds()?.shotSide[1] ?? Infinity, $('model').value);
+    const cost = seconds != null ? `about ${formatTime(seconds)} here, by the last clip painted on this device`
+      : `the first takes as long as a photo, each later one starts from it and takes about ${LATER_FRAME_SHARE_WORDS} of that`;
+    return `Press Start to paint the clip's ${state.video.frames} frames: ${cost}.`;
   }
   return 'Press Start to paint.';
 }
