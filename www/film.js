@@ -131,14 +131,16 @@ export async function decodeFrames(file, width, height, wanted) {
 }
 
 /**
- * The painted frames (PNG blobs) as a video at `fps`: WebM (VP9 or VP8) where the browser encodes
- * it, else MP4 (H.264) or WebM (AV1). VP9 first: Firefox 153's H.264 encoder hands over a
- * malformed decoder description (its avcC repeats the parameter sets' first byte), which strict
- * players reject. Frames are stretched to even sides, as 4:2:0 encoders need.
- * @param {Blob[]} pngs @param {number} fps
- * @returns {Promise<{blob: Blob, extension: string}>}
+ * The painted frames (PNG blobs) as a video at `fps`, with the sound of `clip` over the same
+ * span where it has some: WebM (VP9 or VP8) where the browser encodes it, else MP4 (H.264) or
+ * WebM (AV1). VP9 first: Firefox 153's H.264 encoder hands over a malformed decoder description
+ * (its avcC repeats the parameter sets' first byte), which strict players reject. Frames are
+ * stretched to even sides, as 4:2:0 encoders need. The sound is decoded and encoded again in a
+ * codec the container takes; where that fails, the video goes without it (`sound` says).
+ * @param {Blob[]} pngs @param {number} fps @param {File | null} clip
+ * @returns {Promise<{blob: Blob, extension: string, sound: boolean}>}
  */
-export async function encodeVideo(pngs, fps) {
+export async function encodeVideo(pngs, fps, clip) {
   const mb = await mediabunny();
   const firstBitmap = await createImageBitmap(pngs[0]);
   const width = firstBitmap.width + (firstBitmap.width % 2);
@@ -151,17 +153,51 @@ export async function encodeVideo(pngs, fps) {
   const output = new mb.Output({ format, target });
   const canvas = new OffscreenCanvas(width, height);
   const ctx = canvas.getContext('2d');
-  const source = new mb.CanvasSource(canvas, { codec, bitrate: mb.QUALITY_HIGH });
+  const source = new mb.CanvasSource(canvas, { codec, quality: mb.QUALITY_HIGH });
   output.addVideoTrack(source, { frameRate: fps });
-  await output.start();
-  for (let k = 0; k < pngs.length; k++) {
-    const bitmap = await createImageBitmap(pngs[k]);
-    ctx.drawImage(bitmap, 0, 0, width, height);
-    bitmap.close();
-    await source.add(k / fps, 1 / fps);
+  const input = clip ? new mb.Input({ source: new mb.BlobSource(clip), formats: mb.ALL_FORMATS }) : null;
+  try {
+    const sound = await soundOf(mb, input, format, output);
+    await output.start();
+    for (let k = 0; k < pngs.length; k++) {
+      const bitmap = await createImageBitmap(pngs[k]);
+      ctx.drawImage(bitmap, 0, 0, width, height);
+      bitmap.close();
+      await source.add(k / fps, 1 / fps);
+    }
+    if (sound) {
+      // The sound under the frames painted: from the clip's first frame, for as long as they last.
+      const start = await (await input.getPrimaryVideoTrack()).getFirstTimestamp();
+      for await (const sample of new mb.AudioSampleSink(sound.track).samples(start, start + pngs.length / fps)) {
+        if (sample.timestamp >= start) {
+          sample.setTimestamp(sample.timestamp - start);
+          await sound.source.add(sample);
+        }
+        sample.close();
+      }
+    }
+    await output.finalize();
+    return { blob: new Blob([target.buffer], { type: format.mimeType }), extension: format.fileExtension, sound: Boolean(sound) };
+  } finally {
+    input?.dispose?.();
   }
-  await output.finalize();
-  return { blob: new Blob([target.buffer], { type: format.mimeType }), extension: format.fileExtension };
+}
+
+/** The clip's sound as a track of `output`, in the first codec of `format` this browser encodes;
+ * null where the clip has none, or it cannot be decoded or encoded here. */
+async function soundOf(mb, input, format, output) {
+  try {
+    const track = await input?.getPrimaryAudioTrack();
+    if (!track || !(await track.canDecode())) return null;
+    const codecs = ['opus', 'aac', 'vorbis', 'mp3'].filter((c) => format.getSupportedAudioCodecs().includes(c));
+    const codec = await mb.getFirstEncodableAudioCodec(codecs, { numberOfChannels: track.numberOfChannels, sampleRate: track.sampleRate });
+    if (!codec) return null;
+    const source = new mb.AudioSampleSource({ codec, quality: mb.QUALITY_MEDIUM });
+    output.addAudioTrack(source);
+    return { track, source };
+  } catch {
+    return null;
+  }
 }
 
 // The shot kept in IndexedDB: 'shot' → {key, name, n, fps, done}, rewritten as each frame is
@@ -277,10 +313,11 @@ export async function downloadShot() {
   if (!pngs.length) { showError('No frame of the shot is painted yet.'); return; }
   setStatus(`Writing the video (${pngs.length} frames)…`);
   try {
-    const { blob, extension } = await encodeVideo(pngs, s.fps);
+    const clip = state.video?.file ?? null;
+    const { blob, extension, sound } = await encodeVideo(pngs, s.fps, clip);
     const base = state.files.content?.name.replace(/\.[a-z0-9]{2,5}$/i, '') || 'shot';
     saveBlob(blob, `impasto-${base}${extension}`);
-    setStatus(`Saved ${pngs.length} of ${s.n} frames as a video.`);
+    setStatus(`Saved ${pngs.length} of ${s.n} frames as a video${sound ? ', with the clip\'s sound' : ''}.`);
   } catch (err) {
     showError(err instanceof Refusal ? err.message : `The video could not be written (${err?.message || err}).`);
   }

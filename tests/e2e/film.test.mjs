@@ -19,10 +19,16 @@ const make = (name, args) => {
   return out;
 };
 const FRAMES = 6;
-const CLIP = make('clip.webm', ['-f', 'lavfi', '-i', 'testsrc=size=96x64:rate=8', '-frames:v', String(FRAMES), '-c:v', 'libvpx', '-b:v', '300k']);
+// With sound (a tone), which the downloaded video keeps.
+const CLIP = make('clip.webm', ['-f', 'lavfi', '-i', 'testsrc=size=96x64:rate=8', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=2',
+  '-frames:v', String(FRAMES), '-c:v', 'libvpx', '-b:v', '300k', '-c:a', 'libopus', '-shortest']);
 /** Frames in a video, as ffprobe decodes them. */
 const frameCount = (file) => Number(execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0',
   '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', file]).toString().trim());
+
+/** Whether a video has a sound track, as ffprobe reads it. */
+const hasSound = (file) => execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'a', '-show_entries', 'stream=codec_type',
+  '-of', 'csv=p=0', file]).toString().includes('audio');
 
 /** Record every status line the page shows (window.statuses), to see which frames a run painted. */
 const watchStatus = (page) => page.evaluate(() => {
@@ -77,6 +83,8 @@ test('a clip as the content: painted frame by frame, resumed after a reload, dow
   await download.saveAs(file);
   assert.match(file, /impasto-clip\.(webm|mp4)$/);
   assert.equal(frameCount(file), FRAMES);
+  assert.ok(hasSound(file), 'the clip\'s sound is kept');
+  await page.locator('#status').filter({ hasText: /^Saved 6 of 6 frames as a video, with the clip's sound\.$/ }).waitFor();
   // After another reload the finished shot is still there to download.
   await page.reload();
   await page.locator('#notice').filter({ hasText: 'is painted (6 frames): Download video saves it' }).waitFor({ timeout: 30_000 });
