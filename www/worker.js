@@ -388,7 +388,7 @@ async function startShot(msg) {
   post({
     type: 'started', runId: msg.runId, width: shot.width, height: shot.height, sides: Array.from(stylizer.sides),
     models: stylizer.stageModels, total: stylizer.totalIterations ?? null, pending: null,
-    notice: shot.withoutFinish ? 'VGG16 could not be loaded, so every frame of this shot is painted with the distilled network.' : null,
+    notice: shot.withoutFinish ? 'VGG16 could not be loaded, so the frames painted now are painted with the distilled network.' : null,
   });
   post({ type: 'frame-start', runId: msg.runId, index: msg.from, n: msg.frames.length });
   current.looping = true;
