@@ -108,13 +108,7 @@ export async function start({ resume = false, preview = false, onward = false } 
   showStage();
   setStatus(resume ? `Resuming from iteration ${state.iterationOffset}…` : 'Preparing…');
   try {
-    const [content, style, style2] = await Promise.all([
-      state.files.content.arrayBuffer(), state.files.style.arrayBuffer(), state.files.style2?.arrayBuffer(),
-    ]);
-    // With a second style, both go as a blend (weights 1 − share and share).
-    const share = blendShare();
-    const styles = style2 ? [style, style2] : [style];
-    const styleWeights = style2 ? [1 - share, share] : [1];
+    const [content, { styles, styleWeights }] = await Promise.all([state.files.content.arrayBuffer(), blend(state.files, blendShare())]);
     const worker = state.worker;
     await ensureModel(modelName(), false);
     // A run resumed at its last size, which VGG16 was to paint, goes on there at once: VGG16
@@ -140,6 +134,13 @@ export async function start({ resume = false, preview = false, onward = false } 
     showError(err.message || String(err));
     updateButtons();
   }
+}
+
+/** The paintings a run is sent: one, or with a second style both as a blend (weights 1 − share
+ * and share). */
+async function blend(files, share) {
+  const [style, style2] = await Promise.all([files.style.arrayBuffer(), files.style2?.arrayBuffer()]);
+  return style2 ? { styles: [style, style2], styleWeights: [1 - share, share] } : { styles: [style], styleWeights: [1] };
 }
 
 /**
@@ -193,9 +194,7 @@ async function startShot(formOptions) {
       bitmap.close();
       previous = ctx.getImageData(0, 0, canvas.width, canvas.height).data.buffer;
     }
-    const [style, style2] = await Promise.all([files.style.arrayBuffer(), files.style2?.arrayBuffer()]);
-    const styles = style2 ? [style, style2] : [style];
-    const styleWeights = style2 ? [1 - share, share] : [1];
+    const { styles, styleWeights } = await blend(files, share);
     const worker = state.worker;
     await ensureModel(options.model, false);
     // Automatic: VGG16 finishes every frame where the core's ladder applies, and a shot's frames
