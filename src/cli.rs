@@ -11,10 +11,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::device::{self, BackendKind};
 use crate::error::{Error, Result};
 use crate::image_io::{self, Image, Limits};
-use crate::models::ModelChoice;
-use crate::optim::OptimizerKind;
-use crate::stylize::{Init, Preset};
-use crate::vgg::{ConvAlgorithm, Pooling, Vgg};
+use crate::settings::RunOptions;
+use crate::vgg::{ConvAlgorithm, Vgg};
 
 mod film;
 mod run;
@@ -159,15 +157,11 @@ struct FilmArgs {
 /// The settings of a run, shared by `stylize` and `film`.
 #[derive(clap::Args, Debug)]
 struct RunArgs {
+    #[command(flatten)]
+    settings: RunOptions,
     /// Blend weights of the style images, comma-separated, one per style (default: equal).
     #[arg(long, value_delimiter = ',')]
     style_weights: Vec<f32>,
-    /// Style image size relative to the content's working size: larger paints larger strokes.
-    #[arg(long, default_value_t = crate::multiscale::DEFAULT_STYLE_SCALE)]
-    style_scale: f32,
-    /// Keep the content's colours (luminance-only transfer).
-    #[arg(long)]
-    original_colors: bool,
     /// Coarse to fine up to this long side, whatever the preset: --size N, also with
     /// --preset cs20.
     #[arg(long, conflicts_with_all = ["size", "one_size"])]
@@ -180,58 +174,6 @@ struct RunArgs {
     /// over 2048×2048 pixels (e.g. --max-size 4096).
     #[arg(long, value_name = "N")]
     tile: Option<u32>,
-    /// The result's long side in pixels (aspect kept; the style image is resized to the
-    /// content's working size, as CS20 does), painted as the preset paints it: coarse to fine —
-    /// a quarter, a half and the full size (stages under 128 px skipped), each continuing from
-    /// the last one's result upsampled — except with --preset cs20 or --one-size, which paint
-    /// the one size. A timelapse keeps the first stage's size. [default: 512]
-    #[arg(long)]
-    size: Option<u32>,
-    /// Iterations at each size. Default: the run stops by itself when the loss stops improving
-    /// (impasto::stopping), except with --preset cs20 (300).
-    #[arg(long)]
-    iterations: Option<u32>,
-    /// Named settings (start image, weights, smoothing, when to stop); the options below
-    /// override single settings of it.
-    #[arg(long, value_enum, default_value_t = Preset::DEFAULT)]
-    preset: Preset,
-    /// Feature extractor. auto (the default): coarse to fine with the default preset, the
-    /// distilled VGG paints the smaller sizes and the VGG16 teacher the last by L-BFGS (CS20's
-    /// look in about a fifth of its time), where the teacher is installed (`impasto
-    /// fetch-teacher`) and holds the last size whole; otherwise the distilled model alone.
-    /// distilled: the distilled model at every size. teacher: its ladder where auto would use it,
-    /// otherwise the teacher at every size (another preset; a setting of the picture named:
-    /// --optimizer, --learning-rate, the weights, --init, --noise-ratio or --pooling; --one-size;
-    /// or a last size computed in tiles: over 2048×2048 px, or a --tile smaller than it).
-    #[arg(long, value_enum, default_value_t = ModelChoice::default())]
-    model: ModelChoice,
-    /// Optimizer (default: the preset's; CS20: adam).
-    #[arg(long, value_enum)]
-    optimizer: Option<OptimizerKind>,
-    /// Learning rate (default: 2.0 for Adam as CS20, 1.0 for L-BFGS).
-    #[arg(long)]
-    learning_rate: Option<f32>,
-    /// α, weight of the content loss (default: the preset's; CS20: 0.01).
-    #[arg(long)]
-    content_weight: Option<f32>,
-    /// β, weight of the style loss (default: the preset's; CS20: 1).
-    #[arg(long)]
-    style_weight: Option<f32>,
-    /// γ, weight of total variation (default: the preset's; CS20: 0).
-    #[arg(long)]
-    tv_weight: Option<f32>,
-    /// Start image (default: the preset's; CS20: noise-mix).
-    #[arg(long, value_enum)]
-    init: Option<Init>,
-    /// Share of noise in the noise-mix start image (default: the preset's; CS20: 0.6).
-    #[arg(long)]
-    noise_ratio: Option<f32>,
-    /// Pooling between VGG blocks (default: the preset's; CS20: avg).
-    #[arg(long, value_enum)]
-    pooling: Option<Pooling>,
-    /// Seed of the start noise (default: the preset's, 0).
-    #[arg(long)]
-    seed: Option<u64>,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     backend: BackendArg,
@@ -351,7 +293,7 @@ pub fn main() -> std::process::ExitCode {
                 .lines()
                 .map(str::trim)
                 .take_while(|l| !l.starts_with("Usage:"))
-                .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+                .filter(|l| !l.is_empty() && !l.starts_with("tip:") && !l.starts_with("For more information"))
                 .collect();
             eprintln!("impasto: {}; see `impasto --help`", message.join(" ").trim_start_matches("error: "));
             return std::process::ExitCode::from(2);
@@ -382,7 +324,7 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
         return Err(Error::InvalidConfig("--save-every must be at least 1".into()));
     }
     // A size or an iteration count given is kept: the time budget then only estimates.
-    let chosen = a.run.size.is_some() || a.run.max_size.is_some() || a.run.iterations.is_some();
+    let chosen = a.run.settings.size.is_some() || a.run.max_size.is_some() || a.run.settings.iterations.is_some();
     let pace = a.time_budget.map(|seconds| crate::pace::Pace::new(seconds, chosen)).transpose()?;
     let content_d = decode_file(&a.content, "the content image")?;
     let settings = settings(&a.run, &content_d, &a.style)?;

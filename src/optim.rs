@@ -18,6 +18,11 @@ pub enum OptimizerKind {
     Lbfgs,
 }
 
+impl OptimizerKind {
+    /// Both, in the order to offer them.
+    pub const ALL: [OptimizerKind; 2] = [OptimizerKind::Adam, OptimizerKind::Lbfgs];
+}
+
 /// Pixel bounds: the image is projected back into 0..255 after every step. CS20 optimizes
 /// without bounds and clips only when saving; projecting keeps every displayed iterate valid.
 pub const PIXEL_RANGE: (f32, f32) = (0.0, 255.0);

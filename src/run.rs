@@ -9,7 +9,9 @@ use burn::tensor::Device;
 use crate::budget::DeviceBudget;
 use crate::error::{Error, Input, Result};
 use crate::image_io::{self, Decoded, Image};
-use crate::ladder::{Finish, TEACHER_LADDER};
+use crate::ladder::{Finish, LadderRecipe};
+#[cfg(doc)]
+use crate::ladder::TEACHER_LADDER;
 use crate::models::{ModelChoice, ModelKind};
 use crate::multiscale::{Holder, MultiScale, RunPlan, SizeRequest};
 use crate::stopping::Stopping;
@@ -32,6 +34,9 @@ pub struct RunSpec {
     /// The preset the settings come from (`None`: changed by hand); only the default preset's
     /// runs are painted as the teacher's ladder ([`crate::ladder::LadderRecipe::applies`]).
     pub preset: Option<Preset>,
+    /// How the teacher's ladder is painted where it applies: the product's is [`TEACHER_LADDER`]
+    /// (the lab measures others).
+    pub ladder: LadderRecipe,
 }
 
 /// Where a run paints, and what it paints with.
@@ -150,12 +155,12 @@ impl RunSpec {
             (ModelChoice::Auto, None) => Config { max_memory_bytes: site.finish_memory, ..self.config.clone() },
             _ => self.config.clone(),
         };
-        let (model, mut finish) = TEACHER_LADDER.models(self.model, self.preset, &room, sides, photo, &mut *site.load)?;
+        let (model, mut finish) = self.ladder.models(self.model, self.preset, &room, sides, photo, &mut *site.load)?;
         let without_finish = !site.can_wait && finish.as_ref().is_some_and(Finish::is_pending);
         if without_finish {
             finish = None;
         }
-        let kind = if finish.is_some() { TEACHER_LADDER.coarse } else { self.model.sizing() };
+        let kind = if finish.is_some() { self.ladder.coarse } else { self.model.sizing() };
         Ok(Painters { model, kind, finish, without_finish })
     }
 

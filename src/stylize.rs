@@ -36,6 +36,11 @@ pub enum Init {
     Noise,
 }
 
+impl Init {
+    /// Every start, in the order to offer them.
+    pub const ALL: [Init; 3] = [Init::NoiseMix, Init::Content, Init::Noise];
+}
+
 /// Everything that shapes a run. Defaults are CS20's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

@@ -202,6 +202,11 @@ pub enum Pooling {
     Max,
 }
 
+impl Pooling {
+    /// Both, in the order to offer them.
+    pub const ALL: [Pooling; 2] = [Pooling::Avg, Pooling::Max];
+}
+
 /// The BGR channel means of the ImageNet training set that Keras' VGG16 subtracts
 /// (`keras.applications.vgg16.preprocess_input`, "caffe" mode).
 pub const MEAN_BGR: [f32; 3] = [103.939, 116.779, 123.68];

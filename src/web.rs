@@ -24,10 +24,10 @@ use crate::image_io::{self, Decoded, Limits};
 use crate::budget::DeviceBudget;
 use crate::pace::Pace;
 use crate::models::{ModelChoice, ModelKind};
+use crate::ladder::TEACHER_LADDER;
 use crate::multiscale::{MultiScale, SMALLEST_STAGE, SizeRequest};
 use crate::run::{Built, Resume, RunSpec, Site};
-use crate::stopping::Stopping;
-use crate::stylize::Preset;
+use crate::stylize::Config;
 use crate::vgg::{ConvAlgorithm, Vgg};
 
 mod failure;
@@ -40,7 +40,7 @@ pub use shot::WebShot;
 
 use options::WebOptions;
 // The page's and the wasm tests' calls: the defaults, bounds and presets the form is built from.
-pub use options::{bounds, check_image, default_options, picture_settings, presets};
+pub use options::{bounds, check_image, choices, default_options, picture_settings, presets};
 
 /// Install the panic hook once, when the module is instantiated: a panic then reaches the
 /// console with its message before the instance aborts (the worker reports the crash).
@@ -267,41 +267,37 @@ impl Engine {
     /// The run the page's `options` describe (missing fields take [`default_options`]' values),
     /// checked, and its time budget where it has one.
     fn spec(&self, options: JsValue) -> Result<(RunSpec, Option<Pace>), WebError> {
-        let options: WebOptions = if options.is_undefined() || options.is_null() {
-            WebOptions::default()
-        } else {
-            serde_wasm_bindgen::from_value(options).map_err(|e| Error::InvalidConfig(e.to_string()))?
-        };
-        if !(image_io::MIN_SIDE..=MAX_SIDE).contains(&options.size) {
-            return Err(Error::InvalidConfig(format!(
-                "size must be between {} and {MAX_SIDE} pixels, not {}",
-                image_io::MIN_SIDE,
-                options.size
-            ))
-            .into());
-        }
-        let pace = match options.time_budget {
+        let options = WebOptions::read(options)?;
+        let coarse_to_fine = options.coarse_to_fine();
+        let WebOptions { run: o, page } = options;
+        o.check_size(MAX_SIDE, "the size")?;
+        let pace = match page.time_budget {
             Some(seconds) => Some(Pace {
-                min_side: options.min_planned_side.unwrap_or(crate::pace::MIN_PLANNED_SIDE),
-                ..Pace::new(seconds, options.size_fixed || options.largest)?
+                min_side: page.min_planned_side.unwrap_or(crate::pace::MIN_PLANNED_SIDE),
+                ..Pace::new(seconds, page.size_fixed || page.largest)?
             }),
             None => None,
         };
-        let mut config = options.config();
-        config.max_buffer_bytes = Some(self.budget.max_buffer_bytes);
-        config.max_memory_bytes = Some(self.budget.memory_bytes);
+        // Tiled only where one buffer would not hold conv1_1's map or the memory estimate exceeds
+        // the engine's budget; the page caps the area at 2048×2048 (budget::MAX_PIXELS).
+        let config = Config {
+            max_buffer_bytes: Some(self.budget.max_buffer_bytes),
+            max_memory_bytes: Some(self.budget.memory_bytes),
+            ..o.config()
+        };
         let spec = RunSpec {
             config,
-            stopping: Stopping::from_iterations(options.iterations),
+            stopping: o.stopping(),
             sizes: SizeRequest {
-                size: options.size,
-                coarse_to_fine: options.coarse_to_fine,
-                largest: options.largest,
-                smallest_stage: options.smallest_stage.unwrap_or(SMALLEST_STAGE),
+                size: o.size(),
+                coarse_to_fine,
+                largest: page.largest,
+                smallest_stage: page.smallest_stage.unwrap_or(SMALLEST_STAGE),
             },
-            style_scale: options.style_scale,
-            model: options.model,
-            preset: options.preset.as_deref().and_then(Preset::from_name),
+            style_scale: o.style_scale,
+            model: o.model,
+            preset: o.preset,
+            ladder: TEACHER_LADDER,
         };
         // The settings first: a wrong one is said at once, before the images are decoded.
         spec.check()?;

@@ -598,6 +598,7 @@ fn one_builder_decides_the_finish_for_every_site() {
         style_scale: 1.0,
         model: ModelChoice::Auto,
         preset,
+        ladder: impasto::ladder::TEACHER_LADDER,
     };
     let device = impasto::device::cpu();
     let mut load = |kind: ModelKind| match kind {

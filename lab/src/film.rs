@@ -103,6 +103,7 @@ pub fn film_cmd(a: FilmArgs) -> Result<()> {
             style_scale: DEFAULT_STYLE_SCALE,
             model: a.model,
             preset: Some(Preset::DEFAULT),
+            ladder: impasto::ladder::TEACHER_LADDER,
         };
         let mut load = |kind| models::load(kind, &device);
         let mut site = Site { device: device.clone(), cap: a.size, budget: None, finish_memory: None, load: &mut load, can_wait: false };

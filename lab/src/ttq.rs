@@ -18,9 +18,10 @@ use impasto::error::Input;
 use impasto::image_io::{self, Decoded, Image, Limits};
 use impasto::models::{self, ModelKind};
 use impasto::multiscale::{
-    DEFAULT_STYLE_SCALE, LadderRecipe, MultiScale, RunPlan, SMALLEST_STAGE, SizeRequest, TEACHER_LADDER,
+    DEFAULT_STYLE_SCALE, LadderRecipe, SMALLEST_STAGE, SizeRequest, TEACHER_LADDER,
 };
 use impasto::optim::OptimizerKind;
+use impasto::run::{RunSpec, Site};
 use impasto::stopping::{StageProgress, StopRule, Stopping};
 use impasto::stylize::Preset;
 use impasto::{Config, Result, Stylizer, Vgg};
@@ -49,9 +50,9 @@ pub struct Stage {
 pub enum Plan {
     /// Stages, smallest first, each continuing from the last one's result.
     Stages(Vec<Stage>),
-    /// The product's own run, through the same code as `impasto stylize --max-size N`: the
-    /// default preset's settings and stopping, [`RunPlan`]'s ladder (no stage under
-    /// [`SMALLEST_STAGE`]) and [`MultiScale`]; with the teacher, `ladder` (the product's:
+    /// The product's own run, built by the same builder as `impasto stylize --max-size N`
+    /// ([`impasto::run::RunSpec::build`]): the default preset's settings and stopping, its plan
+    /// (no stage under [`SMALLEST_STAGE`]); with the teacher, `ladder` (the product's:
     /// [`TEACHER_LADDER`], the smaller sizes with the distilled model, the last with the teacher
     /// by L-BFGS), as the CLI paints `--model teacher`.
     Product {
@@ -296,8 +297,10 @@ pub fn run(
     Ok(Run { snapshots, totals })
 }
 
-/// [`run`] for [`Plan::Product`]: the whole run is timed, stage changes included (the image
-/// carried over, the next stage's targets); snapshots are not.
+/// [`run`] for [`Plan::Product`], built by the product's builder ([`RunSpec::build`]) as the
+/// CLI builds `--max-size N`: the whole run is timed, stage changes included (the image carried
+/// over, the next stage's targets); snapshots are not. A recipe that overrides a setting of the
+/// picture (`@content=…`) is painted as the product paints settings changed by hand.
 #[allow(clippy::too_many_arguments)]
 fn run_product(
     recipe: &Recipe,
@@ -311,27 +314,20 @@ fn run_product(
     models: &mut dyn FnMut(ModelKind) -> Result<Vgg>,
     device: &Device,
 ) -> Result<Run> {
-    let request = SizeRequest { size, coarse_to_fine: true, largest: false, smallest_stage: SMALLEST_STAGE };
-    let sides = RunPlan::new(request, (content.width(), content.height()), size, None, stopping, None)?.sides;
-    let photo = (content.width(), content.height());
-    let (painter, finish) =
-        // Decided as for the default preset's settings: a recipe's overrides (`@content=…`) paint
-        // the product's run as it would be with that setting as the default.
-        ladder.models(model.into(), Some(Preset::DEFAULT), &Preset::DEFAULT.config().0, &sides, photo, models)?;
-    let t0 = impasto::clock::now_ms();
-    let styles = vec![(style.clone(), 1.0)];
-    let mut painting = MultiScale::new(
-        recipe.config.clone(),
-        content.clone(),
-        styles,
-        DEFAULT_STYLE_SCALE,
-        sides,
+    let spec = RunSpec {
+        config: recipe.config.clone(),
         stopping,
-        painter,
-        finish,
-        device.clone(),
-        None,
-    )?;
+        sizes: SizeRequest { size, coarse_to_fine: true, largest: false, smallest_stage: SMALLEST_STAGE },
+        style_scale: DEFAULT_STYLE_SCALE,
+        model: model.into(),
+        preset: Some(Preset::DEFAULT),
+        ladder,
+    };
+    // The lab's models are loaded once and cached: the build times the run's setting up, not a
+    // file's reading.
+    let mut site = Site { device: device.clone(), cap: size, budget: None, finish_memory: None, load: models, can_wait: false };
+    let t0 = impasto::clock::now_ms();
+    let mut painting = spec.build(content.clone(), vec![(style.clone(), 1.0)], &mut site, None)?.run;
     let mut ms = impasto::clock::now_ms() - t0;
     let (mut snapshots, mut totals) = (Vec::new(), Vec::new());
     loop {

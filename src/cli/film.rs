@@ -178,7 +178,7 @@ pub(super) fn film_cmd(a: FilmArgs) -> Result<()> {
         // Both ends of a video go through ffmpeg: say so before any work.
         run_tool("ffmpeg", &[std::ffi::OsStr::new("-version")], "a video").map_err(|_| tool_missing("ffmpeg", "a video"))?;
     }
-    crate::film::check(a.run.original_colors, a.temporal_weight)?;
+    crate::film::check(a.run.settings.original_colors, a.temporal_weight)?;
     let layout = Layout::new(&a.input, &a.output)?;
     let n = layout.frames.len();
     // Every frame one size, checked before any painting (headers only).

@@ -8,9 +8,8 @@ use crate::image_io;
 use crate::models::{self, ModelKind};
 use crate::multiscale::{SizeRequest, TEACHER_LADDER};
 use crate::run::{RunSpec, Site};
-use crate::settings::PictureSetting;
-use crate::stopping::Stopping;
-use crate::stylize::Config;
+use crate::settings::{PictureSetting, check_side};
+use crate::stylize::{Config, Preset};
 use crate::vgg::Vgg;
 
 /// The memory this machine has free (Linux: `MemAvailable` in /proc/meminfo), if known.
@@ -29,35 +28,9 @@ pub(super) struct Settings {
 
 /// A run's settings from its options and images (`content`: the photo, or a shot's first frame).
 pub(super) fn settings(a: &RunArgs, content: &image_io::Decoded, style: &[PathBuf]) -> Result<Settings> {
-    // The preset's settings, each overridden by its option where given.
-    let (preset, preset_stopping) = a.preset.config();
-    let stopping = a.iterations.map_or(preset_stopping, Stopping::Fixed);
-    let size = a.size.unwrap_or(crate::multiscale::DEFAULT_SIZE);
-    if !(image_io::MIN_SIDE..=MAX_SIDE).contains(&size) {
-        return Err(Error::InvalidConfig(format!("--size must be between {} and {MAX_SIDE}, not {size}", image_io::MIN_SIDE)));
-    }
-    let w = preset.weights;
-    let optimizer = a.optimizer.unwrap_or(preset.optimizer);
-    let config = Config {
-        weights: crate::loss::LossWeights {
-            content: a.content_weight.unwrap_or(w.content),
-            style: a.style_weight.unwrap_or(w.style),
-            tv: a.tv_weight.unwrap_or(w.tv),
-        },
-        optimizer,
-        learning_rate: a.learning_rate.unwrap_or(if a.optimizer.is_some() {
-            Config::default_learning_rate(optimizer)
-        } else {
-            preset.learning_rate
-        }),
-        init: a.init.unwrap_or(preset.init),
-        noise_ratio: a.noise_ratio.unwrap_or(preset.noise_ratio),
-        pooling: a.pooling.unwrap_or(preset.pooling),
-        seed: a.seed.unwrap_or(preset.seed),
-        original_colors: a.original_colors,
-        tile: a.tile,
-        ..preset
-    };
+    let o = &a.settings;
+    o.check_size(MAX_SIDE, "--size")?;
+    let config = Config { tile: a.tile, ..o.config() };
     let weights = match a.style_weights.len() {
         0 => vec![1.0; style.len()],
         n if n == style.len() => a.style_weights.clone(),
@@ -65,32 +38,32 @@ pub(super) fn settings(a: &RunArgs, content: &image_io::Decoded, style: &[PathBu
             return Err(Error::InvalidConfig(format!("--style-weights has {n} values for {} style images", style.len())));
         }
     };
+    let preset = o.preset.unwrap_or(Preset::DEFAULT);
     let sizes = match a.max_size {
-        Some(n) if (image_io::MIN_SIDE..=MAX_SIDE).contains(&n) => {
-            SizeRequest { size: n, coarse_to_fine: true, largest: false, smallest_stage: crate::multiscale::SMALLEST_STAGE }
-        }
         Some(n) => {
-            return Err(Error::InvalidConfig(format!("--max-size must be between {} and {MAX_SIDE}, not {n}", image_io::MIN_SIDE)));
+            check_side(n, MAX_SIDE, "--max-size")?;
+            SizeRequest { size: n, coarse_to_fine: true, largest: false, smallest_stage: crate::multiscale::SMALLEST_STAGE }
         }
         // Coarse to fine where the preset is, as the page's Size (its "High resolution" field
         // says one size): a size asked for is painted by the same recipe as the default one.
         None => SizeRequest {
-            size,
-            coarse_to_fine: !a.one_size && a.preset.coarse_to_fine(),
+            size: o.size(),
+            coarse_to_fine: !a.one_size && preset.coarse_to_fine(),
             largest: false,
             smallest_stage: crate::multiscale::SMALLEST_STAGE,
         },
     };
     // A setting of the picture named on the command line is the preset's changed by hand (no
     // preset): it holds at every size, e.g. --optimizer, and the teacher's ladder does not apply.
-    let by_hand = PictureSetting::ALL.into_iter().any(|s| names(a, s));
+    let by_hand = PictureSetting::ALL.into_iter().any(|s| o.gives(s));
     let spec = RunSpec {
         config,
-        stopping,
+        stopping: o.stopping(),
         sizes,
-        style_scale: a.style_scale,
-        model: a.model,
-        preset: (!by_hand).then_some(a.preset),
+        style_scale: o.style_scale,
+        model: o.model,
+        preset: o.preset.filter(|_| !by_hand),
+        ladder: TEACHER_LADDER,
     };
     spec.check()?;
     let style_d: Vec<image_io::Decoded> = style.iter().map(|p| decode_file(p, "the style image")).collect::<Result<_>>()?;
@@ -98,20 +71,6 @@ pub(super) fn settings(a: &RunArgs, content: &image_io::Decoded, style: &[PathBu
     // budget here: above 2048×2048 or where a buffer would not hold a layer, the run is tiled.
     spec.plan(content, MAX_SIDE, None, None)?;
     Ok(Settings { spec, styles: style_d.into_iter().zip(weights).collect() })
-}
-
-/// Whether the command line names `setting`.
-fn names(a: &RunArgs, setting: PictureSetting) -> bool {
-    match setting {
-        PictureSetting::ContentWeight => a.content_weight.is_some(),
-        PictureSetting::StyleWeight => a.style_weight.is_some(),
-        PictureSetting::TvWeight => a.tv_weight.is_some(),
-        PictureSetting::Optimizer => a.optimizer.is_some(),
-        PictureSetting::LearningRate => a.learning_rate.is_some(),
-        PictureSetting::Init => a.init.is_some(),
-        PictureSetting::NoiseRatio => a.noise_ratio.is_some(),
-        PictureSetting::Pooling => a.pooling.is_some(),
-    }
 }
 
 /// Where the CLI paints: `device`, models from their files (with the convolution `--conv`

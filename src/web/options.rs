@@ -1,5 +1,5 @@
-//! The run's options as the page sends them, their defaults, bounds and the presets: what the
-//! page's form is built from.
+//! The run's options as the page sends them, their defaults, bounds, choices and the presets:
+//! what the page's form is built from.
 
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
@@ -7,41 +7,28 @@ use wasm_bindgen::prelude::*;
 use super::{MAX_SIDE, WebError, to_js};
 use crate::error::Error;
 use crate::image_io::{self, Limits};
-use crate::loss::LossWeights;
 use crate::models::ModelChoice;
-use crate::multiscale::{DEFAULT_SIZE, DEFAULT_STYLE_SCALE};
 use crate::optim::OptimizerKind;
-use crate::stylize::{Config, Init, Preset};
+use crate::settings::RunOptions;
+use crate::stylize::{Init, Preset};
 use crate::vgg::Pooling;
 
-/// Options of a run, as the page sends them ([`default_options`] gives the defaults).
+/// A run's options as the page sends them: the run's settings ([`RunOptions`]) and, in the same
+/// object, what only the page asks ([`PageOptions`]). [`default_options`] gives the defaults.
+pub(super) struct WebOptions {
+    pub(super) run: RunOptions,
+    pub(super) page: PageOptions,
+}
+
+/// What only the page asks of a run, beside its settings.
 #[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", default)]
-pub(super) struct WebOptions {
-    /// The network asked for (`auto` by default: [`ModelChoice::Auto`]).
-    pub(super) model: ModelChoice,
-    /// The preset the settings come from, by name (`None`: changed by hand); only the default
-    /// preset paints the teacher's ladder ([`TEACHER_LADDER`]).
-    pub(super) preset: Option<String>,
-    pub(super) size: u32,
-    pub(super) content_weight: f32,
-    pub(super) style_weight: f32,
-    pub(super) tv_weight: f32,
-    pub(super) optimizer: OptimizerKind,
-    pub(super) learning_rate: Option<f32>,
-    pub(super) init: Init,
-    pub(super) noise_ratio: f32,
-    pub(super) pooling: Pooling,
-    pub(super) seed: u64,
-    pub(super) original_colors: bool,
-    pub(super) style_scale: f32,
-    /// Coarse to fine up to `size` (a quarter, a half, the full size).
-    pub(super) coarse_to_fine: bool,
-    /// Coarse to fine up to the largest size this device holds (`size` ignored).
+pub(super) struct PageOptions {
+    /// Coarse to fine up to the size (a quarter, a half, the full size); `None`: as the preset
+    /// paints ([`Preset::coarse_to_fine`]).
+    pub(super) coarse_to_fine: Option<bool>,
+    /// Coarse to fine up to the largest size this device holds (the size ignored).
     pub(super) largest: bool,
-    /// Iterations at each stage; `None` (the default): each stage stops by itself when the loss
-    /// stops improving ([`crate::stopping`]).
-    pub(super) iterations: Option<u32>,
     /// The smallest stage (default 128 px; tests use smaller ones).
     pub(super) smallest_stage: Option<u32>,
     /// Seconds the run should take on this device (`None`: no limit): after its first size, a
@@ -55,28 +42,11 @@ pub(super) struct WebOptions {
     pub(super) min_planned_side: Option<u32>,
 }
 
-impl Default for WebOptions {
-    /// The default preset's settings at 512 px, one size.
+impl Default for PageOptions {
     fn default() -> Self {
-        let c = Preset::DEFAULT.config().0;
-        WebOptions {
-            model: ModelChoice::default(),
-            preset: Some(Preset::DEFAULT.name().to_string()),
-            size: DEFAULT_SIZE,
-            content_weight: c.weights.content,
-            style_weight: c.weights.style,
-            tv_weight: c.weights.tv,
-            optimizer: c.optimizer,
-            learning_rate: None,
-            init: c.init,
-            noise_ratio: c.noise_ratio,
-            pooling: c.pooling,
-            seed: c.seed,
-            original_colors: c.original_colors,
-            style_scale: DEFAULT_STYLE_SCALE,
-            coarse_to_fine: Preset::DEFAULT.coarse_to_fine(),
+        PageOptions {
+            coarse_to_fine: None,
             largest: false,
-            iterations: Preset::DEFAULT.config().1.fixed(),
             smallest_stage: None,
             time_budget: Some(crate::pace::PAGE_TIME_BUDGET_S),
             size_fixed: false,
@@ -86,23 +56,18 @@ impl Default for WebOptions {
 }
 
 impl WebOptions {
-    pub(super) fn config(&self) -> Config {
-        Config {
-            weights: LossWeights { content: self.content_weight, style: self.style_weight, tv: self.tv_weight },
-            optimizer: self.optimizer,
-            learning_rate: self.learning_rate.unwrap_or(Config::default_learning_rate(self.optimizer)),
-            init: self.init,
-            noise_ratio: self.noise_ratio,
-            pooling: self.pooling,
-            seed: self.seed,
-            original_colors: self.original_colors,
-            // Tiled only where one buffer would not hold conv1_1's map or the memory estimate
-            // exceeds the budget (the engine's budget sets both limits, `Engine::start`); the page
-            // caps the area at 2048×2048 (budget::MAX_PIXELS).
-            tile: None,
-            max_buffer_bytes: None,
-            max_memory_bytes: None,
+    /// The options the page sent (`undefined` or `null`: the defaults).
+    pub(super) fn read(options: JsValue) -> Result<WebOptions, Error> {
+        if options.is_undefined() || options.is_null() {
+            return Ok(WebOptions { run: RunOptions::default(), page: PageOptions::default() });
         }
+        let bad = |e: serde_wasm_bindgen::Error| Error::InvalidConfig(e.to_string());
+        Ok(WebOptions { run: serde_wasm_bindgen::from_value(options.clone()).map_err(bad)?, page: serde_wasm_bindgen::from_value(options).map_err(bad)? })
+    }
+
+    /// Whether the run is painted coarse to fine up to its size.
+    pub(super) fn coarse_to_fine(&self) -> bool {
+        self.page.coarse_to_fine.unwrap_or(self.run.preset.unwrap_or(Preset::DEFAULT).coarse_to_fine())
     }
 }
 
@@ -120,10 +85,36 @@ pub fn check_image(bytes: &[u8], what: &str) -> Result<JsValue, WebError> {
     Ok(serde_wasm_bindgen::to_value(&size).map_err(|e| Error::Encode(e.to_string()))?)
 }
 
-/// The page's defaults: the options a run takes when the person changes nothing.
+/// The page's defaults: the options a run takes when the person changes nothing, every setting
+/// at the default preset's value.
 #[wasm_bindgen(js_name = defaultOptions)]
 pub fn default_options() -> Result<JsValue, WebError> {
-    to_js(&WebOptions::default())
+    #[derive(Serialize)]
+    struct Both {
+        #[serde(flatten)]
+        run: RunOptions,
+        #[serde(flatten)]
+        page: PageOptions,
+    }
+    let defaults = WebOptions { run: RunOptions::default(), page: PageOptions::default() };
+    let page = PageOptions { coarse_to_fine: Some(defaults.coarse_to_fine()), ..defaults.page };
+    to_js(&Both { run: defaults.run.resolved(), page })
+}
+
+/// The choices of each setting that has a few, by the names the page sends them: `{preset,
+/// model, optimizer, init, pooling}`, each a list in the order to offer them. The page's lists
+/// offer these (a test checks that they agree).
+#[wasm_bindgen]
+pub fn choices() -> Result<JsValue, WebError> {
+    #[derive(Serialize)]
+    struct Choices {
+        preset: [Preset; 4],
+        model: [ModelChoice; 3],
+        optimizer: [OptimizerKind; 2],
+        init: [Init; 3],
+        pooling: [Pooling; 2],
+    }
+    to_js(&Choices { preset: Preset::ALL, model: ModelChoice::ALL, optimizer: OptimizerKind::ALL, init: Init::ALL, pooling: Pooling::ALL })
 }
 
 /// The bounds of the settings a person types, as `{size, styleScale, iterations, timeBudget,
@@ -165,7 +156,8 @@ pub fn picture_settings() -> Result<JsValue, WebError> {
 }
 
 /// The presets, in the order to offer them: `[{name, label, description, advanced, default,
-/// options}]`, `options` the settings the preset sets, as the page sends them.
+/// options}]`, `options` the settings the preset sets, as the page sends them: the settings of
+/// the picture ([`crate::settings::PictureSetting`]), the iterations and coarse to fine.
 #[wasm_bindgen]
 pub fn presets() -> Result<JsValue, WebError> {
     #[derive(Serialize)]
@@ -176,40 +168,23 @@ pub fn presets() -> Result<JsValue, WebError> {
         description: &'static str,
         advanced: bool,
         default: bool,
-        options: PresetOptions,
+        options: serde_json::Map<String, serde_json::Value>,
     }
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct PresetOptions {
-        content_weight: f32,
-        style_weight: f32,
-        tv_weight: f32,
-        init: Init,
-        noise_ratio: f32,
-        iterations: Option<u32>,
-        coarse_to_fine: bool,
+    let mut list = Vec::new();
+    for p in Preset::ALL {
+        let run = RunOptions { preset: Some(p), ..RunOptions::default() }.resolved();
+        let all = serde_json::to_value(&run).map_err(|e| Error::Encode(e.to_string()))?;
+        let keep = |k: &String| k == "iterations" || crate::settings::PictureSetting::ALL.iter().any(|s| s.option() == k);
+        let mut options: serde_json::Map<_, _> = all.as_object().into_iter().flatten().filter(|(k, _)| keep(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+        options.insert("coarseToFine".into(), p.coarse_to_fine().into());
+        list.push(PresetInfo {
+            name: p.name(),
+            label: p.label(),
+            description: p.description(),
+            advanced: p.advanced(),
+            default: p == Preset::DEFAULT,
+            options,
+        });
     }
-    let list: Vec<PresetInfo> = Preset::ALL
-        .into_iter()
-        .map(|p| {
-            let (c, stopping) = p.config();
-            PresetInfo {
-                name: p.name(),
-                label: p.label(),
-                description: p.description(),
-                advanced: p.advanced(),
-                default: p == Preset::DEFAULT,
-                options: PresetOptions {
-                    content_weight: c.weights.content,
-                    style_weight: c.weights.style,
-                    tv_weight: c.weights.tv,
-                    init: c.init,
-                    noise_ratio: c.noise_ratio,
-                    iterations: stopping.fixed(),
-                    coarse_to_fine: p.coarse_to_fine(),
-                },
-            }
-        })
-        .collect();
     to_js(&list)
 }
