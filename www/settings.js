@@ -35,6 +35,7 @@ const FIELDS = {
   tv: { keys: ['tvWeight'], show: (o) => String(o.tvWeight), read: (v, o) => { o.tvWeight = Number(v); } },
   init: { keys: ['init'], show: (o) => o.init, read: (v, o) => { o.init = v; } },
   optimizer: { keys: ['optimizer'], show: (o) => o.optimizer, read: (v, o) => { o.optimizer = v; } },
+  pooling: { keys: ['pooling'], show: (o) => o.pooling, read: (v, o) => { o.pooling = v; } },
   seed: { keys: ['seed'], show: (o) => String(o.seed), read: (v, o) => { o.seed = Number(v); } },
   colors: { keys: ['originalColors'], show: (o) => (o.originalColors ? 'photo' : 'painting'), read: (v, o) => { o.originalColors = v === 'photo'; } },
   'style-scale': { keys: ['styleScale'], show: (o) => String(o.styleScale), read: (v, o) => { o.styleScale = Number(v); } },
@@ -88,6 +89,16 @@ const presetFields = () => Object.keys(FIELDS).filter((id) => presets.some((p) =
 // (the core decides which: settings::PictureSetting); sizes, counts, the seed and the colours keep
 // it, so that the default preset's full-quality ladder still applies (ladder::LadderRecipe::applies).
 const shapesPicture = (id) => FIELDS[id]?.keys.some((k) => pictureSettings.includes(k)) ?? false;
+
+/** The lists offer exactly the core's choices (a test checks that the page names them all): a
+ * choice the page has no words for is shown by its name; one the core no longer takes goes. */
+function offerChoices(choices) {
+  for (const id of ['model', 'optimizer', 'init', 'pooling']) {
+    const el = $(id);
+    for (const o of [...el.options]) if (!choices[id].includes(o.value)) o.remove();
+    for (const value of choices[id]) if (![...el.options].some((o) => o.value === value)) el.add(new Option(value, value));
+  }
+}
 
 function setField(id, value) {
   const el = $(id);
@@ -161,6 +172,7 @@ export function configure(config) {
   bounds = config.bounds;
   pictureSettings = config.pictureSettings;
   for (const id of Object.keys(BOUNDED)) [$(id).min, $(id).max] = limits(id).map(String);
+  offerChoices(config.choices);
   renderPresets();
   for (const [id, f] of Object.entries(FIELDS)) {
     if (!touched.has(id) && f.keys.every((k) => k in defaults)) setField(id, f.show(defaults));

@@ -134,10 +134,10 @@ test('the initial settings are the core\'s defaults and its default preset', asy
   const core = await page.evaluate(async () => {
     const m = await import('/pkg/impasto.js');
     await m.default();
-    return m.defaultOptions ? { defaults: m.defaultOptions(), presets: m.presets(), bounds: m.bounds() } : null;
+    return m.defaultOptions ? { defaults: m.defaultOptions(), presets: m.presets(), bounds: m.bounds(), choices: m.choices() } : null;
   });
   if (!core) { t.skip('this wasm build has no defaultOptions()'); return; }
-  const { defaults, presets, bounds } = core;
+  const { defaults, presets, bounds, choices } = core;
   await openAdvanced(page);
   const value = (label) => page.getByLabel(label, { exact: true }).inputValue();
   assert.equal(Number(await value('Size')), defaults.size);
@@ -149,6 +149,14 @@ test('the initial settings are the core\'s defaults and its default preset', asy
     const limits = [Number(await field.getAttribute('min')), Number(await field.getAttribute('max'))];
     assert.deepEqual(limits, bounds[key].map((v) => v / unit), label);
   }
+  // Every list offers the core's choices, in its order, each in words (not by its bare name).
+  for (const [label, key] of [['Model', 'model'], ['Optimizer', 'optimizer'], ['Start image', 'init'], ['Pooling', 'pooling']]) {
+    const offered = await page.getByLabel(label, { exact: true }).evaluate((el) => [...el.options].map((o) => [o.value, o.text]));
+    assert.deepEqual(offered.map(([v]) => v), choices[key], label);
+    for (const [v, text] of offered) assert.notEqual(text, v, `${label}: ${v} has words`);
+  }
+  assert.deepEqual(presets.map((p) => p.name), choices.preset);
+  assert.equal(await value('Pooling'), defaults.pooling);
   assert.equal(await value('Iterations'), defaults.iterations == null ? '' : String(defaults.iterations));
   assert.equal(Number(await value('Smoothing (TV weight)')), defaults.tvWeight);
   assert.equal(await value('Start image'), defaults.init);
