@@ -59,7 +59,7 @@ $('timelapse').addEventListener('click', timelapse);
 $('crash-dismiss').addEventListener('click', () => { $('crash').hidden = true; });
 $('crash-resume').addEventListener('click', resumeAfterCrash);
 // The fault test (#dev-faults) destroys the GPU device as a driver reset would.
-if (location.hash.includes('faults')) window.impastoFaults = { loseDevice: () => post({ type: 'lose-device' }) };
+if (location.hash.includes('faults')) /** @type {any} */ (window).impastoFaults = { loseDevice: () => post({ type: 'lose-device' }) };
 // A clip's estimate before Start follows its size and network.
 $('size').addEventListener('input', updateButtons);
 $('model').addEventListener('change', updateButtons);

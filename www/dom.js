@@ -1,5 +1,7 @@
 // Small helpers every module uses.
 
+/** The element of this id: which kind of element it is, the HTML says (unchecked).
+ * @type {(id: string) => any} */
 export const $ = (id) => document.getElementById(id);
 
 /** The core's messages are sentence fragments ("the content image is …"): one sentence each. */

@@ -5,11 +5,23 @@ import { $ } from './dom.js';
 import { state } from './state.js';
 import { updateButtons } from './ui.js';
 
+/** @typedef {import('./protocol.js').In} In */
+/** @typedef {import('./protocol.js').Out} Out */
+
 const handlers = new Map();
 
-/** Call `fn(msg)` for every message of this type from the current worker. */
+/**
+ * Call `fn(msg)` for every message of this type from the current worker.
+ * @template {Out['type']} T
+ * @param {T} type
+ * @param {(msg: Extract<Out, {type: T}>) => void} fn
+ */
 export function on(type, fn) { handlers.set(type, fn); }
 
+/**
+ * @param {In} msg
+ * @param {Transferable[]} [transfer]
+ */
 export function post(msg, transfer = []) { state.worker?.postMessage(msg, transfer); }
 
 /** A fresh worker with the chosen compute ('auto', 'gpu' or 'cpu'); the old one, if any, ends. */
@@ -29,11 +41,12 @@ export function startWorker(device) {
   $('engine').textContent = 'Starting the engine…';
 }
 
+/** @param {Out} msg */
 function dispatch(msg) {
-  if (msg.runId !== undefined && msg.runId !== state.runId) return; // a stale run
+  if ('runId' in msg && msg.runId !== state.runId) return; // a stale run
   // The engine's memory, for diagnostics (and the memory tests): data attributes, not shown.
-  if (msg.wasmBytes) $('engine').dataset.wasmBytes = String(msg.wasmBytes);
-  if (msg.gpuBytes !== undefined) $('engine').dataset.gpuBytes = String(msg.gpuBytes);
+  if ('wasmBytes' in msg && msg.wasmBytes) $('engine').dataset.wasmBytes = String(msg.wasmBytes);
+  if ('gpuBytes' in msg && msg.gpuBytes !== undefined) $('engine').dataset.gpuBytes = String(msg.gpuBytes);
   handlers.get(msg.type)?.(msg);
 }
 

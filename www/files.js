@@ -149,7 +149,7 @@ export function wireFiles() {
   document.addEventListener('paste', (e) => {
     const item = [...(e.clipboardData?.items || [])].find((i) => i.kind === 'file');
     if (!item) return;
-    const focused = document.activeElement?.closest?.('.drop')?.dataset.slot;
+    const focused = /** @type {HTMLElement | null | undefined} */ (document.activeElement?.closest?.('.drop'))?.dataset.slot;
     choose(item.getAsFile(), focused || emptySlot());
   });
 }
