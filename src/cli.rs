@@ -324,7 +324,8 @@ fn stylize_cmd(a: StylizeArgs) -> Result<()> {
         return Err(Error::InvalidConfig("--save-every must be at least 1".into()));
     }
     // A size or an iteration count given is kept: the time budget then only estimates.
-    let chosen = a.run.settings.size.is_some() || a.run.max_size.is_some() || a.run.settings.iterations.is_some();
+    let count = matches!(a.run.settings.iterations, Some(crate::settings::Iterations::Count(_)));
+    let chosen = a.run.settings.size.is_some() || a.run.max_size.is_some() || count;
     let pace = a.time_budget.map(|seconds| crate::pace::Pace::new(seconds, chosen)).transpose()?;
     let content_d = decode_file(&a.content, "the content image")?;
     let settings = settings(&a.run, &content_d, &a.style)?;
@@ -445,4 +446,15 @@ fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
         bar.set_style(style);
     }
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every argument an option names (`conflicts_with_all`, …) exists: clap checks it only in
+    /// debug builds, and the tests run optimized.
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -38,6 +38,9 @@ pub struct LadderRecipe {
     pub rule: StopRule,
     /// The stopping rule of the stages before the last (`None`: the run's).
     pub coarse_rule: Option<StopRule>,
+    /// Painted whatever the picture settings, not only the default preset's: how the lab measures
+    /// a candidate default (a content weight swept). The product's: false.
+    pub any_picture: bool,
 }
 
 impl Finish {
@@ -76,7 +79,7 @@ impl LadderRecipe {
         let whole = crate::budget::tile_core(teacher, w as usize, h as usize, config.tile, config.max_buffer_bytes, memory).is_none();
         // One size where it was measured: from SMALLEST_STAGE up.
         let sized = sides.len() > 1 || last >= crate::multiscale::SMALLEST_STAGE;
-        preset == Some(Preset::DEFAULT) && Preset::DEFAULT.pictures(config) && sized && whole
+        preset == Some(Preset::DEFAULT) && (self.any_picture || Preset::DEFAULT.pictures(config)) && sized && whole
     }
 
     /// The model that paints a run asked of `asked` ([`ModelChoice`]) and its finishing stage:
@@ -138,4 +141,5 @@ pub const TEACHER_LADDER: LadderRecipe = LadderRecipe {
     // paintings unfinished.
     rule: StopRule { window: 10, tolerance: 1e-2, min_iterations: 20, max_iterations: 600 },
     coarse_rule: Some(StopRule { window: 20, tolerance: 4e-3, min_iterations: 40, max_iterations: 100 }),
+    any_picture: false,
 };

@@ -36,6 +36,14 @@ impl ModelKind {
         ModelKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
+    /// Its name in the page's words.
+    pub fn label(self) -> &'static str {
+        match self {
+            ModelKind::Teacher => "VGG16 full quality",
+            ModelKind::Distilled => "Distilled VGG (fast)",
+        }
+    }
+
     /// The weight file's name.
     pub fn file_name(self) -> &'static str {
         match self {

@@ -162,7 +162,7 @@ impl Default for RunOptions {
 
 impl RunOptions {
     /// The preset the settings start from (changed by hand: the default one's).
-    fn base(&self) -> Preset {
+    pub fn base(&self) -> Preset {
         self.preset.unwrap_or(Preset::DEFAULT)
     }
 
@@ -293,7 +293,7 @@ impl PictureSetting {
         PictureSetting::Pooling,
     ];
 
-    /// Its name among the options the page sends (`src/web/options.rs`), and the CLI's
+    /// Its name among [`RunOptions`]' fields as the page sends them (camelCase), and the CLI's
     /// `--kebab-case` of it.
     pub fn option(self) -> &'static str {
         match self {
@@ -373,6 +373,11 @@ mod tests {
         let back = read(&serde_json::to_string(&cs20.resolved()).unwrap());
         assert_eq!(back, cs20.resolved());
         assert!(serde_json::from_str::<RunOptions>(r#"{"preset": "loud"}"#).is_err());
+        // Each picture setting's name is the options' own.
+        let keys = serde_json::to_value(none.resolved()).unwrap();
+        for s in PictureSetting::ALL {
+            assert!(keys.get(s.option()).is_some(), "{s:?}: {} is not an option", s.option());
+        }
         // As the CLI reads `--iterations`.
         assert_eq!("auto".parse(), Ok(Iterations::Auto));
         assert_eq!("300".parse(), Ok(Iterations::Count(300)));

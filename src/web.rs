@@ -40,7 +40,7 @@ pub use shot::WebShot;
 
 use options::WebOptions;
 // The page's and the wasm tests' calls: the defaults, bounds and presets the form is built from.
-pub use options::{bounds, check_image, choices, default_options, picture_settings, presets};
+pub use options::{bounds, check_image, choices, default_options, model_info, picture_settings, presets};
 
 /// Install the panic hook once, when the module is instantiated: a panic then reaches the
 /// console with its message before the instance aborts (the worker reports the crash).
@@ -264,7 +264,8 @@ fn style_bytes(styles: js_sys::Array, weights: Vec<f32>) -> Result<Vec<(Vec<u8>,
 }
 
 impl Engine {
-    /// The run the page's `options` describe (missing fields take [`default_options`]' values),
+    /// The run the page's `options` describe (a setting left out is its preset's, as
+    /// [`crate::settings::RunOptions`] reads it; coarse to fine left out, the preset's too),
     /// checked, and its time budget where it has one.
     fn spec(&self, options: JsValue) -> Result<(RunSpec, Option<Pace>), WebError> {
         let options = WebOptions::read(options)?;

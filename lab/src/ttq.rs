@@ -74,6 +74,10 @@ fn with_overrides(mut recipe: Recipe, overrides: &str) -> Option<Recipe> {
         let (key, value) = item.split_once('=')?;
         let v: f32 = value.parse().ok()?;
         match (key, &mut recipe.plan) {
+            ("content", Plan::Product { ladder, .. }) => {
+                recipe.config.weights.content = v;
+                ladder.any_picture = true;
+            }
             ("content", _) => recipe.config.weights.content = v,
             ("tol", Plan::Product { ladder, .. }) => ladder.rule.tolerance = v,
             ("window", Plan::Product { ladder, .. }) => ladder.rule.window = v as u32,
@@ -299,8 +303,8 @@ pub fn run(
 
 /// [`run`] for [`Plan::Product`], built by the product's builder ([`RunSpec::build`]) as the
 /// CLI builds `--max-size N`: the whole run is timed, stage changes included (the image carried
-/// over, the next stage's targets); snapshots are not. A recipe that overrides a setting of the
-/// picture (`@content=…`) is painted as the product paints settings changed by hand.
+/// over, the next stage's targets); snapshots are not. A recipe that overrides the content weight
+/// (`@content=…`) is painted as the product would paint it were that its default.
 #[allow(clippy::too_many_arguments)]
 fn run_product(
     recipe: &Recipe,

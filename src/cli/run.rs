@@ -9,7 +9,7 @@ use crate::models::{self, ModelKind};
 use crate::multiscale::{SizeRequest, TEACHER_LADDER};
 use crate::run::{RunSpec, Site};
 use crate::settings::{PictureSetting, check_side};
-use crate::stylize::{Config, Preset};
+use crate::stylize::Config;
 use crate::vgg::Vgg;
 
 /// The memory this machine has free (Linux: `MemAvailable` in /proc/meminfo), if known.
@@ -38,7 +38,6 @@ pub(super) fn settings(a: &RunArgs, content: &image_io::Decoded, style: &[PathBu
             return Err(Error::InvalidConfig(format!("--style-weights has {n} values for {} style images", style.len())));
         }
     };
-    let preset = o.preset.unwrap_or(Preset::DEFAULT);
     let sizes = match a.max_size {
         Some(n) => {
             check_side(n, MAX_SIDE, "--max-size")?;
@@ -48,7 +47,7 @@ pub(super) fn settings(a: &RunArgs, content: &image_io::Decoded, style: &[PathBu
         // says one size): a size asked for is painted by the same recipe as the default one.
         None => SizeRequest {
             size: o.size(),
-            coarse_to_fine: !a.one_size && preset.coarse_to_fine(),
+            coarse_to_fine: !a.one_size && o.base().coarse_to_fine(),
             largest: false,
             smallest_stage: crate::multiscale::SMALLEST_STAGE,
         },

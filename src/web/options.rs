@@ -7,7 +7,8 @@ use wasm_bindgen::prelude::*;
 use super::{MAX_SIDE, WebError, to_js};
 use crate::error::Error;
 use crate::image_io::{self, Limits};
-use crate::models::ModelChoice;
+use crate::ladder::TEACHER_LADDER;
+use crate::models::{ModelChoice, ModelKind};
 use crate::optim::OptimizerKind;
 use crate::settings::RunOptions;
 use crate::stylize::{Init, Preset};
@@ -67,7 +68,7 @@ impl WebOptions {
 
     /// Whether the run is painted coarse to fine up to its size.
     pub(super) fn coarse_to_fine(&self) -> bool {
-        self.page.coarse_to_fine.unwrap_or(self.run.preset.unwrap_or(Preset::DEFAULT).coarse_to_fine())
+        self.page.coarse_to_fine.unwrap_or(self.run.base().coarse_to_fine())
     }
 }
 
@@ -153,6 +154,40 @@ pub fn bounds() -> Result<JsValue, WebError> {
 #[wasm_bindgen(js_name = pictureSettings)]
 pub fn picture_settings() -> Result<JsValue, WebError> {
     to_js(&crate::settings::PictureSetting::ALL.map(|s| s.option()))
+}
+
+/// The models, by data: `{list: [{name, file, label}], loads: {choice: [name…]}, finish}`. `file`
+/// is the weight file's name under `models/`; `loads` the models a run asked of each choice loads
+/// before it starts (the model its sizes are planned with and, for the teacher, its ladder's
+/// coarse model); `finish` the model that finishes `auto`'s ladder, fetched while the smaller
+/// sizes paint (first, for a film shot, whose frames all have one painter).
+#[wasm_bindgen(js_name = models)]
+pub fn model_info() -> Result<JsValue, WebError> {
+    #[derive(Serialize)]
+    struct Model {
+        name: &'static str,
+        file: &'static str,
+        label: &'static str,
+    }
+    #[derive(Serialize)]
+    struct Models {
+        list: Vec<Model>,
+        loads: std::collections::BTreeMap<&'static str, Vec<&'static str>>,
+        finish: &'static str,
+    }
+    let list = ModelKind::ALL.into_iter().map(|k| Model { name: k.name(), file: k.file_name(), label: k.label() }).collect();
+    let loads = ModelChoice::ALL
+        .into_iter()
+        .map(|c| {
+            let mut kinds = vec![c.sizing()];
+            if c == ModelChoice::Teacher {
+                kinds.insert(0, TEACHER_LADDER.coarse);
+            }
+            kinds.dedup();
+            (c.name(), kinds.into_iter().map(ModelKind::name).collect())
+        })
+        .collect();
+    to_js(&Models { list, loads, finish: ModelKind::Teacher.name() })
 }
 
 /// The presets, in the order to offer them: `[{name, label, description, advanced, default,
