@@ -27,6 +27,7 @@ import { downloadShot, loadShotSpeed } from './film.js';
 import { wireCompare } from './compare.js';
 import { timelapse } from './timelapse.js';
 import { tryExample } from './samples.js';
+import { knowModels } from './weights.js';
 import { registerServiceWorker } from './sw-register.js';
 import { updateButtons } from './ui.js';
 
@@ -35,6 +36,7 @@ let configured = false;
 on('config', (msg) => {
   if (configured) return;
   configured = true;
+  knowModels(msg.models);
   configure(msg);
 });
 on('checked', onChecked);

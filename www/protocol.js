@@ -33,8 +33,8 @@
 
 /**
  * Messages out.
- * - config: the core's presets(), defaultOptions(), bounds(), choices() and pictureSettings(), as
- *   soon as the module is loaded.
+ * - config: the core's presets(), defaultOptions(), bounds(), choices(), pictureSettings() and
+ *   models(), as soon as the module is loaded.
  * - ready: `software`: the WebGPU adapter is an emulation; `reason`: why the CPU ('software',
  *   'chosen', or null: no WebGPU, `fallbackReason` says why); on the CPU, `threads` it computes
  *   on, and `threadsReason` why only one (or null).
@@ -62,7 +62,8 @@
  *   finished: boolean, progress: number}} StepRecord
  *   One iteration (the core's multiscale::ScaleRecord); `terms` has each term of the loss by name
  *   (loss::Term), unweighted, and only those the run's loss has.
- * @typedef {{type: 'config', presets: any, defaults: any, bounds: any, choices: Record<string, string[]>, pictureSettings: string[]}
+ * @typedef {{type: 'config', presets: any, defaults: any, bounds: any, choices: Record<string, string[]>, pictureSettings: string[],
+ *      models: Models}
  *   | {type: 'checked', id: number, slot: string, ok: true, width: number, height: number}
  *   | {type: 'checked', id: number, slot: string, ok: false, message: string}
  *   | {type: 'ready', backend: string, fallbackReason: string | null, reason: string | null, software: boolean,
@@ -80,6 +81,12 @@
  *   | {type: 'model-error', key: string, message: string}
  *   | {type: 'crash', message: string} | {type: 'lost', message: string}} Out
  * @typedef {{runId: number, iteration: number, wasmBytes: number, gpuBytes: number}} Ending
+ */
+
+/**
+ * The core's models(): each model's name, weight file (under models/) and label; the models a
+ * run asked of each choice loads before it starts; the model that finishes 'auto''s ladder.
+ * @typedef {{list: {name: string, file: string, label: string}[], loads: Record<string, string[]>, finish: string}} Models
  */
 
 /**

@@ -10,7 +10,7 @@ import {
   frameSize, decodeFrames, shotKey, keptShot, keepShot, keepShotFiles, keptFrame, shotStatus, framePainted, newShot, forgetShot,
   Refusal,
 } from './film.js';
-import { fetchWeights, showProgress, hideProgress } from './weights.js';
+import { fetchWeights, showProgress, hideProgress, modelInfo } from './weights.js';
 import { refuse, recheckPending, SLOTS } from './files.js';
 import { draw, keepResult, describeRun } from './result.js';
 import { resetProgress, showStep, showFinished } from './progress.js';
@@ -28,7 +28,9 @@ const modelPosting = new Map(); // name → {worker, promise}: weights on their 
  * full-quality network paints a coarse-to-fine run's smaller sizes with the distilled one (the
  * core decides when); 'auto' starts with the distilled one, and where the core finishes with the
  * teacher the run says so ('started' → pending) and the teacher is fetched while it paints. */
-const modelsFor = (name) => (name === 'teacher' ? ['distilled', 'teacher'] : ['distilled']);
+const modelsFor = (name) => modelInfo()?.loads[name] ?? [name];
+/** The model that finishes an 'auto' run's ladder (the core's). */
+const finisher = () => modelInfo()?.finish;
 
 /** The models in the engine: each fetched (once) and sent before any run needs it. */
 export function ensureModel(name, quiet = true) {
@@ -114,7 +116,7 @@ export async function start({ resume = false, preview = false, onward = false } 
     // A run resumed at its last size, which VGG16 was to paint, goes on there at once: VGG16
     // first, where it can be had (otherwise the engine paints that size without it).
     const atLast = from && (onward || Math.max(from.width, from.height) === state.sides?.at(-1));
-    if (atLast && modelName() === 'auto' && state.models?.at(-1) === 'teacher') await ensureOne('teacher', false).catch(() => {});
+    if (atLast && modelName() === 'auto' && state.models?.at(-1) === finisher()) await ensureOne(finisher(), false).catch(() => {});
     if (runId !== state.runId) return;
     if (state.worker !== worker || !state.ready) {
       // The engine was replaced meanwhile (a crash, another Compute): start on the new one once
@@ -200,7 +202,7 @@ async function startShot(formOptions) {
     // Automatic: VGG16 finishes every frame where the core's ladder applies, and a shot's frames
     // all have one painter, so it is fetched first (20 MB, once); without it (offline, a failed
     // download) the engine paints the whole shot with the distilled network and says so.
-    if (options.model === 'auto') await ensureOne('teacher', false).catch(() => {});
+    if (options.model === 'auto') await ensureOne(finisher(), false).catch(() => {});
     if (runId !== state.runId) return;
     if (state.worker !== worker || !state.ready) {
       // The engine was replaced meanwhile (a crash, another Compute): the shot starts again on
@@ -392,7 +394,7 @@ export function wireRun() {
     announce(msg.line);
   });
   on('awaiting', (msg) => {
-    setStatus(`Loading ${msg.model === 'teacher' ? 'VGG16' : msg.model} for the last size…`);
+    setStatus(`Loading ${msg.model === finisher() ? 'VGG16' : msg.model} for the last size…`);
     showProgress(msg.model);
     state.awaiting = msg.model;
     updateButtons();

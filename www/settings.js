@@ -1,7 +1,7 @@
 // The settings form. Every default and preset comes from the core (the worker sends
 // `defaultOptions()` and `presets()` once the wasm module is loaded), never from constants here;
 // the form shows them, the person changes some, and readOptions() turns the form back into the
-// options object the core takes (camelCase, as in src/web.rs).
+// options object the core takes (camelCase: settings::RunOptions and src/web/options.rs).
 
 import { $ } from './dom.js';
 import { keep, kept } from './store.js';

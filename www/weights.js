@@ -5,10 +5,12 @@ import { setStatus } from './dom.js';
 
 // The distilled VGG ships with the app (docs/distilled-vgg.md); the teacher (VGG16, 20 MB) is
 // fetched on first use: by default while a run's smaller sizes paint, for its last size.
-const MODELS = {
-  distilled: { url: 'models/vgg16-distilled.bpk', label: 'Distilled VGG (fast)' },
-  teacher: { url: 'models/vgg16-teacher.bpk', label: 'VGG16 full quality' },
-};
+/** @type {import('./protocol.js').Models | null} */
+let models = null; // the core's models(), once the engine has sent them
+
+/** The core's models: which there are, their files, what each choice loads, what finishes. */
+export function knowModels(m) { models = m; }
+export const modelInfo = () => models;
 const loading = new Map(); // model name → Promise<ArrayBuffer>
 const shown = new Set(); // quiet fetches whose progress a waiting run now shows
 
@@ -32,8 +34,9 @@ export function fetchWeights(name, { quiet = false } = {}) {
 }
 
 async function load(name, quiet) {
-  const model = MODELS[name];
-  const response = await fetch(model.url);
+  const model = models?.list.find((m) => m.name === name);
+  if (!model) throw new Error(`There is no model called ${name}.`);
+  const response = await fetch(`models/${model.file}`);
   if (!response.ok) throw new Error(`The ${model.label} weights could not be loaded (HTTP ${response.status}).`);
   const total = Number(response.headers.get('content-length')) || 0;
   const reader = response.body.getReader();

@@ -332,6 +332,7 @@ self.onmessage = async (event) => {
         post({
           type: 'config', presets: plain(impasto.presets()), defaults: plain(impasto.defaultOptions()),
           bounds: plain(impasto.bounds()), choices: plain(impasto.choices()), pictureSettings: plain(impasto.pictureSettings()),
+          models: plain(impasto.models()),
         });
         engine = await impasto.Engine.create(useGpu);
         if (engine.backend === 'wgpu') await tellBudget();

@@ -134,10 +134,20 @@ test('the initial settings are the core\'s defaults and its default preset', asy
   const core = await page.evaluate(async () => {
     const m = await import('/pkg/impasto.js');
     await m.default();
-    return m.defaultOptions ? { defaults: m.defaultOptions(), presets: m.presets(), bounds: m.bounds(), choices: m.choices() } : null;
+    if (!m.defaultOptions) return null;
+    const models = m.models();
+    // Every model the core names is served where the page fetches it.
+    const served = await Promise.all(models.list.map(async (x) => (await fetch(`models/${x.file}`, { method: 'HEAD' })).status));
+    return { defaults: m.defaultOptions(), presets: m.presets(), bounds: m.bounds(), choices: m.choices(), models, served };
   });
   if (!core) { t.skip('this wasm build has no defaultOptions()'); return; }
-  const { defaults, presets, bounds, choices } = core;
+  const { defaults, presets, bounds, choices, models, served } = core;
+  // The models by the core's data: each served, each choice's loads and the finish among them.
+  const names = models.list.map((x) => x.name);
+  assert.deepEqual(served, models.list.map(() => 200), 'every model file is served');
+  assert.deepEqual(Object.keys(models.loads).sort(), [...choices.model].sort());
+  for (const loads of Object.values(models.loads)) for (const n of loads) assert.ok(names.includes(n), n);
+  assert.ok(names.includes(models.finish));
   await openAdvanced(page);
   const value = (label) => page.getByLabel(label, { exact: true }).inputValue();
   assert.equal(Number(await value('Size')), defaults.size);
