@@ -89,7 +89,7 @@ test('a clip as the content: painted frame by frame, resumed after a reload, dow
   await page.reload();
   await page.locator('#notice').filter({ hasText: 'is painted (6 frames): Download video saves it' }).waitFor({ timeout: 30_000 });
   // The shot's cost before Start, by what the first shot measured on this engine.
-  await page.locator('#start-hint').filter({ hasText: /^Press Start to paint the clip's 6 frames: about \d+ s here, by the last clip painted on this device\.$/ })
+  await page.locator('#start-hint').filter({ hasText: /^Press Start to paint the clip's 6 frames: about (\d+ min )?\d+ s here, by the last clip painted on this device\.$/ })
     .waitFor({ timeout: 30_000 });
   const [again] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download video' }).click()]);
   const second = path.join(dir, `again-${again.suggestedFilename()}`);
