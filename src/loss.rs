@@ -43,11 +43,17 @@ impl Default for LossWeights {
 
 /// The Gram matrix of one image's features `[1, N, H, W]`: `G = F Fᵀ` with `F` of shape `[N, M]`,
 /// `M = H·W`. Not normalised: the normalisation is in [`style_layer_loss`], as in CS20.
+///
+/// Differentiated through one matrix product, not autodiff's two and a transpose: every loss
+/// here gives G a symmetric gradient dG, so dF = (dG + dGᵀ)·F = 2·dG·F, which is what
+/// `2·F·stop(F)ᵀ − stop(F·Fᵀ)` hands to autodiff. Its value is F·Fᵀ exactly (2x − x is exact in
+/// floating point). Only for losses whose gradient in G is symmetric (all of Impasto's are).
 pub fn gram(features: Tensor<4>) -> Tensor<2> {
     let [b, n, h, w] = features.dims();
     debug_assert_eq!(b, 1, "one image at a time");
     let f = features.reshape([n, h * w]);
-    f.clone().matmul(f.transpose())
+    let one_sided = f.clone().matmul(f.detach().transpose());
+    one_sided.clone().mul_scalar(2.0) - one_sided.detach()
 }
 
 /// Content loss Σ(F−P)²/(4·|P|), `|P|` the number of elements of P (CS20 `_create_content_loss`;

@@ -55,3 +55,29 @@ fn gram_is_symmetric_and_content_loss_of_itself_is_zero() {
     let quarter = pollster::block_on(read(content_loss(ones.clone() * 2.0, ones))).unwrap()[0];
     assert!((quarter - 0.25).abs() < 1e-6, "{quarter}");
 }
+
+/// `gram` is differentiated through one product (dF = 2·dG·F, for a symmetric dG): its style
+/// loss's gradient equals autodiff's through both factors of F·Fᵀ, on real features.
+#[test]
+fn gram_gradient_equals_autodiffs_through_both_factors() {
+    let device = impasto::device::cpu();
+    let model = common::teacher(&device);
+    let img = impasto::stylize::to_tensor(&common::pattern(40, 24, 3), &device);
+    let style = impasto::stylize::to_tensor(&common::pattern(40, 24, 7), &device);
+    let target = gram(model.features(style, &[Layer::Conv2_1], Pooling::Avg).remove(0));
+    let f = model.features(img, &[Layer::Conv2_1], Pooling::Avg).remove(0);
+    let [_, n, h, w] = f.dims();
+    let gradient = |g: &dyn Fn(Tensor<4>) -> Tensor<2>| {
+        let fa = f.clone().autodiff().require_grad();
+        let grads = style_layer_loss(g(fa.clone()), target.clone().autodiff(), n, h * w).backward();
+        pollster::block_on(read(fa.grad(&grads).expect("a gradient").without_autodiff())).unwrap()
+    };
+    let ours = gradient(&|t| gram(t));
+    let plain = gradient(&|t| {
+        let m = t.reshape([n, h * w]);
+        m.clone().matmul(m.transpose())
+    });
+    let scale = plain.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+    let off = ours.iter().zip(&plain).fold(0.0f32, |a, (x, y)| a.max((x - y).abs()));
+    assert!(scale > 0.0 && off <= scale * 1e-5, "gradients differ by {off} of {scale}");
+}
