@@ -400,8 +400,15 @@ fn subtract_mean(x: Tensor<4>) -> Tensor<4> {
     x - mean
 }
 
-fn pool(h: Tensor<4>, pooling: Pooling) -> Tensor<4> {
+/// 2×2 pooling with stride 2 (VGG's; CS20 averages). `avg_as_conv`: the average as a depthwise
+/// convolution with weights ¼ (see [`Vgg::avg_pool_as_conv`]); the same function.
+fn pool(h: Tensor<4>, pooling: Pooling, avg_as_conv: bool) -> Tensor<4> {
     match pooling {
+        Pooling::Avg if avg_as_conv => {
+            let channels = h.dims()[1];
+            let quarter = Tensor::<4>::full([channels, 1, 2, 2], 0.25, &h.device());
+            conv2d(h, quarter, None, ConvOptions::new([2, 2], [0, 0], [1, 1], channels))
+        }
         Pooling::Avg => avg_pool2d(h, AvgPoolOptions::new([2, 2])),
         Pooling::Max => max_pool2d(h, MaxPoolOptions::new([2, 2])),
     }
@@ -415,6 +422,11 @@ pub struct Vgg {
     /// How its convolutions are computed (the same function either way).
     #[module(skip)]
     pub conv: ConvAlgorithm,
+    /// Whether 2×2 average pooling runs as a depthwise convolution: on the CPU (burn-flex) its
+    /// depthwise kernel, forward and backward, takes about a third of `avg_pool2d`'s time
+    /// (BENCHMARKS, "The CPU engine beside PyTorch"); on wgpu the backend's pooling kernel stays.
+    #[module(skip)]
+    pub avg_pool_as_conv: bool,
 }
 
 /// Features at the layers a caller asked for, in the order asked.
@@ -424,7 +436,7 @@ impl Vgg {
     /// A model of `layers` (one per row of [`VGG16`]) whose tensors live on `device`, computing
     /// its convolutions by the algorithm faster there ([`ConvAlgorithm::for_device`]).
     pub fn new(layers: Vec<VggLayer>, device: &Device) -> Vgg {
-        Vgg { layers, conv: ConvAlgorithm::for_device(device) }
+        Vgg { layers, conv: ConvAlgorithm::for_device(device), avg_pool_as_conv: *device == Device::flex() }
     }
 
     /// The same model, computing its convolutions by `conv`.
@@ -445,7 +457,7 @@ impl Vgg {
         let mut out: Vec<Option<Tensor<4>>> = vec![None; wanted.len()];
         for (spec, layer) in VGG16.iter().zip(&self.layers).take(deepest + 1) {
             if spec.pool_before {
-                h = pool(h, pooling);
+                h = self.pool(h, pooling);
             }
             h = relu(layer.forward_linear(h, self.conv));
             for (slot, w) in out.iter_mut().zip(wanted) {
@@ -466,12 +478,17 @@ impl Vgg {
         let mut inputs = Vec::with_capacity(VGG16.len());
         for (spec, layer) in VGG16.iter().zip(&self.layers) {
             if spec.pool_before {
-                h = pool(h, pooling);
+                h = self.pool(h, pooling);
             }
             inputs.push(h.clone());
             h = relu(layer.forward_linear(h, self.conv));
         }
         inputs
+    }
+
+    /// The 2×2 pooling before a block, `pooling` as asked, computed as this model computes it.
+    pub fn pool(&self, h: Tensor<4>, pooling: Pooling) -> Tensor<4> {
+        pool(h, pooling, self.avg_pool_as_conv)
     }
 
     /// Per layer, the ranks of its chain: `None` for one full convolution, `Some(r)` for a 3×3

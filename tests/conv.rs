@@ -120,3 +120,24 @@ fn models_carry_their_route() {
         assert_close(&floats(fa), &floats(fb), "distilled model's features");
     }
 }
+
+/// 2×2 average pooling as the CPU model computes it (a depthwise convolution, weights ¼) equals
+/// the backend's `avg_pool2d`, output and input gradient, odd sides included; a model on wgpu
+/// keeps the backend's pooling kernel.
+#[test]
+fn average_pooling_as_a_convolution_equals_the_kernel() {
+    use burn::tensor::module::avg_pool2d;
+    use burn::tensor::ops::AvgPoolOptions;
+    let cpu = impasto::device::cpu();
+    let model = impasto::models::load(impasto::models::ModelKind::Distilled, &cpu).unwrap();
+    assert!(model.avg_pool_as_conv);
+    for shape in [[1, 8, 12, 18], [1, 5, 13, 19]] {
+        let x = random(shape, 5, 50.0, &cpu);
+        let (ya, ga) = output_and_gradient(&x, |t| model.pool(t, impasto::Pooling::Avg));
+        let (yb, gb) = output_and_gradient(&x, |t| avg_pool2d(t, AvgPoolOptions::new([2, 2])));
+        assert_close(&ya, &yb, "pooled");
+        assert_close(&ga, &gb, "pooling's input gradient");
+    }
+    let gpu = impasto::device::wgpu().expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe)");
+    assert!(!impasto::models::load(impasto::models::ModelKind::Distilled, &gpu).unwrap().avg_pool_as_conv);
+}

@@ -13,15 +13,13 @@
 
 use std::path::PathBuf;
 
-use burn::tensor::module::avg_pool2d;
-use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Distribution, Tensor, activation::relu};
 use clap::Parser;
 use impasto::cli::{BackendArg, pick_device};
 use impasto::loss::{STYLE_LAYERS, gram, style_layer_loss};
 use impasto::models::{self, ModelKind};
 use impasto::vgg::{VGG16, Vgg};
-use impasto::{Config, Error, Result, Stylizer};
+use impasto::{Config, Error, Pooling, Result, Stylizer};
 use serde::Serialize;
 
 #[derive(Parser, Debug)]
@@ -124,8 +122,8 @@ fn profile_model(kind: ModelKind, model: &Vgg, device: &Device, backend: &str, a
     let mut h: Tensor<4> = Tensor::random([1, 3, side, side], Distribution::Uniform(-120.0, 120.0), device);
     for (spec, layer) in VGG16.iter().zip(&model.layers) {
         if spec.pool_before {
-            push("pool", spec.name, forward_backward(a.rounds, &h, |t| avg_pool2d(t, AvgPoolOptions::new([2, 2])))?);
-            h = avg_pool2d(h, AvgPoolOptions::new([2, 2]));
+            push("pool", spec.name, forward_backward(a.rounds, &h, |t| model.pool(t, Pooling::Avg))?);
+            h = model.pool(h, Pooling::Avg);
         }
         push("conv", spec.name, forward_backward(a.rounds, &h, |t| layer.forward_linear(t, model.conv))?);
         let z = layer.forward_linear(h, model.conv);
