@@ -60,7 +60,7 @@ pub fn memory_estimate(model: &impl Footprint, width: u32, height: u32) -> u64 {
     // The matmul route builds one band of shifted inputs at a time, and its gradient once more
     // in the backward pass.
     let bands = match model.conv() {
-        ConvAlgorithm::Direct => 0,
+        ConvAlgorithm::Direct | ConvAlgorithm::Host => 0,
         ConvAlgorithm::Gemm => 2 * COL_BAND_BYTES as u64,
     };
     model.activation_floats(width as usize, height as usize) * BYTES_PER_ACTIVATION

@@ -188,13 +188,16 @@ struct RunArgs {
 /// How convolutions are computed ([`crate::vgg::ConvAlgorithm`]).
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
 pub enum ConvArg {
-    /// The faster one on the device, as measured: direct on the CPU and SwiftShader, matmul on
-    /// other wgpu adapters.
+    /// The faster one on the device, as measured: host on the CPU, direct on SwiftShader, matmul
+    /// on other wgpu adapters.
     Auto,
     /// The backend's own convolution kernel.
     Direct,
     /// Matrix products over shifted copies of the input (im2col), in bands of rows.
     Gemm,
+    /// The CPU engine's own forward and backward pass (matrix products by the gemm crate), CPU
+    /// only.
+    Host,
 }
 
 impl ConvArg {
@@ -204,6 +207,7 @@ impl ConvArg {
             ConvArg::Auto => model,
             ConvArg::Direct => model.with_conv(ConvAlgorithm::Direct),
             ConvArg::Gemm => model.with_conv(ConvAlgorithm::Gemm),
+            ConvArg::Host => model.with_conv(ConvAlgorithm::Host),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod device;
 pub mod error;
 pub mod film;
 pub mod flow;
+pub mod host;
 pub mod image_io;
 pub mod ladder;
 pub mod loss;

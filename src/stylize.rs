@@ -14,7 +14,7 @@ use crate::clock::now_ms;
 use crate::device::read;
 use crate::error::{Error, Result};
 use crate::image_io::Image;
-use crate::loss::{LossParts, LossWeights, Targets, Term, Terms, losses};
+use crate::loss::{LOSS_LAYERS, LossParts, LossWeights, Targets, Term, Terms, losses};
 use crate::optim::{Adam, Lbfgs, OptimizerKind, PIXEL_RANGE};
 use crate::rng::SplitMix64;
 use crate::stopping::Stopping;
@@ -524,6 +524,11 @@ pub fn loss_and_gradient(
     weights: LossWeights,
     pooling: Pooling,
 ) -> Result<(LossParts, Tensor<4>)> {
+    if x.device() == Device::flex()
+        && let Some(host) = model.host()
+    {
+        return host_loss_and_gradient(&*host?, targets, x, weights, pooling);
+    }
     let xa = x.autodiff().require_grad();
     let parts = losses(model, xa.clone(), targets, weights, pooling);
     let grads = parts.total().backward();
@@ -532,6 +537,58 @@ pub fn loss_and_gradient(
         .ok_or_else(|| Error::Device("the backend returned no image gradient".into()))?
         .without_autodiff();
     Ok((parts.detached(), g))
+}
+
+/// [`loss_and_gradient`] by the CPU engine's own pass ([`crate::host`]): the network forward
+/// and backward on host memory. The Gram matrices and their gradients' products with the
+/// features are host products too; the losses themselves are [`crate::loss`]'s, on the Gram
+/// matrices and on the content layer's map.
+fn host_loss_and_gradient(
+    host: &crate::host::HostVgg,
+    targets: &Targets,
+    x: Tensor<4>,
+    weights: LossWeights,
+    pooling: Pooling,
+) -> Result<(LossParts, Tensor<4>)> {
+    use crate::host::Map;
+    use crate::loss::{CONTENT_LAYER, STYLE_LAYERS, content_loss, style_layer_gram_gradient, style_layer_loss};
+    let device = x.device();
+    let deepest = LOSS_LAYERS.iter().copied().max().expect("loss layers");
+    let tape = host.forward(x.clone(), deepest, pooling)?;
+    let output = |layer| tape.output(layer).ok_or_else(|| Error::InvalidConfig(format!("the pass stopped before {layer}")));
+    let mut at_layers: Vec<(crate::vgg::Layer, Map)> = Vec::with_capacity(LOSS_LAYERS.len());
+
+    let f = output(CONTENT_LAYER)?.to_tensor(&device).autodiff().require_grad();
+    let content = content_loss(f.clone(), targets.content.clone());
+    if weights.content != 0.0 {
+        let grads = content.clone().mul_scalar(weights.content).backward();
+        if let Some(g) = f.grad(&grads) {
+            at_layers.push((CONTENT_LAYER, Map::from_tensor(g)?));
+        }
+    }
+
+    let mut style_layers = Vec::with_capacity(STYLE_LAYERS.len());
+    for ((layer, lw), a) in STYLE_LAYERS.iter().zip(&targets.grams) {
+        let f = output(*layer)?;
+        let (n, m) = (f.c, f.h * f.w);
+        let g = Tensor::<2>::from_data(TensorData::new(crate::host::gram(f), [n, n]), &device);
+        style_layers.push(style_layer_loss(g.clone(), a.clone(), n, m).mul_scalar(*lw));
+        if weights.style != 0.0 {
+            // ∂E/∂F = F·(∂E/∂G + ∂E/∂Gᵀ) = 2·F·∂E/∂G for G = FᵀF (∂E/∂G is symmetric).
+            let dg = style_layer_gram_gradient(g, a.clone(), n, m).mul_scalar(2.0 * weights.style * lw);
+            at_layers.push((*layer, crate::host::times(f, &crate::device::host_f32(dg.into_data())?)));
+        }
+    }
+    let style = style_layers.iter().cloned().reduce(|a, b| a + b).expect("five style layers");
+    let mut g = host.backward(&tape, at_layers, &device)?;
+    let mut parts = LossParts::new(weights, content.without_autodiff(), style, style_layers);
+    if let Some((terms, tv)) = crate::loss::image_terms(&x, weights)? {
+        for (term, weight, value) in terms {
+            parts.add(term, weight, value);
+        }
+        g = g + tv;
+    }
+    Ok((parts, g))
 }
 
 fn check_finite(values: &[f32]) -> Result<()> {

@@ -239,7 +239,9 @@ impl Conv {
     pub fn forward_with(&self, x: Tensor<4>, algorithm: ConvAlgorithm) -> Tensor<4> {
         let [_, _, k, _] = self.weight.val().dims();
         match algorithm {
-            ConvAlgorithm::Direct => {
+            // The host pass runs whole networks on its own; a single convolution asked of a
+            // `Host` model (the targets, a tool) is the backend's.
+            ConvAlgorithm::Direct | ConvAlgorithm::Host => {
                 let pad = k / 2;
                 conv2d(x, self.weight.val(), Some(self.bias.val()), ConvOptions::new([1, 1], [pad, pad], [1, 1], 1))
             }
@@ -276,14 +278,20 @@ pub enum ConvAlgorithm {
     /// nine shifted copies of the input stacked along the channels (im2col), in bands of rows
     /// so that no stack exceeds [`COL_BAND_BYTES`].
     Gemm,
+    /// The CPU engine's own pass ([`crate::host`]): an iteration's forward and backward through
+    /// the whole network on host memory, each convolution as matrix products by the `gemm`
+    /// crate, the input gradient as a convolution with the flipped kernel. CPU only; every other
+    /// use of the model (the targets, judging, tools) takes the backend's convolution.
+    Host,
 }
 
 impl ConvAlgorithm {
-    /// The faster algorithm on `device`, as measured with `impasto bench --convs direct,gemm` on
-    /// the 2-core container (2026-11-27, BENCHMARKS.md; one iteration = forward, losses, backward
-    /// to the image, Adam):
-    /// - burn-flex (CPU): its own convolution (teacher 128 px: 492 ms against 582 through the
-    ///   matmul; distilled 256 px: 1045 against 2117);
+    /// The faster algorithm on `device`, as measured with `impasto-lab bench --convs …` on the
+    /// 2-core container (BENCHMARKS.md; one iteration = forward, losses, backward to the image,
+    /// Adam):
+    /// - burn-flex (CPU): the host pass (2026-12-07: teacher 256 px about 0.65× the time of
+    ///   burn-flex's own convolution); before it, burn-flex's convolution over the matmul route
+    ///   (2026-11-27, teacher 128 px: 492 ms against 582; distilled 256 px: 1045 against 2117);
     /// - wgpu: the matmul route. burn 0.22's wgpu backend without autotune (Impasto's build, see
     ///   Cargo.toml) has only a direct convolution kernel, which reached about 1 TFLOP/s on an
     ///   NVIDIA H200; on lavapipe a teacher iteration ran 2.2× (64 px) to 3.4× (128 px) faster
@@ -297,13 +305,13 @@ impl ConvAlgorithm {
     /// ([`ConvAlgorithm::for_adapter`]).
     pub fn for_device(device: &Device) -> ConvAlgorithm {
         if *device == Device::flex() {
-            return ConvAlgorithm::Direct;
+            return ConvAlgorithm::Host;
         }
         #[cfg(any(not(target_family = "wasm"), feature = "webgpu"))]
         return ConvAlgorithm::for_adapter(&device.identity().map(|id| id.name).unwrap_or_default());
         // The threaded CPU module has no GPU backend: its one device is the CPU.
         #[cfg(not(any(not(target_family = "wasm"), feature = "webgpu")))]
-        ConvAlgorithm::Direct
+        ConvAlgorithm::Host
     }
 
     /// The faster algorithm on a GPU adapter that calls itself `name` (the native adapter's
@@ -318,12 +326,13 @@ impl ConvAlgorithm {
         match self {
             ConvAlgorithm::Direct => "direct",
             ConvAlgorithm::Gemm => "gemm",
+            ConvAlgorithm::Host => "host",
         }
     }
 
     /// The algorithm called `name` (`direct` or `gemm`).
     pub fn from_name(name: &str) -> Option<ConvAlgorithm> {
-        [ConvAlgorithm::Direct, ConvAlgorithm::Gemm].into_iter().find(|a| a.name() == name)
+        [ConvAlgorithm::Direct, ConvAlgorithm::Gemm, ConvAlgorithm::Host].into_iter().find(|a| a.name() == name)
     }
 }
 
@@ -427,6 +436,10 @@ pub struct Vgg {
     /// (BENCHMARKS, "The CPU engine beside PyTorch"); on wgpu the backend's pooling kernel stays.
     #[module(skip)]
     pub avg_pool_as_conv: bool,
+    /// The weights laid out for [`ConvAlgorithm::Host`], made on its first use and kept (a
+    /// `Vgg` never changes its weights).
+    #[module(skip)]
+    host: std::sync::OnceLock<std::sync::Arc<crate::host::HostVgg>>,
 }
 
 /// Features at the layers a caller asked for, in the order asked.
@@ -436,7 +449,24 @@ impl Vgg {
     /// A model of `layers` (one per row of [`VGG16`]) whose tensors live on `device`, computing
     /// its convolutions by the algorithm faster there ([`ConvAlgorithm::for_device`]).
     pub fn new(layers: Vec<VggLayer>, device: &Device) -> Vgg {
-        Vgg { layers, conv: ConvAlgorithm::for_device(device), avg_pool_as_conv: *device == Device::flex() }
+        Vgg {
+            layers,
+            conv: ConvAlgorithm::for_device(device),
+            avg_pool_as_conv: *device == Device::flex(),
+            host: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The host pass's layout of this model's weights, where it computes by
+    /// [`ConvAlgorithm::Host`]; made on the first call.
+    pub fn host(&self) -> Option<crate::error::Result<std::sync::Arc<crate::host::HostVgg>>> {
+        if self.conv != ConvAlgorithm::Host {
+            return None;
+        }
+        if let Some(h) = self.host.get() {
+            return Some(Ok(h.clone()));
+        }
+        Some(crate::host::HostVgg::new(self).map(|h| self.host.get_or_init(|| std::sync::Arc::new(h)).clone()))
     }
 
     /// The same model, computing its convolutions by `conv`.
@@ -452,6 +482,17 @@ impl Vgg {
     /// channel flip is folded into conv1_1's weights at load time ([`Vgg::from_bytes`]), so here
     /// only the mean is subtracted, in RGB order: the same function, one op fewer.
     pub fn features(&self, x: Tensor<4>, wanted: &[Layer], pooling: Pooling) -> Features {
+        // The host pass where this model takes it and nothing asks for a gradient, so that the
+        // targets (content features, Gram matrices) are the same function of an image as the
+        // image being optimised.
+        if !x.is_autodiff()
+            && x.device() == Device::flex()
+            && let (Some(Ok(host)), Some(deepest)) = (self.host(), wanted.iter().copied().max())
+            && let Ok(tape) = host.forward(x.clone(), deepest, pooling)
+        {
+            let device = x.device();
+            return wanted.iter().filter_map(|l| tape.output(*l)).map(|m| m.to_tensor(&device)).collect();
+        }
         let deepest = wanted.iter().copied().max().map_or(0, |l| l as usize);
         let mut h = subtract_mean(x);
         let mut out: Vec<Option<Tensor<4>>> = vec![None; wanted.len()];

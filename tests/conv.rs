@@ -81,11 +81,11 @@ fn gemm_equals_direct_on_wgpu() {
 
 #[test]
 fn each_device_gets_its_faster_algorithm() {
-    assert_eq!(ConvAlgorithm::for_device(&impasto::device::cpu()), ConvAlgorithm::Direct);
+    assert_eq!(ConvAlgorithm::for_device(&impasto::device::cpu()), ConvAlgorithm::Host);
     let gpu = impasto::device::wgpu().expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe)");
     assert_eq!(ConvAlgorithm::for_device(&gpu), ConvAlgorithm::Gemm);
     assert_eq!(ConvAlgorithm::for_device(&gpu.autodiff()), ConvAlgorithm::Gemm);
-    assert_eq!(ConvAlgorithm::for_device(&impasto::device::cpu().autodiff()), ConvAlgorithm::Direct);
+    assert_eq!(ConvAlgorithm::for_device(&impasto::device::cpu().autodiff()), ConvAlgorithm::Host);
 }
 
 #[test]
@@ -97,7 +97,7 @@ fn adapters_by_name() {
     assert_eq!(ConvAlgorithm::for_adapter("llvmpipe (LLVM 15.0.6, 256 bits)"), ConvAlgorithm::Gemm);
     assert_eq!(ConvAlgorithm::for_adapter("ampere NVIDIA H200"), ConvAlgorithm::Gemm);
     assert_eq!(ConvAlgorithm::for_adapter(" "), ConvAlgorithm::Gemm);
-    for a in [ConvAlgorithm::Direct, ConvAlgorithm::Gemm] {
+    for a in [ConvAlgorithm::Direct, ConvAlgorithm::Gemm, ConvAlgorithm::Host] {
         assert_eq!(ConvAlgorithm::from_name(a.name()), Some(a));
     }
     assert_eq!(ConvAlgorithm::from_name("winograd"), None);
@@ -108,10 +108,10 @@ fn adapters_by_name() {
 fn models_carry_their_route() {
     let cpu = impasto::device::cpu();
     let model = impasto::models::load(impasto::models::ModelKind::Distilled, &cpu).unwrap();
-    assert_eq!(model.conv, ConvAlgorithm::Direct);
+    assert_eq!(model.conv, ConvAlgorithm::Host);
     let gemm = model.clone().with_conv(ConvAlgorithm::Gemm);
     assert_eq!(gemm.conv, ConvAlgorithm::Gemm);
-    // The whole model's features agree either way.
+    // The whole model's features agree either way (the CPU's by the host pass).
     let x = random([1, 3, 20, 28], 8, 120.0, &cpu) + 120.0;
     let layers = [impasto::Layer::Conv1_1, impasto::Layer::Conv3_1, impasto::Layer::Conv5_1];
     let a = model.features(x.clone(), &layers, impasto::Pooling::Avg);
