@@ -54,6 +54,27 @@ impl Map {
     }
 }
 
+impl Map {
+    /// The rows `ys` and columns `xs` of the map.
+    pub fn crop(&self, ys: std::ops::Range<usize>, xs: std::ops::Range<usize>) -> Map {
+        let mut data = Vec::with_capacity(ys.len() * xs.len() * self.c);
+        for y in ys.clone() {
+            data.extend_from_slice(&self.data[(y * self.w + xs.start) * self.c..(y * self.w + xs.end) * self.c]);
+        }
+        Map { h: ys.len(), w: xs.len(), c: self.c, data }
+    }
+
+    /// A map of this one's shape, zero but for `part` at rows `ys` and columns `xs`.
+    pub fn embed(&self, part: &Map, ys: std::ops::Range<usize>, xs: std::ops::Range<usize>) -> Map {
+        let mut data = vec![0f32; self.data.len()];
+        for (row, y) in ys.enumerate() {
+            let at = (y * self.w + xs.start) * self.c;
+            data[at..at + xs.len() * self.c].copy_from_slice(&part.data[row * part.w * part.c..(row + 1) * part.w * part.c]);
+        }
+        Map { h: self.h, w: self.w, c: self.c, data }
+    }
+}
+
 /// One convolution (3×3 "same" or 1×1), its weight laid out for the products both ways.
 #[derive(Debug)]
 struct HostConv {

@@ -22,7 +22,12 @@
 //! 1.3–1.6× the whole-image iteration at the tile sizes used, paid only for images too large to
 //! take whole ([`crate::budget::AUTO_TILE_PIXELS`]).
 
-use burn::tensor::Tensor;
+use std::ops::Range;
+
+use burn::tensor::{Device, Tensor};
+
+use crate::device::host_f32;
+use crate::host::{HostVgg, Map, times};
 
 use crate::error::{Error, Result};
 use crate::loss::{
@@ -105,17 +110,21 @@ pub fn tiles(width: usize, height: usize, core: usize) -> Vec<Tile> {
 /// core has no position at that layer (a core narrower than the layer's cell at the image's
 /// edge: the whole image's map, rounded down, has none there either).
 fn core_of(f: Tensor<4>, layer: Layer, tile: &Tile) -> Option<Tensor<4>> {
-    let p = pools_before(layer);
     let [_, c, fh, fw] = f.dims();
+    let (ys, xs) = core_range(layer, tile, fh, fw)?;
+    Some(f.slice([0..1, 0..c, ys, xs]))
+}
+
+/// The rows and columns of a tile's core in its `fh`×`fw` feature map at `layer`.
+fn core_range(layer: Layer, tile: &Tile, fh: usize, fw: usize) -> Option<(Range<usize>, Range<usize>)> {
+    let p = pools_before(layer);
     let range = |core: Span, padded: Span, size: usize| {
         let offset = padded.start >> p;
         let start = (core.start >> p) - offset;
         let end = ((core.end >> p) - offset).min(size);
         (start < end).then_some(start..end)
     };
-    let ys = range(tile.core_y, tile.padded_y, fh)?;
-    let xs = range(tile.core_x, tile.padded_x, fw)?;
-    Some(f.slice([0..1, 0..c, ys, xs]))
+    Some((range(tile.core_y, tile.padded_y, fh)?, range(tile.core_x, tile.padded_x, fw)?))
 }
 
 /// A layer's number of channels (every model has the teacher's at the loss layers).
@@ -245,32 +254,23 @@ pub fn loss_and_gradient(
     }
     let style = style_layers.iter().cloned().reduce(|a, b| a + b).expect("five style layers");
 
-    // Pass 2: per tile, backpropagate Σ_l ⟨C_l, G_l(core)⟩ + α·content(core) to the tile.
+    // Pass 2: per tile, backpropagate Σ_l ⟨C_l, G_l(core)⟩ + α·content(core) to the tile; by
+    // the CPU engine's own pass where the model takes it.
+    let host = match model.host() {
+        // With the doubled C_l on the host: F·(C_l + C_lᵀ) is a style layer's gradient.
+        Some(host) if device == Device::flex() => {
+            let doubled = coefficients.iter().map(|c| host_f32(c.clone().mul_scalar(2.0).into_data())).collect::<Result<Vec<_>>>()?;
+            Some((host?, doubled))
+        }
+        _ => None,
+    };
     let mut gradient: Tensor<4> = Tensor::zeros([1, 3, h, w], &device);
     for (tile, p) in targets.tiles.iter().zip(&targets.content) {
-        let xa = crop(&x, tile).autodiff().require_grad();
-        let mut surrogate: Option<Tensor<1>> = None;
-        for (layer, f) in LOSS_LAYERS.iter().zip(model.features(xa.clone(), &LOSS_LAYERS, pooling)) {
-            let Some(f) = core_of(f, *layer, tile) else { continue };
-            if *layer == CONTENT_LAYER
-                && weights.content != 0.0
-                && let Some(p) = p
-            {
-                // P and C are constants on the plain device, as the targets in `losses`.
-                add_to(&mut surrogate, content_sum(f.clone(), p.clone()).mul_scalar(weights.content * content_norm));
-            }
-            if let Some(i) = layer_index(*layer)
-                && weights.style != 0.0
-            {
-                add_to(&mut surrogate, (gram(f) * coefficients[i].clone()).sum());
-            }
-        }
-        let Some(surrogate) = surrogate else { continue };
-        let grads = surrogate.backward();
-        let g = xa
-            .grad(&grads)
-            .ok_or_else(|| Error::Device("the backend returned no image gradient".into()))?
-            .without_autodiff();
+        let g = match &host {
+            Some((host, doubled)) => host_tile_gradient(host, &x, tile, p.as_ref(), doubled, weights, content_norm, pooling)?,
+            None => autodiff_tile_gradient(model, &x, tile, p.as_ref(), &coefficients, weights, content_norm, pooling)?,
+        };
+        let Some(g) = g else { continue };
         let region = [0..1, 0..3, tile.padded_y.start..tile.padded_y.end, tile.padded_x.start..tile.padded_x.end];
         let sum = gradient.clone().slice(region.clone()) + g;
         gradient = gradient.slice_assign(region, sum);
@@ -284,6 +284,99 @@ pub fn loss_and_gradient(
         gradient = gradient + g;
     }
     Ok((parts, gradient))
+}
+
+/// The gradient, on `tile`'s padded crop of `x`, of Σ_l ⟨C_l, G_l(core)⟩ + α·content(core)
+/// (`coefficients`: the C_l), by autodiff; none where the tile has no term.
+#[allow(clippy::too_many_arguments)]
+fn autodiff_tile_gradient(
+    model: &Vgg,
+    x: &Tensor<4>,
+    tile: &Tile,
+    p: Option<&Tensor<4>>,
+    coefficients: &[Tensor<2>],
+    weights: LossWeights,
+    content_norm: f32,
+    pooling: Pooling,
+) -> Result<Option<Tensor<4>>> {
+    let layer_index = |layer: Layer| STYLE_LAYERS.iter().position(|(l, _)| *l == layer);
+    let xa = crop(x, tile).autodiff().require_grad();
+    let mut surrogate: Option<Tensor<1>> = None;
+    for (layer, f) in LOSS_LAYERS.iter().zip(model.features(xa.clone(), &LOSS_LAYERS, pooling)) {
+        let Some(f) = core_of(f, *layer, tile) else { continue };
+        if *layer == CONTENT_LAYER
+            && weights.content != 0.0
+            && let Some(p) = p
+        {
+            // P and C are constants on the plain device, as the targets in `losses`.
+            add_to(&mut surrogate, content_sum(f.clone(), p.clone()).mul_scalar(weights.content * content_norm));
+        }
+        if let Some(i) = layer_index(*layer)
+            && weights.style != 0.0
+        {
+            add_to(&mut surrogate, (gram(f) * coefficients[i].clone()).sum());
+        }
+    }
+    let Some(surrogate) = surrogate else { return Ok(None) };
+    let grads = surrogate.backward();
+    let g = xa
+        .grad(&grads)
+        .ok_or_else(|| Error::Device("the backend returned no image gradient".into()))?
+        .without_autodiff();
+    Ok(Some(g))
+}
+
+/// [`autodiff_tile_gradient`] by the CPU engine's own pass: the gradients at the loss layers'
+/// cores written out (2·α·s·(F − P) for the content, F·(C_l + C_lᵀ) = F·`doubled[l]` for a style
+/// layer) and carried back by [`HostVgg::backward`].
+#[allow(clippy::too_many_arguments)]
+fn host_tile_gradient(
+    host: &HostVgg,
+    x: &Tensor<4>,
+    tile: &Tile,
+    p: Option<&Tensor<4>>,
+    doubled: &[Vec<f32>],
+    weights: LossWeights,
+    content_norm: f32,
+    pooling: Pooling,
+) -> Result<Option<Tensor<4>>> {
+    let deepest = LOSS_LAYERS.iter().copied().max().expect("loss layers");
+    let tape = host.forward(crop(x, tile), deepest, pooling)?;
+    let mut grads = Vec::with_capacity(LOSS_LAYERS.len());
+    for layer in LOSS_LAYERS {
+        let f = tape.output(layer).ok_or_else(|| Error::InvalidConfig(format!("the pass stopped before {layer}")))?;
+        let Some((ys, xs)) = core_range(layer, tile, f.h, f.w) else { continue };
+        let core = f.crop(ys.clone(), xs.clone());
+        let mut d: Option<Map> = None;
+        if layer == CONTENT_LAYER
+            && weights.content != 0.0
+            && let Some(p) = p
+        {
+            let p = Map::from_tensor(p.clone())?;
+            let s = 2.0 * weights.content * content_norm;
+            let data = core.data.iter().zip(&p.data).map(|(f, p)| s * (f - p)).collect();
+            d = Some(Map { data, ..core.clone() });
+        }
+        if let Some(i) = STYLE_LAYERS.iter().position(|(l, _)| *l == layer)
+            && weights.style != 0.0
+        {
+            let ds = times(&core, &doubled[i]);
+            d = Some(match d {
+                Some(mut d) => {
+                    d.data.iter_mut().zip(&ds.data).for_each(|(a, b)| *a += b);
+                    d
+                }
+                None => ds,
+            });
+        }
+        if let Some(d) = d {
+            grads.push((layer, f.embed(&d, ys, xs)));
+        }
+    }
+    if grads.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(host.backward(&tape, grads, &x.device())?))
 }
 
 #[cfg(test)]

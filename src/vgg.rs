@@ -458,9 +458,12 @@ impl Vgg {
     }
 
     /// The host pass's layout of this model's weights, where it computes by
-    /// [`ConvAlgorithm::Host`]; made on the first call.
+    /// [`ConvAlgorithm::Host`] on the CPU; made on the first call. None where the weights are
+    /// tracked by autodiff (the lab's distillation trains them): the host pass has no weight
+    /// gradient.
     pub fn host(&self) -> Option<crate::error::Result<std::sync::Arc<crate::host::HostVgg>>> {
-        if self.conv != ConvAlgorithm::Host {
+        let first = self.layers.first()?.convs.first()?.weight.val();
+        if self.conv != ConvAlgorithm::Host || first.is_autodiff() || first.device() != Device::flex() {
             return None;
         }
         if let Some(h) = self.host.get() {

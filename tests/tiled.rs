@@ -9,14 +9,18 @@ use impasto::loss::{LossWeights, Targets, Term};
 use impasto::models::{self, ModelKind};
 use impasto::stylize::{loss_and_gradient, to_tensor};
 use impasto::tiled::{self, TiledTargets};
+use impasto::vgg::ConvAlgorithm;
 use impasto::{Config, Pooling, Stylizer, Vgg};
 
 fn block<T>(f: impl std::future::Future<Output = T>) -> T {
     pollster::block_on(f)
 }
 
-/// Losses (every term, the total, then the style layers) and the gradient, whole and tiled.
+/// Losses (every term, the total, then the style layers) and the gradient, whole by `whole` and
+/// tiled by `model`.
+#[allow(clippy::too_many_arguments)]
 fn both(
+    whole_model: &Vgg,
     model: &Vgg,
     device: &Device,
     size: (u32, u32),
@@ -29,10 +33,10 @@ fn both(
     let content = to_tensor(&common::pattern(w, h, 1), device);
     let styles = vec![(to_tensor(&common::pattern(style_size.0, style_size.1, 2), device), 1.0)];
     let x = to_tensor(&common::pattern(w, h, 3), device);
-    let whole = Targets::blend(model, content.clone(), &styles, pooling);
+    let whole = Targets::blend(whole_model, content.clone(), &styles, pooling);
     let tiled = TiledTargets::blend(model, &content, &styles, pooling, core);
     assert!(tiled.tiles.len() > 1);
-    let (a, ga) = loss_and_gradient(model, &whole, x.clone(), weights, pooling).unwrap();
+    let (a, ga) = loss_and_gradient(whole_model, &whole, x.clone(), weights, pooling).unwrap();
     let (b, gb) = tiled::loss_and_gradient(model, &tiled, x, weights, pooling).unwrap();
     let values = |p: impasto::loss::LossParts| {
         let mut v = block(read(p.stacked())).unwrap();
@@ -57,18 +61,23 @@ fn assert_same(label: &str, [(la, ga), (lb, gb)]: [(Vec<f32>, Vec<f32>); 2], tol
 }
 
 /// Interior tile edges in both directions (200×136 in cores of 48: 4×3 tiles), a style of another
-/// size (its Gram matrices tiled too), each loss term alone and together, both poolings.
+/// size (its Gram matrices tiled too), each loss term alone and together, both poolings; tiled by
+/// the CPU engine's own pass (and once by burn's autodiff), whole by burn's autodiff.
 #[test]
 fn tiled_losses_and_gradient_equal_the_whole_images() {
     let device = impasto::device::cpu();
     let model = models::load(ModelKind::Distilled, &device).unwrap();
+    assert_eq!(model.conv, ConvAlgorithm::Host);
+    let burn = model.clone().with_conv(ConvAlgorithm::Direct);
+    let weights = LossWeights { content: 1e3, style: 1.0, tv: 1e-2 };
+    assert_same("burn's autodiff", both(&burn, &burn, &device, (200, 136), (150, 110), 48, weights, Pooling::Avg), 2e-4);
     for (weights, pooling, label) in [
         (LossWeights { content: 1.0, style: 0.0, tv: 0.0 }, Pooling::Avg, "content only"),
         (LossWeights { content: 0.0, style: 1.0, tv: 0.0 }, Pooling::Avg, "style only"),
         (LossWeights { content: 0.01, style: 1.0, tv: 0.0 }, Pooling::Max, "CS20 weights, max pooling"),
         (LossWeights { content: 1e3, style: 1.0, tv: 1e-2 }, Pooling::Avg, "all three"),
     ] {
-        assert_same(label, both(&model, &device, (200, 136), (150, 110), 48, weights, pooling), 2e-4);
+        assert_same(label, both(&burn, &model, &device, (200, 136), (150, 110), 48, weights, pooling), 2e-4);
     }
 }
 
@@ -77,7 +86,8 @@ fn tiled_losses_and_gradient_equal_the_whole_images() {
 fn tiled_teacher_agrees_at_tile_edges() {
     let device = impasto::device::cpu();
     let model = common::teacher(&device);
-    assert_same("teacher", both(&model, &device, (96, 80), (96, 80), 32, LossWeights::default(), Pooling::Avg), 2e-4);
+    let burn = model.clone().with_conv(ConvAlgorithm::Direct);
+    assert_same("teacher", both(&burn, &model, &device, (96, 80), (96, 80), 32, LossWeights::default(), Pooling::Avg), 2e-4);
 }
 
 /// The same backward on burn's wgpu backend (lavapipe in CI): gradients are checked across
@@ -87,7 +97,7 @@ fn tiled_gradient_on_wgpu_equals_the_whole_images() {
     let gpu = impasto::device::wgpu().expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe)");
     let model = models::load(ModelKind::Distilled, &gpu).unwrap();
     let weights = LossWeights { content: 1e3, style: 1.0, tv: 1e-2 };
-    assert_same("wgpu", both(&model, &gpu, (96, 64), (96, 64), 32, weights, Pooling::Avg), 5e-4);
+    assert_same("wgpu", both(&model, &model, &gpu, (96, 64), (96, 64), 32, weights, Pooling::Avg), 5e-4);
 }
 
 /// A stylizer told to tile takes the same steps as one that is not.

@@ -1,7 +1,7 @@
 //! The core in a browser (headless Chromium through wasm-bindgen-test): on WebGPU (SwiftShader in
 //! CI) the forward pass, the losses and the image gradient agree with burn-flex running in the
 //! same wasm module (with either convolution route), a few optimization steps lower the loss, and the tiled losses and gradient
-//! equal the whole image's.
+//! equal the whole image's; the CPU engine's own pass agrees with burn-flex's autodiff.
 //!
 //! Run: `cargo test --release --target wasm32-unknown-unknown --test web` (scripts/test does,
 //! with chromedriver and `webdriver.json` passing `--enable-unsafe-webgpu`).
@@ -36,12 +36,37 @@ async fn webgpu() -> Device {
 }
 
 async fn losses_and_gradient(device: &Device, conv: ConvAlgorithm) -> (Vec<f32>, Vec<f32>) {
-    let model = Vgg::from_bytes(TEACHER.to_vec(), device).unwrap().with_conv(conv);
+    losses_and_gradient_of(TEACHER, device, conv, Pooling::Avg).await
+}
+
+async fn losses_and_gradient_of(weights: &[u8], device: &Device, conv: ConvAlgorithm, pooling: Pooling) -> (Vec<f32>, Vec<f32>) {
+    let model = Vgg::from_bytes(weights.to_vec(), device).unwrap().with_conv(conv);
     let (w, h) = (24, 16);
-    let targets = Targets::new(&model, to_tensor(&pattern(w, h, 1), device), to_tensor(&pattern(w, h, 2), device), Pooling::Avg);
+    let targets = Targets::new(&model, to_tensor(&pattern(w, h, 1), device), to_tensor(&pattern(w, h, 2), device), pooling);
     let weights = LossWeights { content: 0.01, style: 1.0, tv: 0.1 };
-    let (parts, g) = loss_and_gradient(&model, &targets, to_tensor(&pattern(w, h, 3), device), weights, Pooling::Avg).unwrap();
+    let (parts, g) = loss_and_gradient(&model, &targets, to_tensor(&pattern(w, h, 3), device), weights, pooling).unwrap();
     (read(parts.stacked()).await.unwrap(), read(g).await.unwrap())
+}
+
+/// The CPU engine's own pass (the page's CPU route, gemm's simd128 kernels in wasm) gives the
+/// losses and image gradient of burn's autodiff through its own convolutions, on both models
+/// (every layer shape of each) and both poolings.
+#[wasm_bindgen_test]
+async fn the_cpu_engines_own_pass_agrees_with_burns_autodiff() {
+    let cpu = impasto::device::cpu();
+    assert_eq!(ConvAlgorithm::for_device(&cpu), ConvAlgorithm::Host);
+    for (weights, name) in [(TEACHER, "teacher"), (DISTILLED, "distilled")] {
+        for pooling in [Pooling::Avg, Pooling::Max] {
+            let (la, ga) = losses_and_gradient_of(weights, &cpu, ConvAlgorithm::Direct, pooling).await;
+            let (lb, gb) = losses_and_gradient_of(weights, &cpu, ConvAlgorithm::Host, pooling).await;
+            for (a, b) in la.iter().zip(&lb) {
+                assert!((a - b).abs() <= 2e-4 * a.abs().max(1e-6), "{name}, {pooling:?}: loss {a} (burn) vs {b} (host)");
+            }
+            let scale = ga.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let worst = ga.iter().zip(&gb).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(scale > 0.0 && worst <= 2e-4 * scale, "{name}, {pooling:?}: gradient differs by {worst} (scale {scale})");
+        }
+    }
 }
 
 #[wasm_bindgen_test]
