@@ -55,16 +55,19 @@ impl Footprint for TeacherShape {
 /// Bytes of device memory a run of `model` at `width`×`height` is estimated to need: the
 /// activations of one forward pass, kept for the backward pass, times [`BYTES_PER_ACTIVATION`], the
 /// matmul route's bands of shifted inputs where the model takes it ([`ConvAlgorithm::Gemm`]),
-/// plus the weights and a fixed allowance for the targets, the optimizer and the allocator.
+/// plus the weights (three copies for the CPU engine's own pass, [`ConvAlgorithm::Host`]: the
+/// model's and its two layouts) and a fixed allowance for the targets, the optimizer and the
+/// allocator.
 pub fn memory_estimate(model: &impl Footprint, width: u32, height: u32) -> u64 {
     // The matmul route builds one band of shifted inputs at a time, and its gradient once more
     // in the backward pass.
-    let bands = match model.conv() {
-        ConvAlgorithm::Direct | ConvAlgorithm::Host => 0,
-        ConvAlgorithm::Gemm => 2 * COL_BAND_BYTES as u64,
+    let (bands, weight_copies) = match model.conv() {
+        ConvAlgorithm::Direct => (0, 1),
+        ConvAlgorithm::Host => (0, 3),
+        ConvAlgorithm::Gemm => (2 * COL_BAND_BYTES as u64, 1),
     };
     model.activation_floats(width as usize, height as usize) * BYTES_PER_ACTIVATION
-        + model.num_params() * 4
+        + weight_copies * model.num_params() * 4
         + bands
         + FIXED_BYTES
 }

@@ -3,10 +3,13 @@
 //!
 //! - Feature maps are pixel-major (`data[(y·w + x)·c + channel]`), so a pixel's channels are one
 //!   contiguous row and a convolution's output is one matrix of pixels × channels.
-//! - A 3×3 convolution with "same" padding is three matrix products by the `gemm` crate, one per
-//!   kernel row, over a zero-padded copy of the input: for kernel row `ky`, the three horizontal
-//!   neighbours of every pixel are `3·c` consecutive floats, so the left-hand matrix is the padded
-//!   map itself read with a row stride of `c` (no im2col buffer). A 1×1 convolution is one product.
+//! - A 3×3 convolution with "same" padding is matrix products by the `gemm` crate, in one of three
+//!   ways by its shape ([`convolve`]): each pixel's 3×3 neighbourhood stacked (im2col) in bands of
+//!   pixels, one band per core, up to [`STACKED_CHANNELS`] input channels; above that, three
+//!   products over a zero-padded copy of the map, one per kernel row (a kernel row's three
+//!   neighbours of a pixel are `3·c` consecutive floats, so the map itself, read with a row stride
+//!   of `c`, is the left-hand matrix); and with fewer than [`FEW_CHANNELS`] output channels, one
+//!   product to all nine taps' outputs, gathered after. A 1×1 convolution is one product.
 //! - The gradient with respect to a convolution's input (stride 1, "same" padding) is the
 //!   convolution of the output's gradient with the kernel flipped in space and its channels
 //!   swapped, so the backward pass runs the same products as the forward. Only the image is a
@@ -52,9 +55,7 @@ impl Map {
         let data = crate::device::host_f32(t.permute([0, 2, 3, 1]).into_data())?;
         Ok(Map { h, w, c, data })
     }
-}
 
-impl Map {
     /// The rows `ys` and columns `xs` of the map.
     pub fn crop(&self, ys: std::ops::Range<usize>, xs: std::ops::Range<usize>) -> Map {
         let mut data = Vec::with_capacity(ys.len() * xs.len() * self.c);
@@ -96,6 +97,28 @@ pub struct HostVgg {
     layers: Vec<Vec<HostConv>>,
 }
 
+/// A [`HostVgg`] made once and shared; a clone starts empty, so a model copied and then changed
+/// never sees the weights it was copied with ([`Vgg`]'s `host` field).
+#[derive(Debug, Default)]
+pub struct HostCache(std::sync::OnceLock<std::sync::Arc<HostVgg>>);
+
+impl Clone for HostCache {
+    fn clone(&self) -> Self {
+        HostCache::default()
+    }
+}
+
+impl HostCache {
+    /// The kept layout, or `make`'s, kept.
+    pub fn get_or_make(&self, make: impl FnOnce() -> Result<HostVgg>) -> Result<std::sync::Arc<HostVgg>> {
+        if let Some(h) = self.0.get() {
+            return Ok(h.clone());
+        }
+        let made = std::sync::Arc::new(make()?);
+        Ok(self.0.get_or_init(|| made).clone())
+    }
+}
+
 /// What the forward pass keeps for the backward pass: every layer's output (after ReLU), which
 /// gives its ReLU's mask and the max pooling's choice.
 pub struct Tape {
@@ -117,6 +140,7 @@ impl HostVgg {
     /// `model`'s weights, read to the host and laid out.
     pub fn new(model: &Vgg) -> Result<HostVgg> {
         let mut layers = Vec::with_capacity(model.layers.len());
+        let mut channels = 3;
         for layer in &model.layers {
             let mut convs = Vec::with_capacity(layer.convs.len());
             for conv in &layer.convs {
@@ -124,6 +148,10 @@ impl HostVgg {
                 if k != k2 || (k != 1 && k != 3) {
                     return Err(Error::InvalidConfig(format!("the CPU engine's own pass takes 1×1 and 3×3 kernels, not {k}×{k2}")));
                 }
+                if cin != channels || cout == 0 {
+                    return Err(Error::InvalidConfig(format!("a convolution of {cin}→{cout} channels after {channels}")));
+                }
+                channels = cout;
                 let w = crate::device::host_f32(conv.weight.val().into_data())?;
                 let bias = crate::device::host_f32(conv.bias.val().into_data())?;
                 let at = |co: usize, ci: usize, ky: usize, kx: usize| w[((co * cin + ci) * k + ky) * k + kx];
@@ -173,8 +201,15 @@ impl HostVgg {
             for conv in chain {
                 out = convolve(&out, &conv.forward, conv.k, conv.cout, Some(&conv.bias));
             }
+            // ReLU, NaN kept (as burn's): a diverged image must read as one.
             let c = out.c;
-            each_chunk(&mut out.data, (ROWS_PER_TASK * out.w * c).max(1), |_, part| part.iter_mut().for_each(|v| *v = v.max(0.0)));
+            each_chunk(&mut out.data, (ROWS_PER_TASK * out.w * c).max(1), |_, part| {
+                part.iter_mut().for_each(|v| {
+                    if *v < 0.0 {
+                        *v = 0.0
+                    }
+                })
+            });
             outputs.push(out);
         }
         Ok(Tape { input, outputs, pooling })
@@ -219,7 +254,8 @@ impl HostVgg {
     }
 }
 
-fn add_into(slot: &mut Option<Map>, g: Map) {
+/// `g` added into `slot`, or put there if it is empty.
+pub fn add_into(slot: &mut Option<Map>, g: Map) {
     match slot {
         Some(s) => s.data.iter_mut().zip(&g.data).for_each(|(a, b)| *a += b),
         None => *slot = Some(g),
@@ -313,8 +349,8 @@ const FEW_CHANNELS: usize = 8;
 
 /// Up to this many input channels a 3×3 convolution stacks each pixel's neighbourhood (im2col)
 /// into one product of depth 9·c, in bands of [`STACK_BAND`] pixels; above it, three products of
-/// depth 3·c over the padded map are as fast and copy nothing. Measured on the teacher's shapes at
-/// 256 px (BENCHMARKS.md, "The CPU engine's own pass").
+/// depth 3·c over the padded map are as fast without the 9·c-wide stack. Measured on the
+/// teacher's shapes at 256 px (BENCHMARKS.md, "The CPU engine's own pass").
 const STACKED_CHANNELS: usize = 128;
 
 /// Pixels per band of a stacked convolution: its stack (9·c floats a pixel, 2.3 MB at c = 64)
@@ -372,8 +408,8 @@ fn convolve(x: &Map, weights: &[f32], k: usize, cout: usize, bias: Option<&[f32]
             product_on(n, 9 * c, cout, &stack, 0, (9 * c, 1), weights, dst, false, gemm::Parallelism::None);
         });
     } else {
-        // Zero-padded by one pixel on every side, plus one pixel at the end so that the last
-        // row's products may read two columns past it (their results are dropped below).
+        // Zero-padded by one pixel on every side, plus two at the end, which the last row's
+        // products read for their two dropped columns.
         let wp = w + 2;
         let mut padded = vec![0f32; ((h + 2) * wp + 2) * c];
         for y in 0..h {
@@ -420,12 +456,17 @@ fn pool(x: &Map, pooling: Pooling) -> Map {
             for (i, v) in dst.iter_mut().enumerate() {
                 *v = match pooling {
                     Pooling::Avg => (a[i] + b[i] + cc[i] + d[i]) * 0.25,
-                    Pooling::Max => a[i].max(b[i]).max(cc[i]).max(d[i]),
+                    Pooling::Max => nan_max(nan_max(a[i], b[i]), nan_max(cc[i], d[i])),
                 };
             }
         }
     });
     Map { h, w, c, data: out }
+}
+
+/// The larger of two values, NaN if either is (`f32::max` would drop it).
+fn nan_max(a: f32, b: f32) -> f32 {
+    if a.is_nan() || a >= b { a } else { b }
 }
 
 /// Where the four inputs of output pixel (y, x) of a 2×2 pooling of `x` start.

@@ -27,7 +27,7 @@ use std::ops::Range;
 use burn::tensor::{Device, Tensor};
 
 use crate::device::host_f32;
-use crate::host::{HostVgg, Map, times};
+use crate::host::{HostVgg, Map, add_into, times};
 
 use crate::error::{Error, Result};
 use crate::loss::{
@@ -127,6 +127,11 @@ fn core_range(layer: Layer, tile: &Tile, fh: usize, fw: usize) -> Option<(Range<
     Some((range(tile.core_y, tile.padded_y, fh)?, range(tile.core_x, tile.padded_x, fw)?))
 }
 
+/// The position of `layer` in [`STYLE_LAYERS`], if it is a style layer.
+fn style_index(layer: Layer) -> Option<usize> {
+    STYLE_LAYERS.iter().position(|(l, _)| *l == layer)
+}
+
 /// A layer's number of channels (every model has the teacher's at the loss layers).
 fn channels(layer: Layer) -> usize {
     VGG16[layer as usize].out_channels
@@ -221,7 +226,6 @@ pub fn loss_and_gradient(
             targets.width, targets.height
         )));
     }
-    let layer_index = |layer: Layer| STYLE_LAYERS.iter().position(|(l, _)| *l == layer);
     let content_norm = content_scale(targets.content_elements);
 
     // Pass 1, forward only: the whole image's Gram matrices and content loss.
@@ -235,7 +239,7 @@ pub fn loss_and_gradient(
             {
                 add_to(&mut content_total, content_sum(f.clone(), p.clone()));
             }
-            if let Some(i) = layer_index(*layer) {
+            if let Some(i) = style_index(*layer) {
                 add_to(&mut grams[i], gram(f));
             }
         }
@@ -299,7 +303,6 @@ fn autodiff_tile_gradient(
     content_norm: f32,
     pooling: Pooling,
 ) -> Result<Option<Tensor<4>>> {
-    let layer_index = |layer: Layer| STYLE_LAYERS.iter().position(|(l, _)| *l == layer);
     let xa = crop(x, tile).autodiff().require_grad();
     let mut surrogate: Option<Tensor<1>> = None;
     for (layer, f) in LOSS_LAYERS.iter().zip(model.features(xa.clone(), &LOSS_LAYERS, pooling)) {
@@ -311,7 +314,7 @@ fn autodiff_tile_gradient(
             // P and C are constants on the plain device, as the targets in `losses`.
             add_to(&mut surrogate, content_sum(f.clone(), p.clone()).mul_scalar(weights.content * content_norm));
         }
-        if let Some(i) = layer_index(*layer)
+        if let Some(i) = style_index(*layer)
             && weights.style != 0.0
         {
             add_to(&mut surrogate, (gram(f) * coefficients[i].clone()).sum());
@@ -353,21 +356,17 @@ fn host_tile_gradient(
             && let Some(p) = p
         {
             let p = Map::from_tensor(p.clone())?;
+            if (p.h, p.w, p.c) != (core.h, core.w, core.c) {
+                return Err(Error::InvalidConfig(format!("a content target of {}×{} at a core of {}×{}", p.w, p.h, core.w, core.h)));
+            }
             let s = 2.0 * weights.content * content_norm;
             let data = core.data.iter().zip(&p.data).map(|(f, p)| s * (f - p)).collect();
             d = Some(Map { data, ..core.clone() });
         }
-        if let Some(i) = STYLE_LAYERS.iter().position(|(l, _)| *l == layer)
+        if let Some(i) = style_index(layer)
             && weights.style != 0.0
         {
-            let ds = times(&core, &doubled[i]);
-            d = Some(match d {
-                Some(mut d) => {
-                    d.data.iter_mut().zip(&ds.data).for_each(|(a, b)| *a += b);
-                    d
-                }
-                None => ds,
-            });
+            add_into(&mut d, times(&core, &doubled[i]));
         }
         if let Some(d) = d {
             grads.push((layer, f.embed(&d, ys, xs)));

@@ -239,8 +239,9 @@ impl Conv {
     pub fn forward_with(&self, x: Tensor<4>, algorithm: ConvAlgorithm) -> Tensor<4> {
         let [_, _, k, _] = self.weight.val().dims();
         match algorithm {
-            // The host pass runs whole networks on its own; a single convolution asked of a
-            // `Host` model (the targets, a tool) is the backend's.
+            // The host pass runs whole networks ([`Vgg::features`], the losses' gradient); a
+            // single convolution asked of a `Host` model (autodiff through it, a tool) is the
+            // backend's.
             ConvAlgorithm::Direct | ConvAlgorithm::Host => {
                 let pad = k / 2;
                 conv2d(x, self.weight.val(), Some(self.bias.val()), ConvOptions::new([1, 1], [pad, pad], [1, 1], 1))
@@ -280,8 +281,9 @@ pub enum ConvAlgorithm {
     Gemm,
     /// The CPU engine's own pass ([`crate::host`]): an iteration's forward and backward through
     /// the whole network on host memory, each convolution as matrix products by the `gemm`
-    /// crate, the input gradient as a convolution with the flipped kernel. CPU only; every other
-    /// use of the model (the targets, judging, tools) takes the backend's convolution.
+    /// crate, the input gradient as a convolution with the flipped kernel. CPU only. Features
+    /// with no gradient asked (the targets, judging) take it too; autodiff through the model
+    /// (tracked weights, a tracked image) takes the backend's convolution.
     Host,
 }
 
@@ -321,7 +323,7 @@ impl ConvAlgorithm {
         if name.to_ascii_lowercase().contains("swiftshader") { ConvAlgorithm::Direct } else { ConvAlgorithm::Gemm }
     }
 
-    /// `direct` or `gemm`.
+    /// `direct`, `gemm` or `host`.
     pub fn name(self) -> &'static str {
         match self {
             ConvAlgorithm::Direct => "direct",
@@ -330,7 +332,7 @@ impl ConvAlgorithm {
         }
     }
 
-    /// The algorithm called `name` (`direct` or `gemm`).
+    /// The algorithm called `name` (`direct`, `gemm` or `host`).
     pub fn from_name(name: &str) -> Option<ConvAlgorithm> {
         [ConvAlgorithm::Direct, ConvAlgorithm::Gemm, ConvAlgorithm::Host].into_iter().find(|a| a.name() == name)
     }
@@ -436,10 +438,11 @@ pub struct Vgg {
     /// (BENCHMARKS, "The CPU engine beside PyTorch"); on wgpu the backend's pooling kernel stays.
     #[module(skip)]
     pub avg_pool_as_conv: bool,
-    /// The weights laid out for [`ConvAlgorithm::Host`], made on its first use and kept (a
-    /// `Vgg` never changes its weights).
+    /// The weights laid out for [`ConvAlgorithm::Host`], made on its first use and kept; a
+    /// clone, or a model mapped by burn (a new device, new weights), starts without it. Replacing
+    /// a layer of this very value in place would leave it stale: build a new `Vgg` instead.
     #[module(skip)]
-    host: std::sync::OnceLock<std::sync::Arc<crate::host::HostVgg>>,
+    host: crate::host::HostCache,
 }
 
 /// Features at the layers a caller asked for, in the order asked.
@@ -453,23 +456,26 @@ impl Vgg {
             layers,
             conv: ConvAlgorithm::for_device(device),
             avg_pool_as_conv: *device == Device::flex(),
-            host: std::sync::OnceLock::new(),
+            host: crate::host::HostCache::default(),
         }
     }
 
     /// The host pass's layout of this model's weights, where it computes by
-    /// [`ConvAlgorithm::Host`] on the CPU; made on the first call. None where the weights are
+    /// [`ConvAlgorithm::Host`] on the CPU; made on the first call. None where any weight is
     /// tracked by autodiff (the lab's distillation trains them): the host pass has no weight
     /// gradient.
     pub fn host(&self) -> Option<crate::error::Result<std::sync::Arc<crate::host::HostVgg>>> {
-        let first = self.layers.first()?.convs.first()?.weight.val();
-        if self.conv != ConvAlgorithm::Host || first.is_autodiff() || first.device() != Device::flex() {
+        if self.conv != ConvAlgorithm::Host {
             return None;
         }
-        if let Some(h) = self.host.get() {
-            return Some(Ok(h.clone()));
+        let plain = |c: &Conv| {
+            let (w, b) = (c.weight.val(), c.bias.val());
+            !w.is_autodiff() && !b.is_autodiff() && w.device() == Device::flex()
+        };
+        if !self.layers.iter().flat_map(|l| &l.convs).all(plain) {
+            return None;
         }
-        Some(crate::host::HostVgg::new(self).map(|h| self.host.get_or_init(|| std::sync::Arc::new(h)).clone()))
+        Some(self.host.get_or_make(|| crate::host::HostVgg::new(self)))
     }
 
     /// The same model, computing its convolutions by `conv`.

@@ -132,18 +132,18 @@ impl Engine {
         }
     }
 
-    /// `"direct"` or `"gemm"`: how the model computes its convolutions.
+    /// `"direct"`, `"gemm"` or `"host"`: how the model computes its convolutions.
     #[wasm_bindgen(getter, js_name = convAlgorithm)]
     pub fn conv_algorithm(&self) -> String {
         self.conv.name().to_string()
     }
 
-    /// Compute convolutions by `name` (`"direct"` or `"gemm"`) whatever the adapter (the
-    /// benchmark compares both).
+    /// Compute convolutions by `name` (`"direct"`, `"gemm"` or `"host"`) whatever the adapter
+    /// (the benchmark compares them).
     #[wasm_bindgen(js_name = setConvAlgorithm)]
     pub fn set_conv_algorithm(&mut self, name: &str) -> Result<(), WebError> {
         let conv = ConvAlgorithm::from_name(name)
-            .ok_or_else(|| Error::InvalidConfig(format!("unknown convolution algorithm {name:?} (direct or gemm)")))?;
+            .ok_or_else(|| Error::InvalidConfig(format!("unknown convolution algorithm {name:?} (direct, gemm or host)")))?;
         self.set_conv(conv);
         Ok(())
     }

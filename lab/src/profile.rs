@@ -18,7 +18,7 @@ use clap::Parser;
 use impasto::cli::{BackendArg, pick_device};
 use impasto::loss::{STYLE_LAYERS, gram, style_layer_loss};
 use impasto::models::{self, ModelKind};
-use impasto::vgg::{VGG16, Vgg};
+use impasto::vgg::{ConvAlgorithm, VGG16, Vgg};
 use impasto::{Config, Error, Pooling, Result, Stylizer};
 use serde::Serialize;
 
@@ -103,10 +103,17 @@ fn forward_backward(rounds: usize, x: &Tensor<4>, f: impl Fn(Tensor<4>) -> Tenso
 }
 
 fn profile_model(kind: ModelKind, model: &Vgg, device: &Device, backend: &str, a: &ProfileArgs, parts: &mut Vec<Part>) -> Result<()> {
-    let (name, conv) = (kind.name().to_string(), model.conv.name().to_string());
+    // The parts are timed through burn's autodiff, where a model of the host pass computes its
+    // convolutions by the backend's own (ConvAlgorithm::Host); the iteration by the model's route.
+    let layer_conv = match model.conv {
+        ConvAlgorithm::Host => ConvAlgorithm::Direct,
+        other => other,
+    };
+    let name = kind.name().to_string();
     let mut push = |part, layer, ms| {
-        eprintln!("impasto-lab: {name} {} {part} {layer}: {ms:.1} ms", a.size);
-        parts.push(Part { backend: backend.into(), model: name.clone(), conv: conv.clone(), size: a.size, part, layer, ms });
+        let conv = if part == "iteration" { model.conv } else { layer_conv }.name().to_string();
+        eprintln!("impasto-lab: {name} {} {part} {layer} ({conv}): {ms:.1} ms", a.size);
+        parts.push(Part { backend: backend.into(), model: name.clone(), conv, size: a.size, part, layer, ms });
     };
     // The whole iteration, as `bench` times it.
     let (content, style) = (crate::bench::pattern(a.size, 0.0), crate::bench::pattern(a.size, 1.3));
@@ -125,8 +132,8 @@ fn profile_model(kind: ModelKind, model: &Vgg, device: &Device, backend: &str, a
             push("pool", spec.name, forward_backward(a.rounds, &h, |t| model.pool(t, Pooling::Avg))?);
             h = model.pool(h, Pooling::Avg);
         }
-        push("conv", spec.name, forward_backward(a.rounds, &h, |t| layer.forward_linear(t, model.conv))?);
-        let z = layer.forward_linear(h, model.conv);
+        push("conv", spec.name, forward_backward(a.rounds, &h, |t| layer.forward_linear(t, layer_conv))?);
+        let z = layer.forward_linear(h, layer_conv);
         push("relu", spec.name, forward_backward(a.rounds, &z, relu)?);
         h = relu(z);
         if let Some((_, w)) = STYLE_LAYERS.iter().find(|(l, _)| *l == spec.layer) {
