@@ -37,16 +37,8 @@ fn both(model: Vgg, device: &Device, (w, h): (u32, u32), weights: LossWeights, p
     [run(&direct), run(&host)]
 }
 
-fn assert_same(label: &str, [(la, ga), (lb, gb)]: [(Vec<f32>, Vec<f32>); 2], tolerance: f32) {
-    assert_eq!(la.len(), lb.len(), "{label}: the same terms");
-    for (i, (a, b)) in la.iter().zip(&lb).enumerate() {
-        let rel = (a - b).abs() / a.abs().max(1e-20);
-        assert!(rel < tolerance, "{label}: loss {i}: burn {a} vs host {b} (rel {rel})");
-    }
-    let scale = ga.iter().fold(0f32, |m, v| m.max(v.abs()));
-    assert!(scale > 0.0, "{label}: a zero gradient proves nothing");
-    let worst = ga.iter().zip(&gb).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    assert!(worst / scale < tolerance, "{label}: gradient differs by {worst} (largest |g| {scale})");
+fn assert_same(label: &str, pair: [(Vec<f32>, Vec<f32>); 2], tolerance: f32) {
+    common::assert_same_losses_and_gradient(label, ["burn", "host"], pair, tolerance);
 }
 
 #[test]

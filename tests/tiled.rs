@@ -48,16 +48,8 @@ fn both(
     [(values(a), block(read(ga)).unwrap()), (values(b), block(read(gb)).unwrap())]
 }
 
-fn assert_same(label: &str, [(la, ga), (lb, gb)]: [(Vec<f32>, Vec<f32>); 2], tolerance: f32) {
-    assert_eq!(la.len(), lb.len(), "{label}: the same terms whole and tiled");
-    for (i, (a, b)) in la.iter().zip(&lb).enumerate() {
-        let rel = (a - b).abs() / a.abs().max(1e-20);
-        assert!(rel < tolerance, "{label}: loss {i}: whole {a} vs tiled {b} (rel {rel})");
-    }
-    let scale = ga.iter().fold(0f32, |m, v| m.max(v.abs()));
-    assert!(scale > 0.0, "{label}: a zero gradient proves nothing");
-    let worst = ga.iter().zip(&gb).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    assert!(worst / scale < tolerance, "{label}: gradient differs by {worst} (largest |g| {scale})");
+fn assert_same(label: &str, pair: [(Vec<f32>, Vec<f32>); 2], tolerance: f32) {
+    common::assert_same_losses_and_gradient(label, ["whole", "tiled"], pair, tolerance);
 }
 
 /// Interior tile edges in both directions (200×136 in cores of 48: 4×3 tiles), a style of another

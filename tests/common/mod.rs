@@ -109,3 +109,19 @@ pub fn assert_matches_reference(layer: impasto::Layer, features: burn::tensor::T
 pub fn decoded(img: &impasto::image_io::Image) -> impasto::image_io::Decoded {
     impasto::image_io::decode(&impasto::image_io::encode_png(img).unwrap(), "an image", Default::default()).unwrap()
 }
+
+/// Two computations of the same losses and image gradient, `names` saying which is which: every
+/// loss within `tolerance` relatively, the gradient within `tolerance` of its largest value (a
+/// zero gradient fails: it proves nothing).
+pub fn assert_same_losses_and_gradient(label: &str, names: [&str; 2], [(la, ga), (lb, gb)]: [(Vec<f32>, Vec<f32>); 2], tolerance: f32) {
+    let [na, nb] = names;
+    assert_eq!(la.len(), lb.len(), "{label}: the same terms by {na} and {nb}");
+    for (i, (a, b)) in la.iter().zip(&lb).enumerate() {
+        let rel = (a - b).abs() / a.abs().max(1e-20);
+        assert!(rel < tolerance, "{label}: loss {i}: {na} {a} vs {nb} {b} (rel {rel})");
+    }
+    let scale = ga.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(scale > 0.0, "{label}: a zero gradient proves nothing");
+    let worst = ga.iter().zip(&gb).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst / scale < tolerance, "{label}: gradient differs by {worst} (largest |g| {scale})");
+}
