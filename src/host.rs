@@ -201,14 +201,11 @@ impl HostVgg {
             for conv in chain {
                 out = convolve(&out, &conv.forward, conv.k, conv.cout, Some(&conv.bias));
             }
-            // ReLU, NaN kept (as burn's): a diverged image must read as one.
+            // ReLU, NaN kept (as burn's): a diverged image must read as one. A select, not a
+            // branch: half the values are negative, in no order a branch predictor could learn.
             let c = out.c;
             each_chunk(&mut out.data, (ROWS_PER_TASK * out.w * c).max(1), |_, part| {
-                part.iter_mut().for_each(|v| {
-                    if *v < 0.0 {
-                        *v = 0.0
-                    }
-                })
+                part.iter_mut().for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v })
             });
             outputs.push(out);
         }
@@ -234,11 +231,7 @@ impl HostVgg {
             let Some(mut gm) = g.take() else { continue };
             let (y, part) = (&tape.outputs[l].data, (ROWS_PER_TASK * gm.w * gm.c).max(1));
             each_chunk(&mut gm.data, part, |i, d| {
-                d.iter_mut().zip(&y[i * part..]).for_each(|(d, y)| {
-                    if *y <= 0.0 {
-                        *d = 0.0;
-                    }
-                })
+                d.iter_mut().zip(&y[i * part..]).for_each(|(d, y)| *d = if *y <= 0.0 { 0.0 } else { *d })
             });
             for conv in self.layers[l].iter().rev() {
                 gm = convolve(&gm, &conv.adjoint, conv.k, conv.cin, None);
