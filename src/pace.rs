@@ -29,8 +29,9 @@ pub const MIN_PLANNED_SIDE: u32 = 256;
 const SIDE_STEP: u32 = 32;
 
 /// An iteration of the VGG16 teacher against one of the distilled model at the same size:
-/// measured 1.9× natively on the CPU, 2.6× in Chromium's CPU engine, 1.6× on a GPU (BENCHMARKS.md);
-/// the higher side, so a plan errs towards ending early.
+/// measured 2.4–2.5× natively on the CPU and 2.6× in Chromium's CPU engine (both on the CPU
+/// engine's own pass), 1.6× on a GPU (BENCHMARKS.md); near the higher side, so a plan errs
+/// towards ending early.
 pub const TEACHER_COST: f64 = 2.5;
 
 /// Iterations the teacher's L-BFGS finish typically runs: 40–70 at 256–512 px (BENCHMARKS.md

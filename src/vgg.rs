@@ -291,8 +291,8 @@ impl ConvAlgorithm {
     /// The faster algorithm on `device`, as measured with `impasto-lab bench --convs …` on the
     /// 2-core container (BENCHMARKS.md; one iteration = forward, losses, backward to the image,
     /// Adam):
-    /// - burn-flex (CPU): the host pass (2026-12-07: teacher 256 px about 0.65× the time of
-    ///   burn-flex's own convolution); before it, burn-flex's convolution over the matmul route
+    /// - burn-flex (CPU): the host pass (2026-12-07: 0.45–0.75× the time of burn-flex's own
+    ///   convolution, both models, 256 and 512 px); before it, burn-flex's convolution over the matmul route
     ///   (2026-11-27, teacher 128 px: 492 ms against 582; distilled 256 px: 1045 against 2117);
     /// - wgpu: the matmul route. burn 0.22's wgpu backend without autotune (Impasto's build, see
     ///   Cargo.toml) has only a direct convolution kernel, which reached about 1 TFLOP/s on an
