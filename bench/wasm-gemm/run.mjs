@@ -22,13 +22,15 @@ for (const arg of process.argv.slice(2)) {
   const { instance } = await WebAssembly.instantiate(readFileSync(file), {});
   const x = instance.exports;
   for (const [shape, m, k, n] of SHAPES) {
-    const f32 = () => new Float32Array(x.memory.buffer);
     const a = x.buffer(m * k), b = x.buffer(k * n);
     const outs = { gemm: x.buffer(m * n), matrixmultiply: x.buffer(m * n) };
+    // A view of the memory as it is now: the products may grow it (their own workspace), which
+    // detaches this view, so the check below takes a new one.
+    const f32 = new Float32Array(x.memory.buffer);
     let seed = 1;
     const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
-    for (let i = 0; i < m * k; i++) f32()[a / 4 + i] = rand();
-    for (let i = 0; i < k * n; i++) f32()[b / 4 + i] = rand();
+    for (let i = 0; i < m * k; i++) f32[a / 4 + i] = rand();
+    for (let i = 0; i < k * n; i++) f32[b / 4 + i] = rand();
     for (const [crate, fn] of [['gemm', x.by_gemm], ['matrixmultiply', x.by_matrixmultiply]]) {
       fn(m, k, n, a, b, outs[crate]); // warm-up (and V8's tiering)
       const ms = [];
@@ -41,8 +43,9 @@ for (const arg of process.argv.slice(2)) {
       const median = ms[ms.length >> 1];
       results.push({ build, crate, shape, m, k, n, ms: +median.toFixed(2), gflops: +(2 * m * k * n / median / 1e6).toFixed(2) });
     }
-    const g = f32().subarray(outs.gemm / 4, outs.gemm / 4 + m * n);
-    const mm = f32().subarray(outs.matrixmultiply / 4, outs.matrixmultiply / 4 + m * n);
+    const now = new Float32Array(x.memory.buffer);
+    const g = now.subarray(outs.gemm / 4, outs.gemm / 4 + m * n);
+    const mm = now.subarray(outs.matrixmultiply / 4, outs.matrixmultiply / 4 + m * n);
     let worst = 0;
     for (let i = 0; i < m * n; i++) worst = Math.max(worst, Math.abs(g[i] - mm[i]) / (1 + Math.abs(g[i])));
     if (worst > 1e-3) throw new Error(`${build} ${shape}: the crates disagree by ${worst}`);
