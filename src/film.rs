@@ -19,11 +19,11 @@ use burn::tensor::{Device, Tensor};
 
 use crate::device::read;
 use crate::error::{Error, Result};
-use crate::flow::{self, Carried};
+use crate::flow;
 use crate::image_io::{Decoded, Image};
 use crate::models::ModelKind;
 use crate::multiscale::{Finish, MultiScale, ScaleRecord, TEACHER_LADDER};
-use crate::optim::OptimizerKind;
+use crate::optim::{OptimizerKind, PIXEL_RANGE};
 use crate::run::{RunSpec, Site};
 use crate::stopping::Stopping;
 use crate::stylize::{Config, to_tensor};
@@ -46,12 +46,13 @@ pub struct Temporal {
 }
 
 impl Temporal {
-    /// The term for a frame, from the previous painted frame carried to it.
-    pub fn new(carried: &Carried, weight: f32) -> Result<Temporal> {
+    /// The term for a frame: `target` (ω, `[1, 3, H, W]`) is the previous painted frame carried
+    /// to it, `mask` (c, `[1, 1, H, W]`) 1 where that is to be trusted.
+    pub fn new(target: Tensor<4>, mask: Tensor<4>, weight: f32) -> Result<Temporal> {
         if !(weight.is_finite() && weight >= 0.0) {
             return Err(Error::InvalidConfig(format!("the temporal weight must be a finite number ≥ 0, not {weight}")));
         }
-        Ok(Temporal { target: carried.image.clone(), mask: carried.mask.clone(), weight })
+        Ok(Temporal { target, mask, weight })
     }
 
     /// `[1, 3, H, W]`: the size of image the term applies to.
@@ -192,11 +193,10 @@ impl Shot {
             }
         }
         let device = self.device.clone().inner();
-        let carried = flow::carry(to_tensor(painting, &device), to_tensor(previous, &device), to_tensor(&current, &device));
-        // The carried painting everywhere, also where the motion is unknown (the mask weighs only
-        // the temporal term): a patch of the photo there would move the whole frame's Gram
-        // matrices and so every pixel (measured: BENCHMARKS.md "Film").
-        let start = Image::from_planar(current.width, current.height, read(carried.image.clone().reshape([-1])).await?)?;
+        let frame = to_tensor(&current, &device);
+        let carried = flow::carry(to_tensor(painting, &device), to_tensor(previous, &device), frame.clone());
+        let (start, trusted) = later_start(&carried, frame);
+        let start = Image::from_planar(current.width, current.height, read(start.reshape([-1])).await?)?;
         // Later frames by L-BFGS, as Ruder et al. paint theirs (where the finish is not L-BFGS
         // already): a frame starts near its answer, and Adam's first steps move every pixel by
         // about its learning rate whatever the gradient's size, which undoes the warm start.
@@ -222,9 +222,26 @@ impl Shot {
             self.device.clone(),
             Some((&start, 0)),
         )?;
-        run.set_temporal(Temporal::new(&carried, self.temporal_weight)?)?;
+        run.set_temporal(Temporal::new(carried.image, trusted, self.temporal_weight)?)?;
         Ok(run)
     }
+}
+
+/// Where a later frame starts (`[1, 3, H, W]`, 0..255) and where its temporal term applies
+/// (`[1, 1, H, W]`, 1 or 0), from the previous painting `carried` to frame `frame`
+/// (`[1, 3, H, W]`, 0..255).
+///
+/// The start is the carried painting, with the change of the content's luminance added where the
+/// motion is unknown or brought the wrong thing ([`flow::change`]): the strokes and colours carry
+/// on, and the frame's new shapes are in them. Not the photo there (its colours move the whole
+/// frame's Gram matrices), nor the carried painting alone (it keeps a moving subject's earlier
+/// pose; a later frame's few iterations repaint little: BENCHMARKS.md "Film"). The temporal term
+/// applies where the motion is known and brought what is there.
+pub fn later_start(carried: &flow::Carried, frame: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    let (difference, changed) = flow::change(carried, frame);
+    let unknown = (carried.mask.clone().neg().add_scalar(1.0) + changed.clone()).clamp(0.0, 1.0);
+    let start = (carried.image.clone() + (difference * unknown).mul_scalar(255.0)).clamp(PIXEL_RANGE.0, PIXEL_RANGE.1);
+    (start, carried.mask.clone() * changed.neg().add_scalar(1.0))
 }
 
 /// A painted frame, as the next frame needs it.

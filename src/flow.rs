@@ -95,6 +95,11 @@ fn coordinates(h: usize, w: usize, device: &burn::tensor::Device) -> (Tensor<4>,
 /// image brought back along the motion. `flow` is `[1, 2, H, W]` (x then y, in pixels). Outside
 /// the image, its nearest edge.
 pub fn warp(image: Tensor<4>, flow: Tensor<4>) -> Tensor<4> {
+    warp_padded(image, flow, GridSamplePaddingMode::Border)
+}
+
+/// [`warp`], with `padding` saying what lies outside the image.
+fn warp_padded(image: Tensor<4>, flow: Tensor<4>, padding: GridSamplePaddingMode) -> Tensor<4> {
     let [_, _, h, w] = flow.dims();
     let device = flow.device();
     // Pixel centres, then normalised to −1..1 with corners aligned (grid_sample's convention).
@@ -103,7 +108,7 @@ pub fn warp(image: Tensor<4>, flow: Tensor<4>) -> Tensor<4> {
     let gy = (ys + flow.narrow(1, 1, 1)).mul_scalar(2.0 / (h.max(2) - 1) as f32).sub_scalar(1.0);
     let grid = Tensor::cat(vec![gx, gy], 1).permute([0, 2, 3, 1]);
     let options = GridSampleOptions::new(InterpolateMode::Bilinear)
-        .with_padding_mode(GridSamplePaddingMode::Border)
+        .with_padding_mode(padding)
         .with_align_corners(true);
     image.grid_sample_2d(grid, options)
 }
@@ -199,6 +204,9 @@ pub struct Carried {
     pub image: Tensor<4>,
     /// 1 where the motion is known ([`consistency`]), 0 elsewhere (`[1, 1, H, W]`).
     pub mask: Tensor<4>,
+    /// The previous content frame's luminance carried the same way (`[1, 1, H, W]`, 0..1): where
+    /// it is not frame t's, the carried painting shows what is no longer there.
+    pub content: Tensor<4>,
 }
 
 /// The previous painted frame `painting` carried along the motion from content frame `previous`
@@ -206,7 +214,29 @@ pub struct Carried {
 pub fn carry(painting: Tensor<4>, previous: Tensor<4>, current: Tensor<4>) -> Carried {
     let (p, c) = (luminance(previous), luminance(current));
     let backward = flow(c.clone(), p.clone());
-    let forward = flow(p, c);
+    let forward = flow(p.clone(), c);
     let mask = consistency(backward.clone(), forward);
-    Carried { image: warp(painting, backward), mask }
+    // What comes into view from outside the frame: the painting mirrored at its edge, strokes
+    // like its own, rather than its edge pixels drawn out into streaks.
+    let carried = |image| warp_padded(image, backward.clone(), GridSamplePaddingMode::Reflection);
+    Carried { image: carried(painting), mask, content: carried(p) }
+}
+
+/// How far the carried content's luminance may differ from frame t's (0..1, after a light blur)
+/// for the carried painting to be trusted there: past it, the flow passed Ruder et al.'s checks
+/// but brought the wrong thing (a subject that changed its shape, a new part of the view).
+/// About five times the mean difference after the warp on real footage (2.1–2.5 levels of 255 on
+/// Big Buck Bunny, BENCHMARKS.md "Film").
+pub const CHANGED: f32 = 12.0 / 255.0;
+
+/// Frame t's luminance minus the carried content's (`[1, 1, H, W]`, −1..1), and 1 where their
+/// difference, lightly blurred, is past [`CHANGED`] (0 elsewhere): where the carried painting
+/// shows the wrong thing although the motion passed the checks. Blurred so that the flow's
+/// sub-pixel errors along sharp edges do not count.
+pub fn change(carried: &Carried, current: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    let f = Filters::new(&current.device());
+    let difference = luminance(current) - carried.content.clone();
+    let spread = f.blur(f.blur(difference.clone().abs()));
+    let changed = spread.clone().ones_like().mask_fill(spread.lower_equal_elem(CHANGED), 0.0);
+    (difference, changed)
 }

@@ -158,12 +158,77 @@ fn the_mask_marks_a_disoccluded_region() {
 }
 
 #[test]
+fn a_later_frame_starts_with_what_came_into_view() {
+    // A still textured background; in the second frame a plain light square (20..44 × 16..40)
+    // appears that no motion brings from the first, and the rest is as before. The painting of
+    // the first frame is another pattern.
+    let (w, h) = (64usize, 56usize);
+    let background = common::pattern(w as u32, h as u32, 5);
+    let mut current = background.clone();
+    for c in 0..3 {
+        for y in 16..40 {
+            for x in 20..44 {
+                current.pixels[c * w * h + y * w + x] = 235.0;
+            }
+        }
+    }
+    let painting = common::pattern(w as u32, h as u32, 6);
+    let device = cpu();
+    let (previous, frame) = (to_tensor(&background, &device), to_tensor(&current, &device));
+    let carried = flow::carry(to_tensor(&painting, &device), previous, frame.clone());
+    let (start, trusted) = impasto::film::later_start(&carried, frame);
+    let was = read_sync(carried.content.clone()).unwrap();
+    let (start, trusted, carried) = (read_sync(start).unwrap(), read_sync(trusted).unwrap(), read_sync(carried.image).unwrap());
+    let luminance = |img: &impasto::image_io::Image, i: usize| {
+        0.299 * img.pixels[i] + 0.587 * img.pixels[w * h + i] + 0.114 * img.pixels[2 * w * h + i]
+    };
+    let (mut inside, mut outside, mut rise) = ((0.0, 0.0, 0), (0.0, 0.0, 0), 0.0);
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            if (22..42).contains(&x) && (18..38).contains(&y) {
+                // Inside: the carried painting raised by the square's luminance over what the
+                // motion brought there.
+                let expected = luminance(&current, i) - 255.0 * was[i];
+                let raised = (0..3).map(|c| start[c * w * h + i] - carried[c * w * h + i]).sum::<f32>() / 3.0;
+                let clamped = (0..3).any(|c| start[c * w * h + i] <= 0.0 || start[c * w * h + i] >= 255.0);
+                if !clamped {
+                    inside.0 += (raised - expected).abs();
+                    rise += raised;
+                    inside.2 += 1;
+                }
+                inside.1 += trusted[i];
+            } else if !(12..52).contains(&x) || !(8..48).contains(&y) {
+                // Far from it: where the temporal term applies, the carried painting itself; little
+                // changed anywhere.
+                let moved = (0..3).map(|c| (start[c * w * h + i] - carried[c * w * h + i]).abs()).sum::<f32>() / 3.0;
+                assert!(trusted[i] == 0.0 || moved < 1e-3, "({x}, {y}) is trusted and moved by {moved}");
+                outside.0 += moved;
+                outside.1 += trusted[i];
+                outside.2 += 1;
+            }
+        }
+    }
+    let (n_in, n_out) = (inside.2.max(1) as f32, outside.2 as f32);
+    eprintln!(
+        "inside: |start − carried − Δluminance| {:.2} over {} pixels, raised {:.1}, trusted {:.2}; outside: |start − carried| {:.3}, trusted {:.2}",
+        inside.0 / n_in, inside.2, rise / n_in, inside.1 / 400.0, outside.0 / n_out, outside.1 / n_out
+    );
+    assert!(inside.2 > 100, "most of the square is not clamped: {}", inside.2);
+    assert!(inside.0 / n_in < 1.0, "the square's luminance is added to the carried painting: {}", inside.0 / n_in);
+    assert!(rise / n_in > 40.0, "the light square is lighter in the start: {}", rise / n_in);
+    assert!(inside.1 / 400.0 < 0.05, "no temporal term on the square: {}", inside.1 / 400.0);
+    assert!(outside.0 / n_out < 1.0, "elsewhere the start is about the carried painting: {}", outside.0 / n_out);
+    assert!(outside.1 / n_out > 0.8, "elsewhere the temporal term applies: {}", outside.1 / n_out);
+}
+
+#[test]
 fn the_temporal_gradient_matches_finite_differences() {
     let device = cpu();
     let target = to_tensor(&common::pattern(12, 9, 3), &device);
     let mask_data: Vec<f32> = (0..12 * 9).map(|i| if i % 5 == 0 { 0.0 } else { 1.0 }).collect();
     let mask = Tensor::from_data(TensorData::new(mask_data, [1, 1, 9, 12]), &device);
-    let t = Temporal::new(&Carried { image: target.clone(), mask: mask.clone() }, 300.0).unwrap();
+    let t = Temporal::new(target.clone(), mask.clone(), 300.0).unwrap();
     // The value: λ/D · Σ c·(x − ω)², D = 3·H·W, by hand.
     let (xs, ws, cs) = (common::pattern(12, 9, 4).pixels, read_sync(target).unwrap(), read_sync(mask).unwrap());
     let by_hand: f64 = (0..xs.len()).map(|i| cs[i % (12 * 9)] as f64 * ((xs[i] - ws[i]) as f64).powi(2)).sum::<f64>() * 300.0 / xs.len() as f64;
