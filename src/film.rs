@@ -6,8 +6,10 @@
 //! settles in its own local minimum. So, as Ruder, Dosovitskiy & Brox (2016, "Artistic style
 //! transfer for videos") do, each frame after the first starts from the previous painted frame
 //! carried along the optical flow ([`crate::flow`]), and its loss adds a short-term temporal
-//! term: the squared difference to that carried frame where the motion is known. A temporal
-//! weight of 0 paints the frames independently (Come Swim's way), the control.
+//! term: the squared difference to that carried frame where the motion is known. Where it is
+//! not, or brought what is no longer there, the start has the content's change added and the
+//! term leaves the pixels free ([`later_start`]). A temporal weight of 0 paints the frames
+//! independently (Come Swim's way), the control.
 //!
 //! The first frame is painted as an image is ([`MultiScale`], coarse to fine with the default
 //! preset); each later frame is one stage at the last size, by L-BFGS and the default ladder's
@@ -36,8 +38,8 @@ use crate::vgg::Vgg;
 pub const DEFAULT_TEMPORAL_WEIGHT: f32 = 1e5;
 
 /// Ruder et al.'s short-term temporal loss (their eq. 6): λ/D · Σ c·(x − ω)², with ω the previous
-/// painted frame carried to this one, c the mask of pixels whose motion is known and D = 3·H·W
-/// (0..255 pixels).
+/// painted frame carried to this one, c the mask of pixels where ω is trusted ([`later_start`])
+/// and D = 3·H·W (0..255 pixels).
 #[derive(Clone, Debug)]
 pub struct Temporal {
     target: Tensor<4>,
@@ -176,8 +178,8 @@ impl Shot {
 
     /// The run that paints frame `content`, given the content frame before it (`previous`, at the
     /// painted size) and its painting: one stage at the last size, starting from the painting
-    /// carried along the motion, with the temporal term. With a temporal weight of 0, as
-    /// [`Shot::first`].
+    /// carried along the motion ([`later_start`]), with the temporal term. With a temporal weight
+    /// of 0, as [`Shot::first`].
     pub async fn next(&self, content: Decoded, previous: &Image, painting: &Image) -> Result<MultiScale> {
         if self.temporal_weight == 0.0 {
             return self.first(content);
@@ -194,7 +196,7 @@ impl Shot {
         }
         let device = self.device.clone().inner();
         let frame = to_tensor(&current, &device);
-        let carried = flow::carry(to_tensor(painting, &device), to_tensor(previous, &device), frame.clone());
+        let carried = flow::carry(to_tensor(painting, &device), to_tensor(previous, &device), frame.clone(), flow::Outside::Mirrored);
         let (start, trusted) = later_start(&carried, frame);
         let start = Image::from_planar(current.width, current.height, read(start.reshape([-1])).await?)?;
         // Later frames by L-BFGS, as Ruder et al. paint theirs (where the finish is not L-BFGS
@@ -301,7 +303,7 @@ pub async fn temporal_error(
 ) -> Result<(f32, f32)> {
     let device = device.clone().inner();
     let t = |img: &Image| to_tensor(img, &device);
-    let carried = flow::carry(t(previous_painting), t(previous), t(current));
+    let carried = flow::carry(t(previous_painting), t(previous), t(current), flow::Outside::Edge);
     let diff = (t(painting) - carried.image).abs() * carried.mask.clone();
     let v = read(Tensor::cat(vec![diff.sum().reshape([1]), carried.mask.sum().reshape([1])], 0)).await?;
     let known = v[1].max(1.0);

@@ -1,6 +1,6 @@
 //! Dense optical flow between two frames, on the painting's own backend, and what a film shot
-//! needs from it: the previous painted frame carried along the motion, and the mask of pixels
-//! whose motion is known.
+//! needs from it: the previous painted frame carried along the motion, the mask of pixels whose
+//! motion is known, and where the carried content is not the frame's ([`change`]).
 //!
 //! The flow is Horn & Schunck's (1981) — brightness constancy plus a smooth field, solved by
 //! Jacobi iterations — coarse to fine with warping (Brox et al. 2004), so that motions of many
@@ -197,10 +197,11 @@ pub fn consistency(backward: Tensor<4>, forward: Tensor<4>) -> Tensor<4> {
     Tensor::<4>::ones([1, 1, h, w], &device).mask_fill(bad, 0.0)
 }
 
-/// The previous painted frame carried to frame t, and where that is to be trusted.
+/// The previous painted frame carried to frame t, and where its motion is known.
 #[derive(Clone, Debug)]
 pub struct Carried {
-    /// The previous painting warped along the motion from frame t−1 to t (`[1, 3, H, W]`, 0..255).
+    /// The previous painting warped along the motion from frame t−1 to t (`[1, 3, H, W]`, 0..255;
+    /// where the source lies outside frame t−1, as [`Outside`] says).
     pub image: Tensor<4>,
     /// 1 where the motion is known ([`consistency`]), 0 elsewhere (`[1, 1, H, W]`).
     pub mask: Tensor<4>,
@@ -209,30 +210,42 @@ pub struct Carried {
     pub content: Tensor<4>,
 }
 
+/// What a carried frame shows where its source lies outside the previous frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outside {
+    /// The nearest edge pixel: Ruder et al.'s warp, which their temporal error is measured on.
+    Edge,
+    /// The frame mirrored at its edge: a painting's new view in strokes like its own, rather
+    /// than its edge pixels drawn out into streaks (a later frame's start).
+    Mirrored,
+}
+
 /// The previous painted frame `painting` carried along the motion from content frame `previous`
-/// to content frame `current` (all `[1, 3, H, W]`, 0..255, one size).
-pub fn carry(painting: Tensor<4>, previous: Tensor<4>, current: Tensor<4>) -> Carried {
+/// to content frame `current` (all `[1, 3, H, W]`, 0..255, one size), with what lies `outside`.
+pub fn carry(painting: Tensor<4>, previous: Tensor<4>, current: Tensor<4>, outside: Outside) -> Carried {
     let (p, c) = (luminance(previous), luminance(current));
     let backward = flow(c.clone(), p.clone());
     let forward = flow(p.clone(), c);
     let mask = consistency(backward.clone(), forward);
-    // What comes into view from outside the frame: the painting mirrored at its edge, strokes
-    // like its own, rather than its edge pixels drawn out into streaks.
-    let carried = |image| warp_padded(image, backward.clone(), GridSamplePaddingMode::Reflection);
+    let padding = match outside {
+        Outside::Edge => GridSamplePaddingMode::Border,
+        Outside::Mirrored => GridSamplePaddingMode::Reflection,
+    };
+    let carried = |image| warp_padded(image, backward.clone(), padding);
     Carried { image: carried(painting), mask, content: carried(p) }
 }
 
-/// How far the carried content's luminance may differ from frame t's (0..1, after a light blur)
-/// for the carried painting to be trusted there: past it, the flow passed Ruder et al.'s checks
-/// but brought the wrong thing (a subject that changed its shape, a new part of the view).
-/// About five times the mean difference after the warp on real footage (2.1–2.5 levels of 255 on
-/// Big Buck Bunny, BENCHMARKS.md "Film").
+/// How far the carried content's luminance may differ from frame t's (0..1, the absolute
+/// difference blurred twice by [`Filters::blur`]) for the carried painting to be trusted there:
+/// past it, the flow passed Ruder et al.'s checks but brought the wrong thing (a subject that
+/// changed its shape). Set, not tuned: about five times the mean difference between consecutive
+/// frames of real footage after the warp (2.1–2.5 levels of 255, measured for issue 33).
 pub const CHANGED: f32 = 12.0 / 255.0;
 
 /// Frame t's luminance minus the carried content's (`[1, 1, H, W]`, −1..1), and 1 where their
-/// difference, lightly blurred, is past [`CHANGED`] (0 elsewhere): where the carried painting
-/// shows the wrong thing although the motion passed the checks. Blurred so that the flow's
-/// sub-pixel errors along sharp edges do not count.
+/// absolute difference, blurred twice by the 1-2-1 filter (5×5 in all), is past [`CHANGED`]
+/// (0 elsewhere): where the carried painting shows the wrong thing although the motion passed
+/// the checks. Blurred so that the flow's sub-pixel errors along sharp edges do not count.
 pub fn change(carried: &Carried, current: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
     let f = Filters::new(&current.device());
     let difference = luminance(current) - carried.content.clone();
