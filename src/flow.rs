@@ -213,7 +213,8 @@ pub struct Carried {
 /// What a carried frame shows where its source lies outside the previous frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outside {
-    /// The nearest edge pixel: Ruder et al.'s warp, which their temporal error is measured on.
+    /// The nearest edge pixel: the warp the temporal error is measured on
+    /// ([`crate::film::temporal_error`]), as before the start had its own.
     Edge,
     /// The frame mirrored at its edge: a painting's new view in strokes like its own, rather
     /// than its edge pixels drawn out into streaks (a later frame's start).
