@@ -7,9 +7,10 @@
 //! snapshot readbacks are not counted, targets at each stage are), judged afterwards. What counts
 //! is the painting the run ends with, as the person gets it: it is at CS20's quality when its
 //! style loss is ≤ 1.1× and its content loss ≤ 1.05× the reference's (the content loss is
-//! compressed: a painting with nothing of the photo scores only ~1.4×), and the run's time is
-//! then its whole stepping time. Beside it, each snapshot's [`impasto::judge::structure`] (how much
-//! of the photo's outline it keeps) and the first snapshot at the bar (time to quality).
+//! compressed: a painting with nothing of the photo scores only ~1.4×), and it keeps at least
+//! [`STRUCTURE_BAR`] of the reference's [`impasto::judge::structure`] (how much of the photo's
+//! outline it keeps); the run's time is then its whole stepping time. Beside it, each snapshot's
+//! structure and the first snapshot at the bar (time to quality).
 
 use std::path::{Path, PathBuf};
 
