@@ -64,6 +64,10 @@ enum Command {
         /// Also write each run's final painting here, as PNG (CONTENT+STYLE-SIZE-RECIPE.png).
         #[arg(long)]
         images: Option<PathBuf>,
+        /// An earlier run's JSON: CS20 is taken from it where it has the pair and size, not
+        /// painted again (for choosing among candidates; the time ratios are then not side by side).
+        #[arg(long)]
+        reference: Option<PathBuf>,
     },
 }
 
@@ -107,7 +111,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Compare(args) => compare::compare_cmd(args),
         Command::Film(args) => film::film_cmd(args),
         Command::Profile(args) => profile::profile_cmd(args),
-        Command::Ttq { pairs, sizes, recipes, every, backend, out, images } => {
+        Command::Ttq { pairs, sizes, recipes, every, backend, out, images, reference } => {
             let pairs = pairs
                 .iter()
                 .map(|p| {
@@ -142,7 +146,14 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(dir) = &images {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             }
-            ttq::bench(&pairs, &sizes, &recipes, every, &device, name, images.as_deref(), &mut |m| eprintln!("impasto-lab: {m}"), &mut save)?;
+            let stored: Vec<ttq::Point> = match &reference {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+                    serde_json::from_str(&text).map_err(|e| Error::InvalidConfig(format!("{} is not a ttq results file: {e}", path.display())))?
+                }
+                None => Vec::new(),
+            };
+            ttq::bench(&pairs, &sizes, &recipes, every, &device, name, images.as_deref(), &stored, &mut |m| eprintln!("impasto-lab: {m}"), &mut save)?;
             println!("{}", out.display());
             Ok(())
         }

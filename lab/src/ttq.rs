@@ -26,7 +26,7 @@ use impasto::run::{RunSpec, Site};
 use impasto::stopping::{StageProgress, StopRule, Stopping};
 use impasto::stylize::Preset;
 use impasto::{Config, Result, Stylizer, Vgg};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The bar, relative to the CS20 result's neutral-judged losses.
 pub const STYLE_BAR: f32 = 1.1;
@@ -355,7 +355,7 @@ fn run_product(
 }
 
 /// One judged snapshot.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Judged {
     /// Iterations done.
     pub iteration: u32,
@@ -379,7 +379,7 @@ impl Judged {
 }
 
 /// One recipe on one pair at one size.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Point {
     /// The recipe.
     pub recipe: String,
@@ -446,8 +446,19 @@ pub fn time_to_quality(judged: &[Judged], reference: &Judged) -> Option<f64> {
     judged.iter().find(|j| j.at_bar(reference)).map(|j| j.ms)
 }
 
+/// The CS20 run of `content` + `style` (file names) at `size` on `backend` among `stored` (an
+/// earlier run's points): its final judgement and its whole stepping time.
+pub fn stored_reference(stored: &[Point], content: &str, style: &str, size: u32, backend: &str) -> Option<(Judged, f64)> {
+    stored
+        .iter()
+        .find(|p| p.recipe == "cs20" && p.content == content && p.style == style && p.size == size && p.backend == backend)
+        .and_then(|p| p.snapshots.last().map(|j| (j.clone(), p.total_ms)))
+}
+
 /// The whole benchmark: every recipe on every pair and size, the CS20 reference first; each
-/// final painting written to `images` as PNG where given.
+/// final painting written to `images` as PNG where given. With `stored` (an earlier run's
+/// points), CS20 is taken from there where that run has it, not painted again: for choosing
+/// among candidates, since the time ratios are then against another run's CS20.
 #[allow(clippy::too_many_arguments)]
 pub fn bench(
     pairs: &[(PathBuf, PathBuf)],
@@ -457,6 +468,7 @@ pub fn bench(
     device: &Device,
     backend: &str,
     images: Option<&Path>,
+    stored: &[Point],
     log: &mut dyn FnMut(&str),
     save: &mut dyn FnMut(&[Point]) -> Result<()>,
 ) -> Result<Vec<Point>> {
@@ -478,8 +490,12 @@ pub fn bench(
         let style = decode(style_path, "the style image")?;
         let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         for &size in sizes {
-            let mut ref_point: Option<(Judged, f64)> = None;
-            for r in std::iter::once(&reference).chain(recipes.iter().filter(|r| r.name != "cs20")) {
+            let mut ref_point = stored_reference(stored, &name(content_path), &name(style_path), size, backend);
+            if ref_point.is_some() {
+                log(&format!("{} + {} {size}px: CS20 from the stored run (time ratios against it, not side by side)", name(content_path), name(style_path)));
+            }
+            let painted_reference = ref_point.is_none().then_some(&reference);
+            for r in painted_reference.into_iter().chain(recipes.iter().filter(|r| r.name != "cs20")) {
                 let Run { snapshots, totals } = run(r, &content, &style, size, every, &mut models, device)?;
                 let judged = judge_all(&snapshots, &content, &style, &teacher, &judge, device)?;
                 let final_image = snapshots.last().map(|s| s.image.clone()).expect("a run takes at least one snapshot");
@@ -559,5 +575,41 @@ mod tests {
         let cs20_512 = judged(1000.0, 1.0e8, 0.722);
         assert!(judged(826.0, 0.84e8, 0.570).at_bar(&cs20_512), "the 512 px default, its subject kept");
         assert!(!judged(1000.0, 1.0e8, 0.5).at_bar(&cs20_512), "below 0.75 of CS20's structure");
+    }
+
+    /// A stored reference is CS20's run on that pair, size and backend, read back from the JSON
+    /// a run writes; any other point is not one.
+    #[test]
+    fn a_stored_reference_is_cs20_on_the_same_pair_size_and_backend() {
+        let point = |recipe: &str, style: &str, size: u32, backend: &str, content: f32| Point {
+            recipe: recipe.into(),
+            content: "cat.jpg".into(),
+            style: style.into(),
+            size,
+            backend: backend.into(),
+            total_ms: 1000.0 * size as f64,
+            iterations: 300,
+            ttq_ms: None,
+            content_ratio: 1.0,
+            style_ratio: 1.0,
+            structure: 0.7,
+            at_bar: true,
+            ratio: Some(1.0),
+            snapshots: vec![judged(content + 1.0, 9.0, 0.1), judged(content, 2.0, 0.7)],
+            totals: vec![1.0],
+        };
+        let points = vec![
+            point("product-teacher", "wave.jpg", 256, "cpu", 1.0),
+            point("cs20", "wave.jpg", 512, "cpu", 2.0),
+            point("cs20", "wave.jpg", 256, "wgpu", 3.0),
+            point("cs20", "scream.jpg", 256, "cpu", 4.0),
+            point("cs20", "wave.jpg", 256, "cpu", 5.0),
+        ];
+        let json = serde_json::to_string(&points).expect("points serialize");
+        let stored: Vec<Point> = serde_json::from_str(&json).expect("and read back");
+        let (j, ms) = stored_reference(&stored, "cat.jpg", "wave.jpg", 256, "cpu").expect("stored");
+        assert_eq!((j.content, j.style, j.structure, ms), (5.0, 2.0, 0.7, 256_000.0), "the final snapshot of the right run");
+        assert!(stored_reference(&stored, "cat.jpg", "wave.jpg", 384, "cpu").is_none());
+        assert!(stored_reference(&stored, "dog.jpg", "wave.jpg", 256, "cpu").is_none());
     }
 }
