@@ -74,10 +74,10 @@ pub fn memory_estimate(model: &impl Footprint, width: u32, height: u32) -> u64 {
 
 /// Bytes L-BFGS keeps beyond what [`memory_estimate`] allows for Adam (its two moments, within
 /// the fixed allowance): the history's curvature pairs (`s` and `y`,
-/// [`Lbfgs::DEFAULT_HISTORY`] each), the last gradient and step, and the two-loop recursion's two
-/// working images, less Adam's two; each image 3 floats a pixel.
+/// [`Lbfgs::DEFAULT_HISTORY`] each), the last gradient, step and accepted iterate, and the
+/// two-loop recursion's two working images, less Adam's two; each image 3 floats a pixel.
 pub fn lbfgs_bytes(width: u32, height: u32) -> u64 {
-    (2 * Lbfgs::DEFAULT_HISTORY as u64 + 2) * 3 * u64::from(width) * u64::from(height) * 4
+    (2 * Lbfgs::DEFAULT_HISTORY as u64 + 3) * 3 * u64::from(width) * u64::from(height) * 4
 }
 
 /// [`memory_estimate`] of a run computed tile by tile with cores of `core` px a side

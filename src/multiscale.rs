@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::error::{Error, Input, Result};
 use crate::image_io::{self, Decoded, Image};
 use crate::models::ModelKind;
+use crate::optim::OptimizerKind;
 use crate::pace::{self, Pace, Progressed, Speed, StageCost};
 use crate::stopping::{StageProgress, Stopping};
 use crate::stylize::{Config, Stylizer};
@@ -324,11 +325,17 @@ impl MultiScale {
     }
 
     /// One iteration and the image it leads to, in one readback where the optimizer allows
-    /// ([`Stylizer::step_frame`]): what a display of every iteration wants.
+    /// ([`Stylizer::step_frame`]; an L-BFGS stage's last step reads its settled image again): what
+    /// a display of every iteration wants.
     pub async fn step_frame(&mut self) -> Result<(ScaleRecord, Image)> {
         self.next_stage_if_done().await?;
         let (r, image) = self.current.step_frame().await?;
-        Ok((self.record(r), image))
+        let was_done = self.progress.done();
+        let record = self.record(r);
+        // An L-BFGS stage that ended here settled on another image ([`Stylizer::settle`]).
+        let settled = !was_done && self.progress.done() && self.current.config().optimizer == OptimizerKind::Lbfgs;
+        let image = if settled { self.current.image().await? } else { image };
+        Ok((record, image))
     }
 
     async fn next_stage_if_done(&mut self) -> Result<()> {
@@ -359,7 +366,13 @@ impl MultiScale {
 
     fn record(&mut self, r: crate::stylize::StepRecord) -> ScaleRecord {
         // The loss of the image this iteration started from: what the stopping rule watches.
+        let was_done = self.progress.done();
         self.progress.push(r.total);
+        if !was_done && self.progress.done() {
+            // The stage ends on an image whose loss was measured (once: a last stage stepped
+            // further goes on from there).
+            self.current.settle();
+        }
         // Planned as soon as the first stage is over, so that a caller sees the plan (and a
         // finishing model it waits for) before the next stage begins.
         if self.stage == 0

@@ -483,7 +483,7 @@ impl Stylizer {
             Optimizer::Lbfgs(lbfgs) => {
                 let all = read(Tensor::cat(vec![stacked, lbfgs.scalars(&g)], 0)).await?;
                 check_finite(&all)?;
-                let next = lbfgs.step(self.x.clone(), g, [all[loss_count], all[loss_count + 1], all[loss_count + 2]]);
+                let next = lbfgs.step(self.x.clone(), g, [all[loss_count], all[loss_count + 1], all[loss_count + 2]], all[loss_count - 1]);
                 (all, next, None)
             }
         };
@@ -493,6 +493,18 @@ impl Stylizer {
         let (terms, total) = parts.read(&values);
         let record = StepRecord { iteration: self.iteration, terms, total, elapsed_ms: self.elapsed_ms };
         Ok((record, image))
+    }
+
+    /// End an L-BFGS run on the last iterate whose loss it measured and accepted, not on the step
+    /// it proposed after it: that one is unmeasured, and may be a step the guard would have taken
+    /// back ([`crate::optim::BLOW_UP`]). Adam's last step stays (its steps are bounded by the
+    /// learning rate).
+    pub fn settle(&mut self) {
+        if let Optimizer::Lbfgs(lbfgs) = &mut self.optimizer
+            && let Some(x) = lbfgs.settle()
+        {
+            self.x = x;
+        }
     }
 
     /// The current image (async readback: the only kind the web allows).

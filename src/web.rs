@@ -449,8 +449,8 @@ impl WebStylizer {
     }
 
     /// One iteration and the image it leads to, in one GPU readback where the optimizer allows
-    /// (Adam): a [`Frame`]. For a page that shows every iteration; `step` then `rgba` reads back
-    /// twice.
+    /// (Adam; an L-BFGS stage's last step reads back its settled image again): a [`Frame`]. For a
+    /// page that shows every iteration; `step` then `rgba` reads back twice.
     #[wasm_bindgen(js_name = stepFrame)]
     pub async fn step_frame(&mut self) -> Result<Frame, WebError> {
         let (record, image) = self.inner.step_frame().await?;

@@ -79,6 +79,36 @@ fn lbfgs_lowers_the_loss() {
     assert!(last <= first * 0.5, "total loss {first} → {last}");
 }
 
+/// An L-BFGS run settled at its end ([`Stylizer::settle`]) gives the last iterate whose loss it
+/// measured and accepted, not the step it proposed after it: painted from again, that image's
+/// loss is the last record's (or, where the last step was taken back, an earlier record's, and
+/// lower); a run that goes on starts there.
+#[test]
+fn a_settled_lbfgs_run_ends_on_the_image_its_last_loss_was_measured_on() {
+    let device = impasto::device::cpu();
+    let model = common::teacher(&device);
+    let (content, style) = (common::pattern(32, 24, 1), common::pattern(32, 24, 2));
+    let config = Config { optimizer: OptimizerKind::Lbfgs, learning_rate: 1.0, seed: 3, ..Config::default() };
+    let mut s = Stylizer::new(config.clone(), &content, &style, model.clone(), device.clone()).unwrap();
+    let records = block(s.step(8)).unwrap();
+    let proposed = block(s.image()).unwrap();
+    s.settle();
+    let settled = block(s.image()).unwrap();
+    assert_ne!(proposed, settled, "the proposed step is dropped");
+    let mut again = Stylizer::with_start(config, &content, &[(&style, 1.0)], model, device, Some(&settled)).unwrap();
+    let measured = block(again.step(1)).unwrap()[0].total;
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-4 * b.abs();
+    let last = records.last().unwrap().total;
+    assert!(
+        close(measured, last) || (measured < last && records.iter().any(|r| close(r.total, measured))),
+        "the settled image's loss {measured}, the records' {:?}",
+        records.iter().map(|r| r.total).collect::<Vec<_>>()
+    );
+    // A run that goes on does so from the settled image.
+    let next = block(s.step(1)).unwrap()[0].total;
+    assert!(close(next, measured), "going on from {next}, settled at {measured}");
+}
+
 /// Pausing is not calling step: 10 + 10 steps give exactly what 20 steps give, and a seed gives
 /// the same run twice.
 #[test]

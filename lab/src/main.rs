@@ -64,8 +64,9 @@ enum Command {
         /// Also write each run's final painting here, as PNG (CONTENT+STYLE-SIZE-RECIPE.png).
         #[arg(long)]
         images: Option<PathBuf>,
-        /// An earlier run's JSON: CS20 is taken from it where it has the pair and size, not
-        /// painted again (for choosing among candidates; the time ratios are then not side by side).
+        /// An earlier run's JSON: CS20 is taken from it where it has the pair (by the files'
+        /// names), size and backend, not painted again (for choosing among candidates on the
+        /// machine it ran on; the time ratios are then not side by side).
         #[arg(long)]
         reference: Option<PathBuf>,
     },

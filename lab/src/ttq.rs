@@ -296,6 +296,10 @@ pub fn run(
             progress.push(r.total);
             totals.push(r.total);
             iteration += 1;
+            if progress.done() {
+                // As the product's stages end ([`impasto::multiscale::MultiScale`]).
+                stylizer.settle();
+            }
             if iteration % every == 0 || progress.done() {
                 snapshots.push(Snapshot { iteration, ms, image: pollster::block_on(stylizer.image())? });
             }
