@@ -9,7 +9,6 @@ use serde::Serialize;
 use crate::error::{Error, Input, Result};
 use crate::image_io::{self, Decoded, Image};
 use crate::models::ModelKind;
-use crate::optim::OptimizerKind;
 use crate::pace::{self, Pace, Progressed, Speed, StageCost};
 use crate::stopping::{StageProgress, Stopping};
 use crate::stylize::{Config, Stylizer};
@@ -321,7 +320,7 @@ impl MultiScale {
     pub async fn step(&mut self) -> Result<ScaleRecord> {
         self.next_stage_if_done().await?;
         let r = self.current.step(1).await?.remove(0);
-        Ok(self.record(r))
+        Ok(self.record(r).0)
     }
 
     /// One iteration and the image it leads to, in one readback where the optimizer allows
@@ -330,10 +329,7 @@ impl MultiScale {
     pub async fn step_frame(&mut self) -> Result<(ScaleRecord, Image)> {
         self.next_stage_if_done().await?;
         let (r, image) = self.current.step_frame().await?;
-        let was_done = self.progress.done();
-        let record = self.record(r);
-        // An L-BFGS stage that ended here settled on another image ([`Stylizer::settle`]).
-        let settled = !was_done && self.progress.done() && self.current.config().optimizer == OptimizerKind::Lbfgs;
+        let (record, settled) = self.record(r);
         let image = if settled { self.current.image().await? } else { image };
         Ok((record, image))
     }
@@ -364,15 +360,15 @@ impl MultiScale {
         Ok(())
     }
 
-    fn record(&mut self, r: crate::stylize::StepRecord) -> ScaleRecord {
+    /// The record of step `r`, and whether the stage ended on another image than the step led
+    /// to ([`Stylizer::settle`]).
+    fn record(&mut self, r: crate::stylize::StepRecord) -> (ScaleRecord, bool) {
         // The loss of the image this iteration started from: what the stopping rule watches.
         let was_done = self.progress.done();
         self.progress.push(r.total);
-        if !was_done && self.progress.done() {
-            // The stage ends on an image whose loss was measured (once: a last stage stepped
-            // further goes on from there).
-            self.current.settle();
-        }
+        // The stage ends on an image whose loss was measured (once: a last stage stepped further
+        // goes on from there).
+        let settled = !was_done && self.progress.done() && self.current.settle();
         // Planned as soon as the first stage is over, so that a caller sees the plan (and a
         // finishing model it waits for) before the next stage begins.
         if self.stage == 0
@@ -384,19 +380,22 @@ impl MultiScale {
         let (width, height) = self.current.size();
         let finished = self.stage + 1 == self.sides.len() && self.progress.done();
         let progress = self.weights[..self.stage].iter().sum::<f32>() + self.weights[self.stage] * self.progress.progress();
-        ScaleRecord {
-            iteration: self.iterations_before + r.iteration,
-            stage_iteration: r.iteration,
-            stage: self.stage as u32 + 1,
-            stages: self.sides.len() as u32,
-            width,
-            height,
-            terms: r.terms,
-            total: r.total,
-            elapsed_ms: self.elapsed_before + r.elapsed_ms,
-            finished,
-            progress: if finished { 1.0 } else { progress.min(0.999) },
-        }
+        (
+            ScaleRecord {
+                iteration: self.iterations_before + r.iteration,
+                stage_iteration: r.iteration,
+                stage: self.stage as u32 + 1,
+                stages: self.sides.len() as u32,
+                width,
+                height,
+                terms: r.terms,
+                total: r.total,
+                elapsed_ms: self.elapsed_before + r.elapsed_ms,
+                finished,
+                progress: if finished { 1.0 } else { progress.min(0.999) },
+            },
+            settled,
+        )
     }
 
     /// The finishing stage's model is still to come ([`Finish::is_pending`]): give it with

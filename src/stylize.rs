@@ -498,13 +498,15 @@ impl Stylizer {
     /// End an L-BFGS run on the last iterate whose loss it measured and accepted, not on the step
     /// it proposed after it: that one is unmeasured, and may be a step the guard would have taken
     /// back ([`crate::optim::BLOW_UP`]). Adam's last step stays (its steps are bounded by the
-    /// learning rate).
-    pub fn settle(&mut self) {
+    /// learning rate). Whether the image changed.
+    pub fn settle(&mut self) -> bool {
         if let Optimizer::Lbfgs(lbfgs) = &mut self.optimizer
             && let Some(x) = lbfgs.settle()
         {
             self.x = x;
+            return true;
         }
+        false
     }
 
     /// The current image (async readback: the only kind the web allows).
